@@ -1,0 +1,1 @@
+"""Everything that talks to CivitAI: URL parsing, the API gate, the typed client."""

@@ -1,0 +1,1 @@
+"""Download engines behind one interface (`base.Downloader`), chosen by name."""

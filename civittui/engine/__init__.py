@@ -1,0 +1,1 @@
+"""The mirror engine: targets -> crawl -> items -> downloads, with events for any UI."""
