@@ -1,0 +1,248 @@
+"""CivitAI page URLs -> `Target`s: what to mirror, named by a stable key.
+
+Accepted forms (design.md §4), on civitai.com / civitai.red / civitai.green / civitai.blue (with or
+without `www.`) and the API host, with or without a scheme:
+
+    /posts/{id}[/slug]                          POST
+    /user/{name}[/models]                       CREATOR (model listing filters: types, baseModels)
+    /user/{name}/posts|images|videos            CREATOR_IMAGES
+    /models/{id}[/slug]                         MODEL
+    /models/{id}[/slug]?modelVersionId={v}      VERSION (model_id kept)
+    /model-versions/{v}, /api/download/models/{v}   VERSION
+    /images/{id}                                IMAGE
+
+Slugs, trailing slashes, fragments and extra query parameters are accepted; a parameter the API
+cannot apply is ignored with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from civittui.config_values import MODEL_TYPES
+from civittui.errors import ConfigError, UrlError
+
+__all__ = ["KNOWN_HOSTS", "Target", "TargetKind", "parse_url", "read_batch_file"]
+
+KNOWN_HOSTS = ("civitai.com", "civitai.red", "civitai.green", "civitai.blue")
+"""CivitAI's domains; `www.` in front of each is accepted too."""
+
+_MAX_ID = 2**31 - 1  # ids are Postgres `integer`
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SECRET_PARAMS = frozenset({"token", "api_key", "apikey", "key", "access_token"})
+_CREATOR_FILTERS = {"types": "types", "basemodels": "baseModels"}
+_MODEL_TYPES = {name.lower(): name for name in MODEL_TYPES}
+
+
+class TargetKind(StrEnum):
+    """What a URL names."""
+
+    POST = "post"
+    CREATOR = "user"
+    CREATOR_IMAGES = "user-images"
+    MODEL = "model"
+    VERSION = "version"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing to mirror, parsed from a URL."""
+
+    kind: TargetKind
+    url: str
+    """The URL as given (stripped), with the value of a `token=` parameter replaced by `***`."""
+    id: int | None = None
+    """Post, model, version or image id (None for creators)."""
+    username: str | None = None
+    """CREATOR / CREATOR_IMAGES: the name as written in the URL (percent-decoded)."""
+    model_id: int | None = None
+    """VERSION from `/models/{id}?modelVersionId=`: the model the version belongs to."""
+    api_params: tuple[tuple[str, str], ...] = ()
+    """Site query parameters the API applies too: ("types", "LORA"), ("baseModels", "SDXL 1.0"),
+    ("type", "video") for /user/{name}/videos."""
+    notes: tuple[str, ...] = ()
+    """What was ignored, for the user: "ignored ?sort=Newest (not an API filter)"."""
+
+    @property
+    def version_id(self) -> int | None:
+        """The model version id of a VERSION target, else None."""
+        return self.id if self.kind is TargetKind.VERSION else None
+
+    @property
+    def key(self) -> str:
+        """Stable identity: "post:1", "user:alice" (lower-cased), "model:5", "version:77"."""
+        if self.username is not None:
+            return f"{self.kind.value}:{self.username.lower()}"
+        return f"{self.kind.value}:{self.id}"
+
+
+def _redact(url: str) -> str:
+    """Hide the value of token-like query parameters (download links may carry the API key)."""
+    names = "|".join(_SECRET_PARAMS)
+    return re.sub(rf"([?&](?:{names})=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def _host_matches(netloc: str, hostname: str, extra_hosts: Iterable[str]) -> bool:
+    bare = hostname.removeprefix("www.").rstrip(".")
+    if bare in KNOWN_HOSTS:
+        return True
+    for extra in extra_hosts:
+        extra = extra.strip().lower()
+        if extra and extra in (netloc, hostname):
+            return True
+    return False
+
+
+def _id(raw: str, what: str, url: str) -> int:
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise UrlError(f"unsupported CivitAI page: {url}")
+    value = int(raw)
+    if not 0 < value <= _MAX_ID:
+        raise UrlError(f"invalid {what} id {raw} (must be 1 to {_MAX_ID}): {url}")
+    return value
+
+
+def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
+    """Parse a CivitAI page URL into a `Target`.
+
+    Args:
+        text: the URL, with or without scheme (`civitai.com/posts/1`, `//civitai.red/...`).
+        extra_hosts: further accepted hosts, e.g. the API host with its port ("127.0.0.1:8123").
+
+    Returns:
+        The target, with filters the API can apply and notes on what was ignored.
+
+    Raises:
+        UrlError: "not a CivitAI URL: ..." (other host, garbage, empty), "unsupported CivitAI
+            page: ..." (a page civittui cannot mirror) or "invalid ... id ...".
+    """
+    given = text.strip()
+    url = _redact(given)
+    if not given or any(c.isspace() or ord(c) < 0x20 for c in given):
+        raise UrlError(f"not a CivitAI URL: {url!r}" if not given else f"not a CivitAI URL: {url}")
+    if _SCHEME.match(given):
+        full = given
+    else:
+        full = ("https:" if given.startswith("//") else "https://") + given
+    try:
+        parts = urlsplit(full)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise UrlError(f"not a CivitAI URL: {url}") from None
+    hostname, netloc = parts.hostname or "", parts.netloc.lower()
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or "@" in netloc
+        or not _host_matches(netloc, hostname, extra_hosts)
+    ):
+        raise UrlError(f"not a CivitAI URL: {url}")
+
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    unsupported = UrlError(f"unsupported CivitAI page: {url}")
+    kind: TargetKind
+    ident: int | None = None
+    username: str | None = None
+    model_id: int | None = None
+    api_params: list[tuple[str, str]] = []
+    used: set[str] = set()  # query parameter names consumed by the route
+    match segments:
+        case ["posts", raw, *_]:
+            kind, ident = TargetKind.POST, _id(raw, "post", url)
+        case ["images", raw, *_]:
+            kind, ident = TargetKind.IMAGE, _id(raw, "image", url)
+        case ["model-versions", raw, *_] | ["api", "download", "models", raw]:
+            kind, ident = TargetKind.VERSION, _id(raw, "model version", url)
+        case ["models", raw, *_]:
+            kind, ident = TargetKind.MODEL, _id(raw, "model", url)
+            version = next((v.strip() for k, v in query if k == "modelVersionId" and v), "")
+            used.add("modelVersionId")
+            if version and not re.fullmatch(r"[0-9]+", version):
+                raise UrlError(f"invalid modelVersionId {version!r}: {url}")
+            if version:
+                kind, model_id = TargetKind.VERSION, ident
+                ident = _id(version, "model version", url)
+        case ["user", name] | ["user", name, "models"]:
+            kind, username = TargetKind.CREATOR, name
+        case ["user", name, "posts" | "images" | "videos" as page]:
+            kind, username = TargetKind.CREATOR_IMAGES, name
+            if page == "videos":
+                api_params.append(("type", "video"))
+        case _:
+            raise unsupported
+    if username is not None and (
+        not username.strip() or any(c == "/" or ord(c) < 0x20 for c in username)
+    ):
+        raise unsupported
+
+    notes: list[str] = []
+    for name, value in query:
+        if name in used:
+            continue
+        api_name = _CREATOR_FILTERS.get(name.lower())
+        if kind is TargetKind.CREATOR and api_name is not None:
+            for item in filter(None, (v.strip() for v in value.split(","))):
+                if api_name != "types":
+                    api_params.append((api_name, item))
+                elif item.lower() in _MODEL_TYPES:
+                    api_params.append((api_name, _MODEL_TYPES[item.lower()]))
+                else:
+                    notes.append(f"ignored ?{name}={item} (unknown model type)")
+        elif name.lower() in _SECRET_PARAMS:
+            notes.append(f"ignored ?{name}=*** (the configured API key is used)")
+        else:
+            notes.append(f"ignored ?{name}={value} (not an API filter)")
+    return Target(
+        kind=kind,
+        url=url,
+        id=ident,
+        username=username,
+        model_id=model_id,
+        api_params=tuple(api_params),
+        notes=tuple(notes),
+    )
+
+
+def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]:
+    """Read a batch file: one URL a line; blank lines and `#` comments are skipped.
+
+    A `#` after whitespace starts a comment too (a URL holds no spaces, so its `#fragment`
+    is safe). Every URL is checked with `parse_url` so a typo stops the run before it starts.
+
+    Args:
+        path: the file (UTF-8, a BOM is fine).
+        extra_hosts: as for `parse_url`.
+
+    Returns:
+        The URLs, in file order.
+
+    Raises:
+        ConfigError: the file cannot be read or is not UTF-8 text.
+        UrlError: a line is not a supported CivitAI URL ("FILE:LINE: not a CivitAI URL: ...").
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read batch file {path}: file not found") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read batch file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read batch file {path}: not UTF-8 text") from None
+    hosts = tuple(extra_hosts)
+    urls: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if not entry:
+            continue
+        try:
+            parse_url(entry, extra_hosts=hosts)
+        except UrlError as err:
+            raise UrlError(f"{path}:{number}: {err}") from None
+        urls.append(entry)
+    return urls
