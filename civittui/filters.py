@@ -1,0 +1,454 @@
+"""Prompt filters: word lists by category, and removing listed tokens from prompts.
+
+Every ``*.txt`` in a filters directory is a category named after the file (stem lower-cased; the
+seed's ``Filter_Sex.txt`` / ``Filter_Clothes.txt`` / ``Filter_Etc.txt`` mean ``sex`` / ``clothes``
+/ ``etc``). A list holds one term a line; ``#`` starts a comment (at the start of a line or after
+whitespace); blank lines are ignored. Terms are compared in the normal form of
+`civittui.prompt_syntax`, so case, ``_``, brackets and weights in a list do not matter.
+
+Matching: a term without ``*`` matches a token whose normal form equals the term's; ``*`` matches
+any run of characters, and the pattern must cover the whole normal form (``* dress`` matches
+``red dress``, not ``dress shirt``). No other character is special. A term is invalid when it can
+never match a token — when the tokenizer would split it (a comma, ``BREAK``, an angle-bracket tag
+beside other words) — or when it matches every token (``*``). A term that normalizes to nothing
+(``()``) is ignored.
+
+When a token matches terms of several categories, an exact term beats a wildcard; otherwise the
+first category wins, in the order ``sex``, ``clothes``, ``etc``, then the others alphabetically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from civittui.errors import FilterListError
+from civittui.prompt_syntax import SPACE, join_separator, normalize, separator_kind, split_pieces
+from civittui.prompt_syntax import tokenize as _tokenize
+
+__all__ = ["FilterResult", "FilterSet", "add_term", "shipped_filters_dir", "validate_term"]
+
+SEED_CATEGORIES = ("sex", "clothes", "etc")
+# Bump when tokenizing or normal-form rules change, so `refilter` rewrites every sidecar.
+_RULES_VERSION = "1"
+_SEED_NAMES = {"filter_sex": "sex", "filter_clothes": "clothes", "filter_etc": "etc"}
+_CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_INLINE_COMMENT = re.compile(r"\s#.*$")
+_BRACKET_CHARS = frozenset("()[]{}")
+_OPENERS = "([{"
+_CLOSERS = ")]}"
+_WEIGHT_BEFORE = re.compile(r"\s*:\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
+
+
+def shipped_filters_dir() -> Path:
+    """The directory of the lists shipped with civittui.
+
+    Returns:
+        ``filters_data`` beside this module in an installed wheel, else the checkout's ``filters/``.
+    """
+    here = Path(__file__).resolve().parent
+    wheel = here / "filters_data"
+    return wheel if wheel.is_dir() else here.parent / "filters"
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    """A prompt after filtering.
+
+    Attributes:
+        prompt: the kept tokens in their original spelling and weights, joined with ``", "``
+            (``BREAK`` and line breaks between kept tokens are kept). When a removed token
+            opened or closed an attention group that kept tokens belong to, its bracket (and the
+            group's weight) moves onto the neighbouring kept token:
+            ``(nude, smile:1.2)`` -> ``(smile:1.2)``.
+        removed: category -> removed tokens as written, in prompt order; only categories that
+            removed something.
+    """
+
+    prompt: str
+    removed: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Group:
+    """An attention group open while a prompt is rebuilt."""
+
+    opener: str
+    attached: bool  # its opener is already written before a kept token
+
+
+def validate_term(term: str) -> str | None:
+    """Check a list term and return its normal form.
+
+    Args:
+        term: one term as written in a list (comments already stripped).
+
+    Returns:
+        The normal form, or None when the term normalizes to nothing (it is then ignored).
+
+    Raises:
+        ValueError: the term can never match a token, or matches every token.
+    """
+    tokens = _tokenize(term)
+    if len(tokens) > 1:
+        raise ValueError(
+            f"{term!r} would be split into {len(tokens)} tokens (comma, BREAK or a <tag> beside "
+            "other words), so it can never match one token"
+        )
+    normal = re.sub(r"\*+", "*", normalize(term))
+    if not normal:
+        return None
+    if not normal.strip("* "):
+        raise ValueError(f"{term!r} matches every token")
+    return normal
+
+
+class FilterSet:
+    """Compiled filter lists: exact terms in a dict, wildcard terms in one regex, results cached."""
+
+    def __init__(self, lists: Mapping[str, Iterable[str]]) -> None:
+        """Build from category -> normalized terms (use `load` or `from_terms` instead).
+
+        Args:
+            lists: category -> terms already in normal form, categories in precedence order.
+        """
+        self.categories: tuple[str, ...] = tuple(lists)
+        self._terms: dict[str, frozenset[str]] = {c: frozenset(lists[c]) for c in self.categories}
+        self._exact: dict[str, str] = {}
+        alternatives: list[str] = []
+        self._group_category: dict[str, str] = {}
+        for index, category in enumerate(self.categories):
+            globs = []
+            for term in sorted(self._terms[category]):
+                if "*" in term:
+                    globs.append(".*".join(re.escape(part) for part in term.split("*")))
+                else:
+                    self._exact.setdefault(term, category)
+            if globs:
+                self._group_category[f"c{index}"] = category
+                alternatives.append(f"(?P<c{index}>{'|'.join(globs)})")
+        self._wild = re.compile("|".join(alternatives), re.S) if alternatives else None
+        digest = hashlib.sha256(f"civittui-filters/{_RULES_VERSION}\n".encode())
+        for category in self.categories:
+            digest.update(f"[{category}]\n".encode())
+            digest.update("".join(f"{t}\n" for t in sorted(self._terms[category])).encode())
+        self.digest: str = digest.hexdigest()[:16]
+        # Raw token text -> category; prompts repeat their tokens, so most lookups stop here.
+        self._classify = lru_cache(maxsize=1 << 17)(self._classify_uncached)
+
+    @classmethod
+    def load(cls, filters_dir: Path | None = None) -> FilterSet:
+        """Read the shipped lists, then a user's lists over them.
+
+        Args:
+            filters_dir: a user's directory of ``*.txt`` lists; each replaces the shipped category
+                of the same name or adds a new one. None: the shipped lists alone.
+
+        Returns:
+            The compiled filter set.
+
+        Raises:
+            FilterListError: a directory or list is unreadable, not UTF-8, or holds an invalid
+                term; the message names the file and line.
+        """
+        lists = _read_dir(shipped_filters_dir())
+        if filters_dir is not None:
+            lists.update(_read_dir(Path(filters_dir).expanduser()))
+        return cls(_ordered(lists))
+
+    @classmethod
+    def from_terms(cls, terms: Mapping[str, Iterable[str]]) -> FilterSet:
+        """Build from terms given in code (tests, the TUI's list editor).
+
+        Args:
+            terms: category -> terms as a person would write them in a list.
+
+        Returns:
+            The compiled filter set.
+
+        Raises:
+            FilterListError: a term is invalid, or a category name is not a plain file stem.
+        """
+        lists: dict[str, set[str]] = {}
+        for category, items in terms.items():
+            name = _category_name(category)
+            bucket = lists.setdefault(name, set())
+            for term in items:
+                try:
+                    normal = validate_term(term)
+                except ValueError as exc:
+                    raise FilterListError(f"category {name}: {exc}") from None
+                if normal:
+                    bucket.add(normal)
+        return cls(_ordered(lists))
+
+    def terms(self, category: str) -> frozenset[str]:
+        """The normalized terms of one category (empty for an unknown category)."""
+        return self._terms.get(category, frozenset())
+
+    def category_of(self, token_text: str) -> str | None:
+        """The category a token belongs to, or None when no term matches it.
+
+        Args:
+            token_text: a token as written or already normalized.
+        """
+        return self._classify(token_text.strip())
+
+    def _classify_uncached(self, text: str) -> str | None:
+        normal = normalize(text)
+        if not normal:
+            return None
+        category = self._exact.get(normal)
+        if category is None and self._wild is not None:
+            m = self._wild.fullmatch(normal)
+            if m is not None:
+                category = self._group_category[m.lastgroup or ""]
+        return category
+
+    def apply(self, prompt: str, *, enabled: Collection[str] | None = None) -> FilterResult:
+        """Remove the tokens that match a list.
+
+        Args:
+            prompt: the prompt as written.
+            enabled: the categories to remove; None means all of them.
+
+        Returns:
+            The kept prompt and what each category removed.
+        """
+        classify = self._classify
+        removed: dict[str, list[str]] = {}
+        kept: list[str] = []
+        if "\n" in prompt or "\r" in prompt or "BREAK" in prompt or "<" in prompt:
+            return self._apply_general(prompt, enabled)
+        for piece in prompt.replace("，", ",").split(","):
+            text = piece.strip()
+            if not text:
+                continue
+            category = classify(text)
+            if category is None or (enabled is not None and category not in enabled):
+                kept.append(text)
+            elif _BRACKET_CHARS.isdisjoint(text) or not _unbalanced(text):
+                if category in removed:
+                    removed[category].append(text)
+                else:
+                    removed[category] = [text]
+            else:
+                return self._apply_general(prompt, enabled)
+        return FilterResult(", ".join(kept), removed)
+
+    def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
+        """`apply` for prompts with line breaks, BREAK, tags or removed unbalanced brackets."""
+        classify = self._classify
+        removed: dict[str, list[str]] = {}
+        kept: list[list[str]] = []  # [separator, text]; text may gain a moved bracket
+        groups: list[_Group] = []  # attention groups open at this point of the prompt
+        flags = 0
+        for index, piece in enumerate(split_pieces(prompt)):
+            is_tag = False
+            if index % 2:
+                kind = separator_kind(piece)
+                if kind:
+                    flags |= kind
+                    continue
+                is_tag = True
+                flags |= SPACE
+            text = piece.strip()
+            if not text:
+                continue
+            category = classify(text)
+            if category is None or (enabled is not None and category not in enabled):
+                # Brackets of removed tokens still waiting for a kept token open before this one.
+                prefix = "".join(g.opener for g in groups if not g.attached)
+                for group in groups:
+                    group.attached = True
+                kept.append([join_separator(flags) if kept else "", prefix + text])
+                for char, _ in _structure(text):
+                    if char in _CLOSERS:
+                        if groups:
+                            groups.pop()
+                    else:
+                        groups.append(_Group(char, True))
+                flags = SPACE if is_tag else 0
+            else:
+                removed.setdefault(category, []).append(text)
+                for char, closing in _structure(text):
+                    if char in _OPENERS:
+                        groups.append(_Group(char, False))
+                    elif groups and groups.pop().attached:
+                        # The group holds kept tokens: close it (with its weight) after the last.
+                        kept[-1][1] += closing
+        return FilterResult("".join(sep + text for sep, text in kept), removed)
+
+    def sidecar_block(self, prompt: str | None, negative_prompt: str | None) -> dict[str, object]:
+        """The ``filtered`` value of an image's metadata file (design §5).
+
+        Args:
+            prompt: the image's prompt, or None when it has none.
+            negative_prompt: its negative prompt, or None.
+
+        Returns:
+            ``{"prompt", "negativePrompt", "removed", "removedNegative", "filters"}``: the filtered
+            prompt (None when there was none) and what each category removed from it; the two
+            ``…Negative`` keys only when a negative prompt exists; ``filters`` is `digest`.
+        """
+        result = self.apply(prompt) if prompt is not None else None
+        block: dict[str, object] = {"prompt": result.prompt if result else None}
+        if negative_prompt is not None:
+            negative = self.apply(negative_prompt)
+            block["negativePrompt"] = negative.prompt
+        block["removed"] = result.removed if result else {}
+        if negative_prompt is not None:
+            block["removedNegative"] = negative.removed
+        block["filters"] = self.digest
+        return block
+
+
+def add_term(filters_dir: Path, category: str, term: str) -> Path:
+    """Append a term to a user's list, creating the list (and directory) when needed.
+
+    A new user list for a shipped category starts as a copy of the shipped one, because a user
+    list replaces the shipped list of the same name. The file is replaced atomically.
+
+    Args:
+        filters_dir: the user's filters directory.
+        category: the category (file stem) to add to.
+        term: the term as a person would write it.
+
+    Returns:
+        The list file written (unchanged when the term was already there).
+
+    Raises:
+        FilterListError: the category name or term is invalid, or the file cannot be written.
+    """
+    name = _category_name(category)
+    try:
+        normal = validate_term(term)
+    except ValueError as exc:
+        raise FilterListError(f"category {name}: {exc}") from None
+    if normal is None:
+        raise FilterListError(f"category {name}: {term!r} holds no words")
+    filters_dir = Path(filters_dir).expanduser()
+    path = _existing_list(filters_dir, name) or filters_dir / f"{name}.txt"
+    if path.exists():
+        existing = path.read_bytes()
+    else:
+        shipped = _existing_list(shipped_filters_dir(), name)
+        existing = shipped.read_bytes() if shipped else f"# {name}\n".encode()
+    if normal in _read_list(path, existing):
+        return path
+    if existing and not existing.endswith(b"\n"):
+        existing += b"\n"
+    temp = path.with_name(path.name + ".tmp")
+    try:
+        filters_dir.mkdir(parents=True, exist_ok=True)
+        temp.write_bytes(existing + term.strip().encode() + b"\n")
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise FilterListError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return path
+
+
+def _category_name(stem: str) -> str:
+    name = _SEED_NAMES.get(stem.lower(), stem.lower())
+    if not _CATEGORY_NAME.fullmatch(name):
+        raise FilterListError(f"{stem!r} is not a usable category name (letters, digits, - and _)")
+    return name
+
+
+def _existing_list(directory: Path, category: str) -> Path | None:
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob("*.txt")):
+        if _SEED_NAMES.get(path.stem.lower(), path.stem.lower()) == category:
+            return path
+    return None
+
+
+def _ordered(lists: Mapping[str, Iterable[str]]) -> dict[str, Iterable[str]]:
+    seed = [c for c in SEED_CATEGORIES if c in lists]
+    return {c: lists[c] for c in [*seed, *sorted(set(lists) - set(seed))]}
+
+
+def _read_dir(directory: Path) -> dict[str, set[str]]:
+    """Every list in a directory; lists naming the same category are merged."""
+    try:
+        paths = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".txt")
+    except OSError as exc:
+        raise FilterListError(
+            f"{directory}: cannot read filters directory: {exc.strerror}"
+        ) from None
+    lists: dict[str, set[str]] = {}
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FilterListError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        lists.setdefault(_category_name(path.stem), set()).update(_read_list(path, data))
+    return lists
+
+
+def _read_list(path: Path, data: bytes) -> set[str]:
+    """The normalized terms of one list file's bytes."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FilterListError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the list as UTF-8"
+        ) from None
+    terms: set[str] = set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = _INLINE_COMMENT.sub("", raw).strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            normal = validate_term(line)
+        except ValueError as exc:
+            raise FilterListError(f"{path}:{number}: {exc}") from None
+        if normal:
+            terms.add(normal)
+    return terms
+
+
+def _unbalanced(text: str) -> bool:
+    """Whether a token opens or closes a bracket group it does not also close or open."""
+    return bool(_structure(text))
+
+
+@lru_cache(maxsize=1 << 14)
+def _structure(text: str) -> tuple[tuple[str, str], ...]:
+    """A token's unmatched brackets in order: (bracket, text that goes with it).
+
+    For a closer the text includes the weight just before it (``smile:1.2)`` -> ``:1.2)``), which
+    belongs to the group it closes. Escaped brackets are literal and never count.
+    """
+    events: list[tuple[str, str]] = []
+    depth = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char in _OPENERS:
+            depth += 1
+            events.append((char, char))
+        elif char in _CLOSERS:
+            if depth:
+                depth -= 1
+                # Drop the opener this closer matches: it is the last unmatched opener.
+                for j in range(len(events) - 1, -1, -1):
+                    if events[j][0] in _OPENERS:
+                        del events[j]
+                        break
+            else:
+                weight = _WEIGHT_BEFORE.search(text, 0, i)
+                events.append((char, (weight.group(0).strip() if weight else "") + char))
+        i += 1
+    return tuple(events)
