@@ -1,0 +1,349 @@
+"""Commands and options -> engine calls. No logic of its own beyond wiring and exit codes.
+
+Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable),
+2 bad input or configuration, 130 interrupted (state saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from civittui import __version__
+from civittui.config import Config, describe, load_config, to_json_dict
+from civittui.errors import CivittuiError, ConfigError, UrlError
+
+__all__ = ["main"]
+
+COMMANDS = ("get", "batch", "retry", "failures", "refilter", "tokens", "config", "status")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Common options: accepted before or after the subcommand (users type both).
+_COMMON: list[tuple[str, str, dict[str, Any]]] = [
+    ("--config", "config file (default: $CIVITTUI_CONFIG or the user config dir)", {}),
+    ("--root", "where the mirror lives", {}),
+    ("--lora-dir", "the WebUI's models/Lora folder (LoRA files are placed there too)", {}),
+    ("--downloader", "download engine for model files", {"choices": ("builtin", "idm", "aria2")}),
+    ("--api-key", "CivitAI API key (prefer CIVITAI_API_KEY)", {}),
+    ("--api-base", "CivitAI base URL", {}),
+    ("--min-interval", "seconds between API request starts", {}),
+    ("--nsfw", "content levels to fetch", {"choices": ("none", "soft", "mature", "x")}),
+]
+_OPTION_KEYS = {
+    "root": "root",
+    "lora_dir": "lora_dir",
+    "downloader": "downloader",
+    "api_key": "api_key",
+    "api_base": "api_base",
+    "min_interval": "rate.min_interval",
+    "nsfw": "nsfw",
+}
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("common options")
+    for flag, help_text, extra in _COMMON:
+        group.add_argument(flag, help=help_text, default=default, **extra)
+    group.add_argument(
+        "--json", action="store_true", default=default or False, help="machine-readable output"
+    )
+    group.add_argument("-q", "--quiet", action="store_true", default=default or False)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage + exiting, so errors stay one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (the TUI form is `civittui [URL…]`, see `main`)."""
+    parser = _Parser(
+        prog="civittui",
+        description="Mirror CivitAI creators, models, posts and images to disk.",
+        epilog="Without a command, the full-screen app starts (URLs given are queued).",
+    )
+    parser.add_argument("--version", action="version", version=f"civittui {__version__}")
+    _add_common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _add_common(p, suppress=True)
+        return p
+
+    tui = command("tui", "the full-screen app (default)")
+    tui.add_argument("urls", nargs="*", metavar="URL")
+
+    get = command("get", "download URLs headless, progress on stderr")
+    get.add_argument("urls", nargs="*", metavar="URL")
+    get.add_argument("--batch", type=Path, metavar="FILE", help="also the URLs in FILE")
+    for p in (get, batch := command("batch", "download the URLs in FILE (one a line)")):
+        p.add_argument("--dry-run", action="store_true", help="crawl only: plan, nothing fetched")
+        p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON run report")
+    batch.add_argument("file", type=Path, metavar="FILE")
+
+    retry = command("retry", "re-run recorded failures")
+    retry.add_argument("keys", nargs="*", metavar="KEY", help="item keys, e.g. file:123")
+    retry.add_argument("--all", action="store_true", help="every failure (not permanent ones)")
+    retry.add_argument("--include-permanent", action="store_true", help="with --all: 404/410 too")
+    retry.add_argument("--report", type=Path, metavar="FILE")
+
+    command("failures", "list recorded failures")
+    refilter = command("refilter", "re-apply the filter lists to saved image metadata")
+    refilter.add_argument("--dry-run", action="store_true", help="show what would change")
+    tokens = command("tokens", "prompt-token frequencies with their filter category")
+    tokens.add_argument("--top", type=int, default=50, metavar="N")
+    tokens.add_argument("--csv", type=Path, metavar="FILE")
+    tokens.add_argument("--uncategorized", action="store_true", help="only tokens no list has")
+    command("config", "effective configuration and where each value came from")
+    status = command("status", "completeness audit: what the API lists vs what is on disk")
+    status.add_argument("urls", nargs="*", metavar="URL")
+    return parser
+
+
+_VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {"--batch", "--report", "--top", "--csv"}
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    """Insert the implicit `tui` command when the first positional is not a command."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            break
+        if token.startswith("-"):
+            if token in _VALUE_FLAGS:
+                index += 1
+            index += 1
+            continue
+        if token in COMMANDS or token == "tui":
+            return argv
+        break
+    if any(t in ("-h", "--help", "--version") for t in argv[:index]):
+        return argv
+    return [*argv[:index], "tui", *argv[index:]]
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    options = {key: getattr(args, attr, None) for attr, key in _OPTION_KEYS.items()}
+    config_path = Path(args.config) if getattr(args, "config", None) else None
+    return load_config(config_path=config_path, options=options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `civittui` console script and `python -m civittui`."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(_with_command(args_list))
+        config = _config_from(args)
+        handler = _HANDLERS[args.command or "tui"]
+        return handler(config, args)
+    except CivittuiError as exc:
+        print(f"civittui: {exc}", file=sys.stderr)
+        return exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
+    except KeyboardInterrupt:
+        print("civittui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def _cmd_tui(config: Config, args: argparse.Namespace) -> int:
+    from civittui.tui.app import run_tui
+
+    for url in args.urls:
+        _check_url(config, url)
+    return run_tui(config, list(args.urls))
+
+
+def _check_url(config: Config, url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from civittui.civitai.urls import parse_url
+
+    parse_url(url, extra_hosts=(urlsplit(config.api_base).netloc,))
+
+
+def _cmd_get(config: Config, args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from civittui.civitai.urls import read_batch_file
+
+    urls = list(args.urls)
+    batch = getattr(args, "batch", None) or getattr(args, "file", None)
+    if batch is not None:
+        urls += read_batch_file(batch, extra_hosts=(urlsplit(config.api_base).netloc,))
+    if not urls:
+        raise UrlError("nothing to do: give at least one URL or --batch FILE")
+    return _run_headless(config, args, urls=urls)
+
+
+def _run_headless(
+    config: Config,
+    args: argparse.Namespace,
+    *,
+    urls: Sequence[str] = (),
+    retry: Callable[[Any], int] | None = None,
+) -> int:
+    import anyio
+
+    from civittui.cli_progress import ProgressPrinter, format_summary
+    from civittui.engine.runner import Engine
+    from civittui.store import Store
+
+    dry_run = bool(getattr(args, "dry_run", False))
+    report: Path | None = getattr(args, "report", None)
+    store = Store.open(config.state_path)
+    engine: Engine | None = None
+    code = EXIT_OK
+    try:
+        engine = Engine(config, store, dry_run=dry_run)
+        if urls:
+            engine.add_urls(urls)
+        if retry is not None and retry(engine) == 0:
+            print("civittui: nothing to retry", file=sys.stderr)
+            return EXIT_OK
+        printer = ProgressPrinter(quiet=bool(args.quiet))
+        run_engine = engine
+
+        async def run() -> None:
+            events = run_engine.subscribe()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(printer.consume, events)
+                await run_engine.serve(until_idle=True)
+
+        try:
+            anyio.run(run)
+        except KeyboardInterrupt:
+            engine.summary.interrupted = True
+            code = EXIT_INTERRUPTED
+        summary = engine.summary
+        if code == EXIT_OK and summary.failed:
+            code = EXIT_FAILED
+        print(format_summary(summary), file=sys.stderr)
+        return code
+    finally:
+        store.close()
+        if report is not None and engine is not None:
+            _write_report(report, engine.summary)
+
+
+def _write_report(path: Path, summary: Any) -> None:
+    from dataclasses import asdict
+
+    try:
+        path.write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False), "utf-8")
+    except OSError as exc:
+        print(f"civittui: cannot write report {path}: {exc.strerror}", file=sys.stderr)
+
+
+def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
+    if not args.keys and not args.all:
+        raise ConfigError("retry: give item keys (see `civittui failures`) or --all")
+
+    def retry(engine: Any) -> int:
+        keys = list(args.keys) or None
+        return int(engine.retry(keys, include_permanent=args.include_permanent))
+
+    return _run_headless(config, args, retry=retry)
+
+
+def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
+    from civittui.store import Store
+
+    store = Store.open(config.state_path)
+    try:
+        records = store.failures()
+    finally:
+        store.close()
+    if args.json:
+        rows = [
+            {
+                "key": r.key,
+                "name": r.name,
+                "target": r.target,
+                "reason": r.error,
+                "http_status": r.http_status,
+                "permanent": r.permanent,
+                "attempts": r.attempts,
+                "last_try": r.updated,
+                "retry_at": r.retry_at,
+                "path": r.path,
+            }
+            for r in records
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not records:
+        print("no recorded failures")
+        return EXIT_OK
+    for r in records:
+        flag = " (permanent)" if r.permanent else ""
+        print(f"{r.key:<16} {r.name[:40]:<40} {r.error}{flag}  attempts={r.attempts}  {r.updated}")
+    return EXIT_OK
+
+
+def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
+    from civittui.filters import FilterSet
+    from civittui.prompt_tools import format_refilter_report, refilter
+
+    filters = FilterSet.load(config.filters_dir)
+    report = refilter(config.root, filters, dry_run=args.dry_run)
+    if args.dry_run and not args.quiet:
+        for path in report.changes:
+            print(f"would change {path}")
+    print(format_refilter_report(report))
+    return EXIT_OK
+
+
+def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
+    from civittui.filters import FilterSet
+    from civittui.prompt_tools import count_tokens, format_token_table, write_tokens_csv
+
+    filters = FilterSet.load(config.filters_dir)
+    counts = count_tokens(config.root, filters, top=args.top, uncategorized_only=args.uncategorized)
+    if args.csv is not None:
+        write_tokens_csv(counts, args.csv)
+    if args.json:
+        print(json.dumps([c.__dict__ for c in counts], ensure_ascii=False, indent=2))
+    else:
+        print(format_token_table(counts))
+    return EXIT_OK
+
+
+def _cmd_config(config: Config, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(to_json_dict(config), indent=2, ensure_ascii=False, default=str))
+        return EXIT_OK
+    rows = describe(config)
+    width = max(len(key) for key, _, _ in rows)
+    for key, value, source in rows:
+        print(f"{key:<{width}}  {value}  [{source}]")
+    return EXIT_OK
+
+
+def _cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from civittui.engine.audit import run_status
+
+    return run_status(config, list(args.urls), as_json=bool(args.json))
+
+
+_HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "tui": _cmd_tui,
+    "get": _cmd_get,
+    "batch": _cmd_get,
+    "retry": _cmd_retry,
+    "failures": _cmd_failures,
+    "refilter": _cmd_refilter,
+    "tokens": _cmd_tokens,
+    "config": _cmd_config,
+    "status": _cmd_status,
+}

@@ -1,0 +1,170 @@
+"""Headless progress on stderr: a live display on a TTY, plain lines in a pipe, silence with -q."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from civittui.engine.events import (
+    Event,
+    GateChanged,
+    ItemFailed,
+    ItemFinished,
+    ItemProgress,
+    ItemStarted,
+    Notice,
+    RunFinished,
+    RunSummary,
+    TargetStatus,
+    TargetUpdated,
+)
+
+__all__ = ["ProgressPrinter", "format_bytes", "format_summary"]
+
+
+def format_bytes(size: float) -> str:
+    """`1536` -> `1.5 KiB`."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The closing lines of a run."""
+    if summary.dry_run:
+        eta = summary.planned_api_calls * 1.0
+        return (
+            f"dry run: {summary.found} items found ({summary.skipped} already done), "
+            f"{format_bytes(summary.planned_bytes)} of model files to fetch, "
+            f"{summary.api_calls} API calls used, {summary.planned_api_calls} more needed "
+            f"(~{eta:.0f} s at the current rate)"
+            + (f", {summary.dropped} dropped (not the target's)" if summary.dropped else "")
+        )
+    parts = [
+        f"done {summary.done} ({summary.skipped} already on disk)",
+        f"failed {summary.failed}",
+    ]
+    if summary.failed_by_reason:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed_by_reason.items()))
+        parts[-1] += f" ({reasons})"
+    if summary.dropped:
+        parts.append(f"dropped {summary.dropped} (not the target's)")
+    rate = summary.bytes / summary.seconds if summary.seconds else 0.0
+    parts.append(
+        f"{format_bytes(summary.bytes)} in {summary.seconds:.1f} s ({format_bytes(rate)}/s)"
+    )
+    parts.append(f"{summary.api_calls} API calls")
+    text = ", ".join(parts)
+    if summary.interrupted:
+        text = "interrupted: " + text + " (state saved; run again to resume)"
+    return text
+
+
+class ProgressPrinter:
+    """Consumes engine events and writes progress to a stream.
+
+    Args:
+        stream: where to write (stderr).
+        quiet: only failures and the summary.
+        live: a rewriting status line (TTY) instead of one line per event.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, *, quiet: bool = False, live: bool | None = None
+    ):
+        self._out = stream or sys.stderr
+        self._quiet = quiet
+        self._live = self._out.isatty() if live is None else live
+        self._active: dict[str, tuple[str, int, int | None]] = {}
+        self._totals = {"done": 0, "failed": 0, "bytes": 0}
+        self._gate: GateChanged | None = None
+        self._last_draw = 0.0
+        self._started = time.monotonic()
+        self._line_len = 0
+
+    async def consume(self, events: MemoryObjectReceiveStream[Event]) -> None:
+        """Print until the engine closes the stream."""
+        async with events:
+            async for event in events:
+                self.handle(event)
+        self._clear()
+
+    def _print(self, text: str) -> None:
+        self._clear()
+        print(text, file=self._out, flush=True)
+
+    def _clear(self) -> None:
+        if self._live and self._line_len:
+            self._out.write("\r" + " " * self._line_len + "\r")
+            self._out.flush()
+            self._line_len = 0
+
+    def _draw(self, force: bool = False) -> None:
+        if not self._live or self._quiet:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.2:
+            return
+        self._last_draw = now
+        elapsed = max(0.001, now - self._started)
+        active = ", ".join(
+            f"{name[:24]} {format_bytes(done)}" + (f"/{format_bytes(total)}" if total else "")
+            for name, done, total in list(self._active.values())[:3]
+        )
+        gate = ""
+        if self._gate is not None and self._gate.backoff_for > 0:
+            gate = f" | backing off {self._gate.backoff_reason}: {self._gate.backoff_for:.0f} s"
+        got = self._totals["bytes"]
+        line = (
+            f"done {self._totals['done']} failed {self._totals['failed']} "
+            f"{format_bytes(got)} ({format_bytes(got / elapsed)}/s){gate} | {active}"
+        )
+        width = 119
+        line = line[:width]
+        self._out.write("\r" + line.ljust(self._line_len))
+        self._out.flush()
+        self._line_len = len(line)
+
+    def handle(self, event: Event) -> None:
+        """Render one event."""
+        if isinstance(event, ItemStarted):
+            self._active[event.key] = (event.name, 0, event.total)
+        elif isinstance(event, ItemProgress):
+            if event.key in self._active:
+                name, _, total = self._active[event.key]
+                self._active[event.key] = (name, event.done, event.total or total)
+        elif isinstance(event, ItemFinished):
+            self._active.pop(event.key, None)
+            self._totals["done"] += 1
+            if not event.skipped:
+                self._totals["bytes"] += event.size
+                if not self._quiet and not self._live:
+                    self._print(f"done    {event.key}  {event.path}  {format_bytes(event.size)}")
+        elif isinstance(event, ItemFailed):
+            self._active.pop(event.key, None)
+            self._totals["failed"] += 1
+            self._print(f"failed  {event.key}  {event.name}: {event.reason}")
+        elif isinstance(event, TargetUpdated):
+            if not self._quiet and event.status in (
+                TargetStatus.CRAWLING,
+                TargetStatus.DONE,
+                TargetStatus.FAILED,
+            ):
+                detail = f" ({event.error})" if event.error else ""
+                counts = f" found {event.found}, done {event.done}, failed {event.failed}"
+                self._print(f"target  {event.key}  {event.status}{counts}{detail}")
+        elif isinstance(event, GateChanged):
+            self._gate = event
+        elif isinstance(event, Notice):
+            if not self._quiet or event.level == "error":
+                self._print(f"{event.level:7} {event.message}")
+        elif isinstance(event, RunFinished):
+            self._clear()
+            return
+        self._draw()

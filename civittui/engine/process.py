@@ -1,0 +1,370 @@
+"""What happens to one item: skip it if done, else download, verify, post-process, record.
+
+The runner decides *when* (queues, workers, events); this module decides *what*.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from civittui.civitai.client import CivitaiClient
+from civittui.config import Config
+from civittui.download.base import Downloader, DownloadRequest
+from civittui.engine.events import Event, ItemProgress, ItemStarted
+from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.errors import DownloadError, ItemError
+from civittui.filters import FilterSet
+from civittui.layout import Layout, image_suffix
+from civittui.redact import Redactor
+from civittui.sidecars import (
+    image_sidecar,
+    place_lora,
+    version_meta,
+    version_meta_text,
+    version_page_url,
+    webui_card,
+    write_json_atomic,
+    write_preview,
+    write_text_atomic,
+)
+from civittui.store import ItemStatus, Store
+
+__all__ = ["Done", "ItemProcessor", "ProgressReporter", "original_image_url"]
+
+_PROGRESS_EVERY = 0.1  # s: ~10 updates a second per row is all the eye can use
+_IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".webp", ".gif", ".avif", ".mp4", ".webm", ".bin")
+_SIZE_SLACK = 1024  # sizeKB is a float of bytes/1024
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """An item on disk and verified."""
+
+    path: Path
+    size: int
+
+
+class ProgressReporter:
+    """The `Progress` callback an engine calls; turns bytes into throttled events."""
+
+    def __init__(self, key: str, notify: Callable[[Event], None]) -> None:
+        self._key = key
+        self._notify = notify
+        self._last_emit = 0.0
+        self._window: tuple[float, int] = (time.monotonic(), 0)
+        self._speed = 0.0
+
+    def __call__(self, done: int, total: int | None, note: str | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last_emit < _PROGRESS_EVERY and (total is None or done < total):
+            return
+        since, bytes_then = self._window
+        if now - since >= 0.5:
+            self._speed = max(0.0, (done - bytes_then) / (now - since))
+            self._window = (now, done)
+        self._last_emit = now
+        self._notify(ItemProgress(self._key, done, total, self._speed, note))
+
+
+def original_image_url(url: str, media_type: object) -> str:
+    """The original-quality URL of a CivitAI image/video (`…/{uuid}/{params}/{name}`)."""
+    parts = urlsplit(url)
+    segments = parts.path.split("/")
+    if len(segments) >= 4 and "=" in segments[-2]:
+        segments[-2] = "original=true,quality=100" if media_type == "video" else "original=true"
+    return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), parts.query, ""))
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _size_ok(actual: int, expected: int | None, *, exact: bool) -> bool:
+    if expected is None:
+        return True
+    return actual == expected if exact else abs(actual - expected) <= _SIZE_SLACK
+
+
+class ItemProcessor:
+    """Skips, downloads and post-processes items for one run."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        layout: Layout,
+        filters: FilterSet,
+        client: CivitaiClient,
+        images: Downloader,
+        files: Downloader,
+        redact: Redactor,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._layout = layout
+        self._filters = filters
+        self._client = client
+        self._images = images
+        self._files = files
+        self._redact = redact
+
+    # -- already done? ------------------------------------------------------------------------
+
+    async def already_done(self, item: Item) -> Done | None:
+        """The item's verified file when it needs nothing more (then it is recorded done)."""
+        if isinstance(item, MetaItem):
+            return self._meta_unchanged(item)
+        record = self._store.item(item.key)
+        if record is not None and record.status == ItemStatus.DONE and record.path:
+            path = Path(record.path)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = -1  # vanished: fetch again
+            if size >= 0 and (record.size is None or size == record.size):
+                if isinstance(item, FileItem):
+                    await self._place(item, path)
+                elif not self._layout.sidecar_path(
+                    Path(item.folder), int(item.image["id"])
+                ).exists():
+                    self._write_image_sidecar(item)
+                return Done(path, size)
+        # Not recorded (state lost or older than the files): trust only what verifies on disk.
+        if isinstance(item, FileItem):
+            return await self._file_on_disk(item)
+        return self._image_on_disk(item)
+
+    async def _file_on_disk(self, item: FileItem) -> Done | None:
+        path = self._layout.file_path(Path(item.folder), item.name)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None
+        if not _size_ok(size, item.size, exact=False):
+            return None
+        digest = await anyio.to_thread.run_sync(_sha256_of, path)
+        if item.sha256 and digest != item.sha256:
+            return None
+        self._store.mark_done(
+            item.key, target=item.target, name=item.name, path=str(path), size=size, sha256=digest
+        )
+        await self._place(item, path)
+        return Done(path, size)
+
+    def _image_on_disk(self, item: ImageItem) -> Done | None:
+        folder = Path(item.folder)
+        image_id = int(item.image["id"])
+        sidecar = self._layout.sidecar_path(folder, image_id)
+        if not sidecar.exists():
+            return None
+        stem = self._layout.image_stem(folder, image_id)
+        for suffix in _IMAGE_SUFFIXES:
+            path = stem.with_suffix(suffix)
+            if path.is_file() and path.stat().st_size > 0:
+                size = path.stat().st_size
+                self._store.mark_done(
+                    item.key,
+                    target=item.target,
+                    name=path.name,
+                    path=str(path),
+                    size=size,
+                    sha256=None,
+                )
+                return Done(path, size)
+        return None
+
+    def _meta_unchanged(self, item: MetaItem) -> Done | None:
+        json_path, _ = self._layout.meta_paths(item.username, int(item.version["id"]))
+        try:
+            import orjson
+
+            on_disk = orjson.loads(json_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        if on_disk != version_meta(item.version, item.model):
+            return None
+        return Done(json_path, json_path.stat().st_size)
+
+    # -- doing it -----------------------------------------------------------------------------
+
+    async def process(
+        self,
+        item: Item,
+        progress: ProgressReporter,
+        emit: Callable[[Event], Awaitable[None]],
+    ) -> Done:
+        """Fetch, verify, post-process and record one item.
+
+        Raises:
+            ItemError: any failure, with a reason fit for the failure log.
+        """
+        try:
+            if isinstance(item, ImageItem):
+                return await self._image(item, progress, emit)
+            if isinstance(item, FileItem):
+                return await self._file(item, progress, emit)
+            return self._meta(item)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise ItemError(f"disk error: {exc.strerror or exc}{where}") from None
+
+    async def _image(
+        self, item: ImageItem, progress: ProgressReporter, emit: Callable[[Event], Awaitable[None]]
+    ) -> Done:
+        image = item.image
+        url = image.get("url")
+        if not isinstance(url, str) or not url:
+            raise ItemError("the API gave no URL for this image", permanent=True)
+        folder = Path(item.folder)
+        stem = self._layout.image_stem(folder, int(image["id"]))
+        guess = image_suffix(None) or (".mp4" if image.get("type") == "video" else ".jpeg")
+        await emit(ItemStarted(item.key, f"{image['id']}", None, self._images.name))
+        result = await self._images.download(
+            DownloadRequest(
+                key=item.key,
+                url=original_image_url(url, image.get("type")),
+                dest=stem.with_suffix(guess),
+                kind="image",
+                pick_extension=True,
+            ),
+            progress,
+        )
+        self._write_image_sidecar(item)
+        self._store.mark_done(
+            item.key,
+            target=item.target,
+            name=result.path.name,
+            path=str(result.path),
+            size=result.size,
+            sha256=result.sha256,
+        )
+        return Done(result.path, result.size)
+
+    def _write_image_sidecar(self, item: ImageItem) -> None:
+        meta = item.image.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
+        if isinstance(meta.get("meta"), dict):  # the wrapped {id, meta} shape
+            meta = meta["meta"]
+        prompt = meta.get("prompt")
+        negative = meta.get("negativePrompt")
+        filtered = self._filters.sidecar_block(
+            prompt if isinstance(prompt, str) else None,
+            negative if isinstance(negative, str) else None,
+        )
+        path = self._layout.sidecar_path(Path(item.folder), int(item.image["id"]))
+        write_json_atomic(path, image_sidecar(item.image, filtered=filtered))
+
+    async def _file(
+        self, item: FileItem, progress: ProgressReporter, emit: Callable[[Event], Awaitable[None]]
+    ) -> Done:
+        download_url = item.file.get("downloadUrl")
+        if not isinstance(download_url, str) or not download_url:
+            download_url = f"/api/download/models/{item.version.get('id')}"
+
+        async def resolve() -> str:
+            return await self._client.resolve_download(download_url)
+
+        dest = self._layout.file_path(Path(item.folder), item.name)
+        await emit(ItemStarted(item.key, item.name, item.size, self._files.name))
+        url = await resolve()
+        try:
+            result = await self._files.download(
+                DownloadRequest(
+                    key=item.key,
+                    url=url,
+                    dest=dest,
+                    kind="file",
+                    expected_size=item.size,
+                    sha256=item.sha256,
+                    check_safetensors=item.name.lower().endswith(".safetensors"),
+                    refresh_url=resolve,
+                ),
+                progress,
+            )
+        except DownloadError as exc:
+            raise DownloadError(
+                self._redact(exc.reason), http_status=exc.http_status, permanent=exc.permanent
+            ) from None
+        await self._place(item, result.path)
+        self._store.mark_done(
+            item.key,
+            target=item.target,
+            name=item.name,
+            path=str(result.path),
+            size=result.size,
+            sha256=result.sha256,
+        )
+        return Done(result.path, result.size)
+
+    async def _place(self, item: FileItem, path: Path) -> None:
+        """LoRA placement + WebUI card + preview (idempotent; after verification only)."""
+        if not item.lora_folder or self._config.lora_link == "off":
+            return
+        folder = Path(item.lora_folder)
+        dest = folder / path.name
+        card_path = dest.with_suffix(".json")
+        if dest.exists() and card_path.exists():
+            return
+        await anyio.to_thread.run_sync(lambda: place_lora(path, dest, mode=self._config.lora_link))
+        page = version_page_url(
+            item.model.get("id"), item.version.get("id"), site=self._config.api_base
+        )
+        write_json_atomic(card_path, webui_card(item.version, item.model, page_url=page))
+        preview = item.version.get("preview")
+        if isinstance(preview, dict) and isinstance(preview.get("id"), int):
+            await self._preview(item, preview, dest.with_suffix(""))
+
+    async def _preview(self, item: FileItem, preview: dict[str, Any], dest_stem: Path) -> None:
+        stem = Path(item.folder) / str(preview["id"])
+        for suffix in _IMAGE_SUFFIXES:
+            if stem.with_suffix(suffix).is_file():
+                write_preview(stem.with_suffix(suffix), dest_stem)
+                return
+        url = preview.get("url")
+        if not isinstance(url, str):
+            return
+        try:
+            await self._images.download(
+                DownloadRequest(
+                    key=f"preview:{item.key}",
+                    url=original_image_url(url, "image"),
+                    dest=Path(f"{dest_stem}.preview.jpeg"),
+                    kind="image",
+                    pick_extension=True,
+                ),
+                lambda done, total, note=None: None,
+            )
+        except ItemError:
+            return  # a missing preview never fails the model file
+
+    def _meta(self, item: MetaItem) -> Done:
+        json_path, text_path = self._layout.meta_paths(item.username, int(item.version["id"]))
+        meta = version_meta(item.version, item.model)
+        write_json_atomic(json_path, meta)
+        page = version_page_url(
+            item.model.get("id"), item.version.get("id"), site=self._config.api_base
+        )
+        write_text_atomic(text_path, version_meta_text(meta, page_url=page))
+        size = json_path.stat().st_size
+        self._store.mark_done(
+            item.key,
+            target=item.target,
+            name=json_path.name,
+            path=str(json_path),
+            size=size,
+            sha256=None,
+        )
+        return Done(json_path, size)

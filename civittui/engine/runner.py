@@ -1,0 +1,574 @@
+"""The engine: a queue of targets, one crawl at a time, parallel downloads, events for any UI.
+
+One `serve()` call runs everything inside one task group: the dispatcher (crawls targets in queue
+order and routes items), `concurrency.images` image workers, `concurrency.files` file workers, a
+state flusher (about once a second, in a thread) and a gate ticker. Commands (`add_urls`, `retry`,
+`pause`, …) are plain methods that change the queue and wake the dispatcher.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from civittui.civitai.client import CivitaiClient
+from civittui.civitai.gate import ApiGate
+from civittui.civitai.urls import Target, parse_url
+from civittui.config import Config
+from civittui.download import make_file_downloader
+from civittui.download.base import Downloader
+from civittui.download.builtin import BuiltinDownloader
+from civittui.engine.crawl import Crawler, CrawlStats
+from civittui.engine.events import (
+    Event,
+    GateChanged,
+    ItemFailed,
+    ItemFinished,
+    Notice,
+    RunFinished,
+    RunSummary,
+    TargetStatus,
+    TargetUpdated,
+)
+from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
+from civittui.engine.process import ItemProcessor, ProgressReporter
+from civittui.errors import ApiError, ItemError
+from civittui.filters import FilterSet
+from civittui.layout import Layout
+from civittui.redact import Redactor
+from civittui.store import ItemRecord, Store
+
+__all__ = ["Engine"]
+
+_QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
+_EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry date has passed
+
+
+@dataclass(slots=True)
+class _TargetState:
+    target: Target
+    status: TargetStatus = TargetStatus.QUEUED
+    found: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    outstanding: int = 0
+    crawled: bool = False
+    error: str | None = None
+    removed: bool = False
+
+    def event(self) -> TargetUpdated:
+        return TargetUpdated(
+            key=self.target.key,
+            url=self.target.url,
+            status=self.status,
+            found=self.found,
+            done=self.done,
+            failed=self.failed,
+            skipped=self.skipped,
+            error=self.error,
+        )
+
+
+@dataclass(slots=True)
+class _Queues:
+    images: MemoryObjectSendStream[ImageItem]
+    files: MemoryObjectSendStream[FileItem]
+
+
+class Engine:
+    """Mirror engine shared by `civittui get` and the TUI.
+
+    Args:
+        config: effective configuration.
+        store: the opened state store (the engine flushes it; the caller closes it).
+        downloader: engine for model files (default: per `config.downloader`).
+        resume_queue: start with the targets the store kept (the TUI); `get` passes False.
+        dry_run: crawl only; nothing is downloaded or written.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        downloader: Downloader | None = None,
+        resume_queue: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._file_downloader = downloader
+        self._dry_run = dry_run
+        self._redact = Redactor([config.api_key, config.cookie, config.aria2_secret])
+        self._filters = FilterSet.load(config.filters_dir)
+        self._layout = Layout(config.root, config.lora_dir)
+        self._gate = ApiGate(
+            config.rate,
+            cooldown_until=store.cooldown_until(),
+            on_cooldown=store.set_cooldown_until,
+        )
+        self._targets: dict[str, _TargetState] = {}
+        self._send: MemoryObjectSendStream[Event] | None = None
+        self._wake = anyio.Event()
+        self._resumed = anyio.Event()
+        self._resumed.set()
+        self._stopping = False
+        self._queues: _Queues | None = None
+        self._retries: list[Item] = []
+        self._outstanding = 0
+        self._seen: set[str] = set()
+        self._started = time.monotonic()
+        self.summary = RunSummary(dry_run=dry_run)
+        if resume_queue:
+            for record in store.targets():
+                if record.status == TargetStatus.DONE:
+                    state = self._add_target(parse_url(record.url, extra_hosts=self._hosts()))
+                    state.status = TargetStatus.DONE
+                    state.found, state.done = record.found, record.done
+                    state.failed, state.skipped = record.failed, record.skipped
+                    state.crawled = True
+                else:
+                    self._add_target(parse_url(record.url, extra_hosts=self._hosts()))
+
+    # -- commands (call from the event loop that runs serve) ----------------------------------
+
+    def subscribe(self) -> MemoryObjectReceiveStream[Event]:
+        """The event stream (one consumer). Without a subscriber events are dropped."""
+        send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=4096)
+        self._send = send
+        return receive
+
+    def _hosts(self) -> tuple[str, ...]:
+        from urllib.parse import urlsplit
+
+        return (urlsplit(self._config.api_base).netloc,)
+
+    def add_urls(self, urls: Sequence[str]) -> list[str]:
+        """Queue URLs; all or nothing.
+
+        Raises:
+            UrlError: one of them is not a CivitAI URL civittui can mirror.
+        """
+        targets = [parse_url(url, extra_hosts=self._hosts()) for url in urls]
+        keys = []
+        for target in targets:
+            state = self._targets.get(target.key)
+            if state is None or state.removed:
+                state = self._add_target(target)
+            elif state.status in (TargetStatus.DONE, TargetStatus.FAILED):
+                state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
+                state.found = state.done = state.failed = state.skipped = 0
+            for note in target.notes:
+                self._notify(Notice(note))
+            self._persist_target(state)
+            self._notify(state.event())
+            keys.append(target.key)
+        self._wake.set()
+        return keys
+
+    def _add_target(self, target: Target) -> _TargetState:
+        state = _TargetState(target)
+        self._targets[target.key] = state
+        return state
+
+    def remove_target(self, key: str) -> None:
+        """Drop a target from the queue (items already downloading finish)."""
+        state = self._targets.pop(key, None)
+        if state is not None:
+            state.removed = True
+            self._store.remove_target(key)
+
+    def move_target(self, key: str, delta: int) -> None:
+        """Move a target up (negative) or down in the queue."""
+        keys = list(self._targets)
+        if key not in keys:
+            return
+        index = keys.index(key)
+        new = max(0, min(len(keys) - 1, index + delta))
+        keys.insert(new, keys.pop(index))
+        self._targets = {k: self._targets[k] for k in keys}
+        self._store.move_target(key, delta)
+
+    @property
+    def paused(self) -> bool:
+        """True while crawling and new downloads are held."""
+        return not self._resumed.is_set()
+
+    def pause(self) -> None:
+        """Hold crawling and new downloads (running downloads finish)."""
+        self._resumed = anyio.Event()
+
+    def resume(self) -> None:
+        """Continue after `pause`."""
+        self._resumed.set()
+        self._wake.set()
+
+    def retry(self, keys: Sequence[str] | None = None, *, include_permanent: bool = False) -> int:
+        """Re-queue recorded failures (all when `keys` is None); returns how many."""
+        wanted = set(keys) if keys is not None else None
+        count = 0
+        for record in self._store.failures():
+            if wanted is not None and record.key not in wanted:
+                continue
+            if record.permanent and not include_permanent and wanted is None:
+                continue
+            if self._requeue(record):
+                count += 1
+        self._wake.set()
+        return count
+
+    def _requeue(self, record: ItemRecord) -> bool:
+        if not record.spec:
+            return False
+        try:
+            item = item_from_spec(record.spec)
+        except ValueError:
+            return False
+        self._store.mark_pending(
+            record.key, target=record.target, name=record.name, spec=record.spec
+        )
+        self._retries.append(item)
+        return True
+
+    def dismiss(self, key: str) -> None:
+        """Forget a recorded failure."""
+        self._store.forget(key)
+
+    def stop(self) -> None:
+        """Ask `serve` to return soon; running downloads stop resumable, state is saved."""
+        self._stopping = True
+        self._resumed.set()
+        self._wake.set()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+
+    def targets(self) -> list[TargetUpdated]:
+        """The queue as events, in order (first paint of a UI)."""
+        return [state.event() for state in self._targets.values()]
+
+    def failures(self) -> list[ItemFailed]:
+        """Recorded failures, newest first."""
+        return [_failure_event(record) for record in self._store.failures()]
+
+    def gate_state(self) -> GateChanged:
+        """The API gate now."""
+        return self._gate.state()
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _notify(self, event: Event) -> None:
+        """Deliver an event without blocking (dropped when nobody listens or the UI lags)."""
+        if self._send is None:
+            return
+        try:
+            self._send.send_nowait(event)
+        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+
+    async def _emit(self, event: Event) -> None:
+        """Deliver a state change (waits for room: state changes are never dropped)."""
+        if self._send is None:
+            return
+        try:
+            await self._send.send(event)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send = None
+
+    def _persist_target(self, state: _TargetState) -> None:
+        self._store.upsert_target(
+            state.target.key,
+            state.target.url,
+            status=str(state.status),
+            found=state.found,
+            done=state.done,
+            failed=state.failed,
+            skipped=state.skipped,
+            error=state.error,
+        )
+
+    # -- the run ------------------------------------------------------------------------------
+
+    _task_group: TaskGroup | None = None
+
+    async def serve(self, *, until_idle: bool = False) -> RunSummary:
+        """Run until `stop()` (or, with `until_idle`, until the queue is empty and idle).
+
+        Raises:
+            EngineSetupError: the chosen download engine cannot be used (before anything starts).
+        """
+        self._started = time.monotonic()
+        async with AsyncExitStack() as stack:
+            client = CivitaiClient(self._config, self._gate)
+            stack.push_async_callback(client.aclose)
+            images = BuiltinDownloader(self._config.download)
+            stack.push_async_callback(images.aclose)
+            files = self._file_downloader or await make_file_downloader(self._config, images)
+            if files is not images:
+                stack.push_async_callback(files.aclose)
+            stack.push_async_callback(self._finish)
+            image_send, image_receive = anyio.create_memory_object_stream[ImageItem](_QUEUE_SIZE)
+            file_send, file_receive = anyio.create_memory_object_stream[FileItem](_QUEUE_SIZE)
+            self._queues = _Queues(image_send, file_send)
+            processor = ItemProcessor(
+                config=self._config,
+                store=self._store,
+                layout=self._layout,
+                filters=self._filters,
+                client=client,
+                images=images,
+                files=files,
+                redact=self._redact,
+            )
+            crawler = Crawler(self._config, client, self._store, self._layout)
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                async with image_receive, file_receive:
+                    for _ in range(max(1, self._config.concurrency.images)):
+                        tg.start_soon(self._worker, image_receive.clone(), processor)
+                    for _ in range(max(1, self._config.concurrency.files)):
+                        tg.start_soon(self._worker, file_receive.clone(), processor)
+                tg.start_soon(self._flusher)
+                tg.start_soon(self._gate_ticker)
+                await self._dispatch(crawler, processor, until_idle)
+                image_send.close()
+                file_send.close()
+                while self._outstanding > 0 and not self._stopping:
+                    await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+            self._task_group = None
+        return self.summary
+
+    async def _finish(self) -> None:
+        with anyio.CancelScope(shield=True):
+            self.summary.api_calls = self._gate.calls
+            self.summary.seconds = round(time.monotonic() - self._started, 3)
+            self.summary.targets = [
+                {
+                    "key": s.target.key,
+                    "url": s.target.url,
+                    "status": str(s.status),
+                    "found": s.found,
+                    "done": s.done,
+                    "failed": s.failed,
+                    "skipped": s.skipped,
+                    "error": s.error,
+                }
+                for s in self._targets.values()
+            ]
+            for state in self._targets.values():
+                if not self._dry_run:
+                    self._persist_target(state)
+            await anyio.to_thread.run_sync(self._store.flush)
+            await self._emit(RunFinished(self.summary))
+            if self._send is not None:
+                self._send.close()
+
+    async def _flusher(self) -> None:
+        while True:
+            await anyio.sleep(1.0)
+            if self._store.dirty:
+                await anyio.to_thread.run_sync(self._store.flush)
+
+    async def _gate_ticker(self) -> None:
+        last: GateChanged | None = None
+        while True:
+            state = self._gate.state()
+            if state != last:
+                self._notify(state)
+                last = state
+            await anyio.sleep(0.25)
+
+    def _next_target(self) -> _TargetState | None:
+        for state in self._targets.values():
+            if state.status is TargetStatus.QUEUED and not state.removed:
+                return state
+        return None
+
+    async def _dispatch(self, crawler: Crawler, processor: ItemProcessor, until_idle: bool) -> None:
+        assert self._queues is not None
+        last_ea_check = -_EARLY_ACCESS_CHECK
+        while not self._stopping:
+            await self._resumed.wait()
+            if not self._dry_run and time.monotonic() - last_ea_check >= _EARLY_ACCESS_CHECK:
+                last_ea_check = time.monotonic()
+                self._requeue_due()
+            if self._retries:
+                item = self._retries.pop(0)
+                self._seen.discard(item.key)
+                await self._route(item, self._targets.get(item.target), processor, retry=True)
+                continue
+            state = self._next_target()
+            if state is None:
+                if until_idle and self._outstanding == 0:
+                    return
+                self._wake = anyio.Event()
+                with anyio.move_on_after(1.0):
+                    await self._wake.wait()
+                continue
+            await self._crawl_target(state, crawler, processor)
+
+    def _requeue_due(self) -> None:
+        now = datetime.now(UTC)
+        for record in self._store.failures(include_permanent=False):
+            if record.retry_at and _parse_iso(record.retry_at) <= now:
+                self._requeue(record)
+
+    async def _crawl_target(
+        self, state: _TargetState, crawler: Crawler, processor: ItemProcessor
+    ) -> None:
+        state.status = TargetStatus.CRAWLING
+        await self._emit(state.event())
+        stats = CrawlStats()
+        try:
+            async for item in crawler.crawl(state.target, stats):
+                if state.removed or self._stopping:
+                    break
+                await self._resumed.wait()
+                if item.key in self._seen:
+                    continue
+                self._seen.add(item.key)
+                state.found += 1
+                self.summary.found += 1
+                await self._route(item, state, processor)
+        except ApiError as exc:
+            state.error = self._redact(exc.reason)
+            self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
+        state.crawled = True
+        self.summary.dropped += stats.dropped
+        for note in stats.notes:
+            self._notify(Notice(self._redact(note)))
+        self._settle(state)
+        await self._emit(state.event())
+        if not self._dry_run:
+            self._persist_target(state)
+
+    def _settle(self, state: _TargetState) -> None:
+        if not state.crawled:
+            state.status = TargetStatus.CRAWLING
+        elif state.outstanding > 0:
+            state.status = TargetStatus.DOWNLOADING
+        elif state.error or state.failed:
+            state.status = TargetStatus.FAILED
+            if not state.error:
+                state.error = f"{state.failed} item(s) failed"
+        else:
+            state.status = TargetStatus.DONE
+
+    async def _route(
+        self,
+        item: Item,
+        state: _TargetState | None,
+        processor: ItemProcessor,
+        *,
+        retry: bool = False,
+    ) -> None:
+        assert self._queues is not None
+        if not retry:
+            done = await processor.already_done(item)
+            if done is not None:
+                if state is not None:
+                    state.done += 1
+                    state.skipped += 1
+                self.summary.skipped += 1
+                self.summary.done += 1
+                self._notify(
+                    ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True)
+                )
+                if state is not None:
+                    self._notify(state.event())
+                return
+        if self._dry_run:
+            if isinstance(item, FileItem):
+                self.summary.planned_bytes += item.size or 0
+                self.summary.planned_api_calls += 1
+            return
+        if isinstance(item, MetaItem):
+            await self._run_item(item, processor, state)
+            return
+        self._outstanding += 1
+        if state is not None:
+            state.outstanding += 1
+        if isinstance(item, ImageItem):
+            await self._queues.images.send(item)
+        else:
+            await self._queues.files.send(item)
+
+    async def _worker(
+        self,
+        receive: MemoryObjectReceiveStream[ImageItem] | MemoryObjectReceiveStream[FileItem],
+        processor: ItemProcessor,
+    ) -> None:
+        async with receive:
+            async for item in receive:
+                await self._resumed.wait()
+                state = self._targets.get(item.target)
+                try:
+                    await self._run_item(item, processor, state)
+                finally:
+                    self._outstanding -= 1
+                    if state is not None:
+                        state.outstanding -= 1
+                        if state.crawled:
+                            self._settle(state)
+                            self._notify(state.event())
+                            if state.outstanding == 0:
+                                self._persist_target(state)
+
+    async def _run_item(
+        self, item: Item, processor: ItemProcessor, state: _TargetState | None
+    ) -> None:
+        reporter = ProgressReporter(item.key, self._notify)
+        try:
+            result = await processor.process(item, reporter, self._emit)
+        except ItemError as exc:
+            reason = self._redact(exc.reason)
+            record = self._store.mark_failed(
+                item.key,
+                target=item.target,
+                name=item.name,
+                reason=reason,
+                http_status=exc.http_status,
+                permanent=exc.permanent,
+                retry_at=exc.retry_at.isoformat() if exc.retry_at else None,
+                spec=item.to_spec(),
+            )
+            self.summary.failed += 1
+            label = reason.split(":", 1)[0]
+            self.summary.failed_by_reason[label] = self.summary.failed_by_reason.get(label, 0) + 1
+            if state is not None:
+                state.failed += 1
+            await self._emit(_failure_event(record))
+            return
+        self.summary.done += 1
+        self.summary.bytes += result.size
+        if state is not None:
+            state.done += 1
+        await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
+
+
+def _parse_iso(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _failure_event(record: ItemRecord) -> ItemFailed:
+    return ItemFailed(
+        key=record.key,
+        name=record.name,
+        reason=record.error or "unknown error",
+        http_status=record.http_status,
+        permanent=record.permanent,
+        attempts=record.attempts,
+        retry_at=_parse_iso(record.retry_at) if record.retry_at else None,
+    )
