@@ -1,0 +1,640 @@
+"""The files written beside downloads: image metadata, model metadata, WebUI cards, LoRA copies.
+
+All of it runs after a download is verified (design.md §8) and is pure file work: no network.
+
+- `image_sidecar` -> `{imageId}.txt` (JSON: the API's metadata, original and filtered prompt).
+- `version_meta` / `version_meta_text` -> `model_meta_v{v}.json` / `.txt`.
+- `webui_card`, `place_lora`, `write_preview` -> `{lora_dir}/Users/{user}/{model}/`: the file
+  (hard link, copy or symlink), the A1111/Forge `{stem}.json` card and `{stem}.preview.{ext}`.
+- `write_json_atomic` / `write_text_atomic`: temp file in the same folder, fsync, `os.replace`,
+  so a crash leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "LORA_LINK_MODES",
+    "LORA_TYPES",
+    "html_to_text",
+    "human_size",
+    "image_sidecar",
+    "is_lora_family",
+    "place_lora",
+    "sd_version",
+    "version_meta",
+    "version_meta_text",
+    "version_page_url",
+    "webui_card",
+    "write_json_atomic",
+    "write_preview",
+    "write_text_atomic",
+]
+
+LORA_TYPES = frozenset({"LORA", "LoCon", "DoRA"})
+"""CivitAI model types whose files also go to `lora_dir`."""
+
+LORA_LINK_MODES = ("hardlink", "copy", "symlink", "off")
+"""Accepted values of the `lora_link` setting."""
+
+_LORA_TYPES_FOLDED = frozenset(t.casefold() for t in LORA_TYPES)
+_COPY_CHUNK = 1024 * 1024
+# FAT keeps mtimes to 2 s; NTFS to 100 ns: a copy made with copystat may differ by that much.
+_MTIME_SLACK_S = 2.0
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+
+
+def _temp_beside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _replace(src: Path, dest: Path) -> None:
+    """`os.replace`, retried briefly on Windows, where a reader (indexer, antivirus) holding the
+    destination open makes it fail with PermissionError for a moment."""
+    for delay in (0.05, 0.1, 0.2, 0.4):
+        try:
+            os.replace(src, dest)
+        except PermissionError:
+            if os.name != "nt":
+                raise
+            time.sleep(delay)
+        else:
+            return
+    os.replace(src, dest)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; Windows cannot open a directory this way.
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    tmp = _temp_beside(path)
+    # os.open with 0o666 honours the umask, as a plain open() would (mkstemp forces 0600).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` as UTF-8 so that `path` holds either its old content or all of the new.
+
+    Args:
+        path: the destination; its folder must exist.
+        text: written as is ("\\n" stays "\\n" on Windows too).
+
+    Raises:
+        OSError: the folder is missing or not writable (no temp file is left behind).
+    """
+    _write_bytes_atomic(Path(path), text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as pretty UTF-8 JSON (non-ASCII kept readable), atomically.
+
+    Serialization happens before anything touches the disk, so unserializable data leaves the
+    old file as it was.
+
+    Args:
+        path: the destination; its folder must exist.
+        data: anything `json.dumps` accepts.
+
+    Raises:
+        TypeError, ValueError: `data` is not JSON-serializable (nothing written).
+        OSError: the write failed (no temp file is left behind).
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    write_text_atomic(path, text)
+
+
+# --------------------------------------------------------------------------------------------
+# Image metadata
+
+
+def _flat_meta(meta: Any) -> dict[str, Any] | None:
+    """The generation data as a flat dict; unwraps the legacy `{id, meta}` shape."""
+    if not isinstance(meta, Mapping):
+        return None
+    if "meta" in meta and set(meta) <= {"id", "meta"}:
+        return _flat_meta(meta["meta"])
+    return dict(meta)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a JSON object, else an empty one (API fields can be null or odd)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def image_sidecar(image: Mapping[str, Any], *, filtered: Mapping[str, Any]) -> dict[str, Any]:
+    """Build the `{imageId}.txt` JSON object of design.md §5.
+
+    Args:
+        image: one item of `/api/v1/images` (with `withMeta=true&flatMeta=true`).
+        filtered: the prompt filter's result: `{prompt, removed: {category: [tokens]}, filters}`.
+
+    Returns:
+        `id, postId, url, username, createdAt, width, height, nsfwLevel, baseModel,
+        modelVersionIds, meta, prompt, negativePrompt, filtered` (absent values are None).
+    """
+    meta = _flat_meta(image.get("meta"))
+    return {
+        "id": image.get("id"),
+        "postId": image.get("postId"),
+        "url": image.get("url"),
+        "username": image.get("username"),
+        "createdAt": image.get("createdAt"),
+        "width": image.get("width"),
+        "height": image.get("height"),
+        "nsfwLevel": image.get("nsfwLevel"),
+        "baseModel": image.get("baseModel"),
+        "modelVersionIds": list(image.get("modelVersionIds") or []),
+        "meta": meta,
+        "prompt": _text_or_none(meta.get("prompt")) if meta else None,
+        "negativePrompt": _text_or_none(meta.get("negativePrompt")) if meta else None,
+        "filtered": dict(filtered),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Model-version metadata
+
+
+def _strip_token(url: str) -> str:
+    """Drop a `token` query parameter (an API key in a URL) from `url`."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k.lower() != "token"]
+    if len(kept) == len(query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def _scrub(value: Any) -> Any:
+    """Deep copy of API data with any URL's `token` parameter removed."""
+    if isinstance(value, Mapping):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str) and "token" in value.lower() and "://" in value:
+        return _strip_token(value)
+    return value
+
+
+def version_meta(version: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
+    """Build `model_meta_v{v}.json`: the version as served, plus its model under `"model"`.
+
+    Args:
+        version: a model version (from `/models`, `/models/{id}` or `/model-versions/{id}`).
+        model: its model (a `/models` item); its `modelVersions` list is left out, as each
+            version has its own file.
+
+    Returns:
+        A deep copy of `version` with `modelId` set and `model` holding the version's own
+        `model` object merged with every field of `model`; any `token` URL parameter removed.
+    """
+    data: dict[str, Any] = {k: _scrub(v) for k, v in version.items()}
+    model_fields = {k: _scrub(v) for k, v in model.items() if k != "modelVersions"}
+    data["model"] = {**_mapping(data.get("model")), **model_fields}
+    if data.get("modelId") is None and model.get("id") is not None:
+        data["modelId"] = model["id"]
+    return data
+
+
+def version_page_url(model_id: Any, version_id: Any, *, site: str = "https://civitai.com") -> str:
+    """The CivitAI page of one version: `{site}/models/{model}?modelVersionId={version}`."""
+    return f"{site.rstrip('/')}/models/{model_id}?modelVersionId={version_id}"
+
+
+def human_size(size: int) -> str:
+    """`1536` -> `"1.5 KiB"`; binary units, one decimal from KiB up."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _file_size(file: Mapping[str, Any]) -> int | None:
+    size_kb = file.get("sizeKB")
+    if isinstance(size_kb, int | float) and not isinstance(size_kb, bool):
+        return round(size_kb * 1024)
+    return None
+
+
+def _indent(text: str, prefix: str = "  ") -> list[str]:
+    return [prefix + line if line else "" for line in text.splitlines()]
+
+
+def version_meta_text(meta: Mapping[str, Any], *, page_url: str) -> str:
+    """Render `model_meta_v{v}.txt`, the human-readable twin of `version_meta`.
+
+    Args:
+        meta: the result of `version_meta`.
+        page_url: the version's CivitAI page (see `version_page_url`).
+
+    Returns:
+        Model, version, type, base model, creator, published date, page URL, trigger words,
+        files (size in human units and bytes, SHA256), tags and descriptions as plain text.
+    """
+    model = _mapping(meta.get("model"))
+    creator = _mapping(model.get("creator"))
+    lines = [
+        f"Model:       {model.get('name', '')} (id {meta.get('modelId', model.get('id', ''))})",
+        f"Version:     {meta.get('name', '')} (id {meta.get('id', '')})",
+        f"Type:        {model.get('type', '')}",
+        f"Base model:  {meta.get('baseModel', '')}",
+    ]
+    if creator.get("username"):
+        lines.append(f"Creator:     {creator['username']}")
+    lines.append(f"Published:   {meta.get('publishedAt') or meta.get('createdAt') or ''}")
+    lines.append(f"Page:        {page_url}")
+    if model.get("mode"):
+        lines.append(f"Mode:        {model['mode']}")
+
+    words = [w for w in meta.get("trainedWords") or [] if isinstance(w, str) and w.strip()]
+    lines += ["", "Trigger words:"]
+    lines += [f"  {w.strip()}" for w in words] or ["  (none)"]
+
+    lines += ["", "Files:"]
+    files = [f for f in meta.get("files") or [] if isinstance(f, Mapping)]
+    for file in files:
+        lines.append(f"  {file.get('name', '')}" + ("  [primary]" if file.get("primary") else ""))
+        size = _file_size(file)
+        if size is not None:
+            lines.append(f"    Size:    {human_size(size)} ({size} bytes)")
+        hashes = _mapping(file.get("hashes"))
+        lines.append(f"    SHA256:  {hashes.get('SHA256') or '(not given)'}")
+        info = _mapping(file.get("metadata"))
+        kind = ", ".join(
+            str(v) for v in (file.get("type"), info.get("format"), info.get("fp")) if v
+        )
+        if kind:
+            lines.append(f"    Kind:    {kind}")
+    if not files:
+        lines.append("  (none)")
+
+    tags = [str(t) for t in model.get("tags") or []]
+    if tags:
+        lines += ["", f"Tags: {', '.join(tags)}"]
+    for title, html in (
+        ("Description", model.get("description")),
+        ("Version notes", meta.get("description")),
+    ):
+        text = html_to_text(html if isinstance(html, str) else None)
+        if text:
+            lines += ["", f"{title}:", *_indent(text)]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# HTML descriptions
+
+
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "section", "article", "header", "footer", "blockquote", "pre", "table",
+        "tr", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "figure",
+    }
+)  # fmt: skip
+_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text; blocks become blank-line-separated paragraphs, `<br>` a line break.
+
+    Breaks are kept pending and merged (the larger wins) until text arrives, so nested blocks
+    ("<li><p>…</p></li>", TipTap's usual output) do not pile up empty lines; only `<br>`s add up.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._pending = 0  # newlines owed before the next text
+        self._bullet = False  # a list item started and has no text yet
+        self._skip = 0
+        self._pre = 0
+        self._li = 0
+        self._links: list[tuple[str | None, int]] = []
+
+    def _break(self, count: int) -> None:
+        self._pending = max(self._pending, count)
+
+    def _block(self) -> None:
+        # Paragraphs get a blank line between them, except inside a list item.
+        self._break(1 if self._li else 2)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self.out and self._pending:
+            self.out.append("\n" * self._pending)
+        self._pending = 0
+        if self._bullet:
+            self.out.append("  " * (self._li - 1) + "- ")
+            self._bullet = False
+            text = text.lstrip(" ")
+        self.out.append(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag == "br":
+            self._pending = min(self._pending + 1, 2)
+        elif tag == "li":
+            self._li += 1
+            self._break(1)
+            self._bullet = True
+        elif tag in _BLOCK_TAGS:
+            if not self._bullet:
+                self._block()
+            if tag == "pre":
+                self._pre += 1
+        elif tag in ("td", "th"):
+            self._emit(" ")
+        elif tag == "a":
+            self._links.append((dict(attrs).get("href"), len(self.out)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self._pending = min(self._pending + 1, 2)
+        elif tag in _BLOCK_TAGS:
+            self._block()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            if tag == "pre":
+                self._pre = max(0, self._pre - 1)
+            self._block()
+        elif tag == "li":
+            self._li = max(0, self._li - 1)
+            self._bullet = False
+            self._break(1)
+        elif tag == "a" and self._links:
+            href, start = self._links.pop()
+            text = "".join(self.out[start:]).strip()
+            # Show where a link goes unless its text already says it.
+            if href and href.startswith(("http://", "https://")) and href != text:
+                self._emit(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._pre:
+            self._emit(data)
+            return
+        text = _SPACES.sub(" ", data)
+        if self._pending or not self.out:
+            text = text.lstrip(" ")
+        self._emit(text)
+
+
+def html_to_text(html: str | None) -> str:
+    """Turn a CivitAI description (HTML) into plain text.
+
+    Paragraphs and other blocks are separated by a blank line, `<br>` breaks a line, list items
+    start with "- ", links keep their URL in parentheses, tags are dropped and entities decoded.
+
+    Args:
+        html: the description, or None.
+
+    Returns:
+        The text, stripped; "" for None or empty input.
+    """
+    if not html:
+        return ""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = [line.rstrip() for line in "".join(parser.out).split("\n")]
+    return "\n".join(lines).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# LoRA placement and the WebUI card
+
+
+def is_lora_family(model_type: str | None) -> bool:
+    """Tell whether a CivitAI model type is placed in `lora_dir` (LORA, LoCon, DoRA; any case)."""
+    return model_type is not None and model_type.casefold() in _LORA_TYPES_FOLDED
+
+
+_SDXL_FAMILY = ("sdxl", "pony", "illustrious", "noobai")
+
+
+def sd_version(base_model: str | None) -> str:
+    """Map a CivitAI `baseModel` to the A1111 Lora tab's "sd version" (its `SdVersion` enum).
+
+    The WebUI hides a LoRA whose version does not match the loaded checkpoint, so anything it
+    cannot load as SD1/SD2/SDXL (Flux, SD 3, Pony V7 on AuraFlow, ...) maps to "Unknown",
+    which is always shown.
+
+    Args:
+        base_model: e.g. "SD 1.5", "SDXL 1.0", "Pony", "Illustrious", "Flux.1 D".
+
+    Returns:
+        "SD1", "SD2", "SDXL" or "Unknown".
+    """
+    name = (base_model or "").strip().casefold()
+    if name.startswith("sd 1"):
+        return "SD1"
+    if name.startswith("sd 2"):
+        return "SD2"
+    # "Pony" is SDXL-based; "Pony V7" is not (AuraFlow).
+    if name.startswith("sdxl") or name in _SDXL_FAMILY[1:]:
+        return "SDXL"
+    return "Unknown"
+
+
+def webui_card(
+    version: Mapping[str, Any], model: Mapping[str, Any], *, page_url: str
+) -> dict[str, Any]:
+    """Build the `{stem}.json` card that the A1111 / Forge Lora tab reads and edits.
+
+    Keys are the ones the WebUI's Lora metadata editor writes (`extensions-builtin/Lora/
+    ui_edit_user_metadata.py`): description, sd version, activation text, preferred weight,
+    negative text, notes.
+
+    Args:
+        version: the model version the file belongs to.
+        model: its model.
+        page_url: the version's CivitAI page.
+
+    Returns:
+        The card; "activation text" joins the version's trained words with ", ", "preferred
+        weight" 0 means "use the WebUI default".
+    """
+    words = [w.strip() for w in version.get("trainedWords") or [] if isinstance(w, str)]
+    description = html_to_text(_str(model.get("description")))
+    version_notes = html_to_text(_str(version.get("description")))
+    if version_notes:
+        description = f"{description}\n\n{version_notes}" if description else version_notes
+    title = " - ".join(str(x) for x in (model.get("name"), version.get("name")) if x)
+    return {
+        "description": description,
+        "sd version": sd_version(_str(version.get("baseModel"))),
+        "activation text": ", ".join(w for w in words if w),
+        "preferred weight": 0,
+        "negative text": "",
+        "notes": f"{title}\n{page_url}" if title else page_url,
+    }
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Same inode, or same size and mtime (a copy we made), or byte-for-byte equal."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    if sa.st_size != sb.st_size:
+        return False
+    if abs(sa.st_mtime - sb.st_mtime) <= _MTIME_SLACK_S:
+        return True
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            ca, cb = fa.read(_COPY_CHUNK), fb.read(_COPY_CHUNK)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    tmp = _temp_beside(dest)
+    try:
+        shutil.copyfile(src, tmp)
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        # Keep the source's mtime: the next run recognises the copy by size + mtime.
+        shutil.copystat(src, tmp)
+        _replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _link_atomic(src: Path, dest: Path, *, symbolic: bool) -> None:
+    tmp = _temp_beside(dest)
+    try:
+        if symbolic:
+            os.symlink(os.path.abspath(src), tmp)
+        else:
+            os.link(src, tmp)
+        _replace(tmp, dest)
+    except BaseException:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def place_lora(src: Path, dest: Path, *, mode: str) -> str:
+    """Put a verified LoRA-family file at `dest` in the WebUI's Lora folder.
+
+    Idempotent: an existing `dest` that is the same file (same inode, or same size and mtime,
+    or same bytes) is kept; a different one is replaced atomically.
+
+    Args:
+        src: the verified file under `root`.
+        dest: where the WebUI should find it (folders are created).
+        mode: "hardlink" (falls back to a copy across devices or where links are unsupported),
+            "copy", "symlink" (falls back to a copy where not permitted, e.g. Windows without
+            developer mode) or "off".
+
+    Returns:
+        What happened: "hardlink", "copy", "symlink", "exists" or "off".
+
+    Raises:
+        ValueError: unknown mode.
+        OSError: `src` is missing or `dest` cannot be written (no temp file is left behind).
+    """
+    if mode not in LORA_LINK_MODES:
+        raise ValueError(f"lora_link must be one of {', '.join(LORA_LINK_MODES)}, got {mode!r}")
+    if mode == "off":
+        return "off"
+    src, dest = Path(src), Path(dest)
+    if not src.is_file():
+        raise FileNotFoundError(errno.ENOENT, "LoRA source file is missing", str(src))
+    if dest.exists() and _same_file(src, dest):
+        return "exists"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if mode in ("hardlink", "symlink"):
+        try:
+            _link_atomic(src, dest, symbolic=mode == "symlink")
+        except (OSError, NotImplementedError):
+            # EXDEV (other disk), EPERM / WinError 1314 (no symlink privilege), FAT/exFAT
+            # without links, EMLINK: a copy is what the user still needs.
+            pass
+        else:
+            return mode
+    _copy_atomic(src, dest)
+    return "copy"
+
+
+def write_preview(image_path: Path, dest_stem: Path) -> Path:
+    """Place the version's first image as `{dest_stem}.preview.{ext}` for the WebUI card.
+
+    Args:
+        image_path: a downloaded image (its suffix, from Content-Type, gives the extension).
+        dest_stem: the LoRA file's path without its suffix, in `lora_dir`.
+
+    Returns:
+        The preview's path (hard-linked when possible, else copied; kept if already there).
+
+    Raises:
+        ValueError: the image file has no suffix.
+        OSError: the image is missing or the preview cannot be written.
+    """
+    image_path, dest_stem = Path(image_path), Path(dest_stem)
+    ext = image_path.suffix.lower()
+    if not ext:
+        raise ValueError(f"preview image has no file suffix: {image_path.name}")
+    dest = dest_stem.with_name(f"{dest_stem.name}.preview{ext}")
+    place_lora(image_path, dest, mode="hardlink")
+    return dest
