@@ -1,0 +1,184 @@
+"""`civittui status`: what the API lists vs what is on disk and verified, every gap explained.
+
+With URLs, each target is crawled (API calls through the gate, nothing downloaded) and every
+listed item is classified. Without URLs, the targets the state remembers are audited offline
+from the state and the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import anyio
+
+from civittui.civitai.client import CivitaiClient
+from civittui.civitai.gate import ApiGate
+from civittui.civitai.urls import parse_url
+from civittui.config import Config
+from civittui.engine.crawl import Crawler, CrawlStats
+from civittui.errors import ApiError
+from civittui.layout import Layout
+from civittui.store import ItemRecord, ItemStatus, Store
+
+__all__ = ["Gap", "TargetAudit", "audit_offline", "audit_targets", "gap_reason", "run_status"]
+
+
+@dataclass(slots=True)
+class Gap:
+    """One item listed by CivitAI that is not on disk and verified."""
+
+    key: str
+    name: str
+    kind: str
+    """`failed`, `early access`, `login required`, `deleted`, `archived`, `vanished`,
+    `not downloaded yet`."""
+    detail: str
+
+
+@dataclass(slots=True)
+class TargetAudit:
+    """The answer to "did I get everything?" for one target."""
+
+    key: str
+    url: str
+    listed: int = 0
+    verified: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def gap_reason(record: ItemRecord | None, path_exists: bool) -> tuple[str, str] | None:
+    """Classify one item: None when it is on disk and verified, else (kind, detail)."""
+    if record is None:
+        return ("not downloaded yet", "never fetched")
+    if record.status == ItemStatus.DONE:
+        return None if path_exists else ("vanished", f"recorded done but {record.path} is gone")
+    if record.status == ItemStatus.PENDING:
+        return ("not downloaded yet", "queued for retry")
+    reason = record.error or "failed"
+    status = record.http_status
+    if reason.startswith("early access"):
+        return ("early access", reason)
+    if status == 401 or reason.startswith("login required"):
+        return ("login required", reason)
+    if status == 410:
+        return ("archived", reason)
+    if status == 404:
+        return ("deleted", reason)
+    return ("failed", f"{reason} (attempts: {record.attempts})")
+
+
+def _exists(record: ItemRecord | None) -> bool:
+    if record is None or not record.path:
+        return False
+    try:
+        size = Path(record.path).stat().st_size
+    except OSError:
+        return False
+    return record.size is None or size == record.size
+
+
+def _classify(audit: TargetAudit, key: str, name: str, record: ItemRecord | None) -> None:
+    audit.listed += 1
+    found = gap_reason(record, _exists(record))
+    if found is None:
+        audit.verified += 1
+    else:
+        audit.gaps.append(Gap(key, name, found[0], found[1]))
+
+
+async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> list[TargetAudit]:
+    """Crawl each URL (no downloads) and classify every listed item.
+
+    Raises:
+        UrlError: a URL is not one civittui can mirror (before any API call).
+    """
+    hosts = (urlsplit(config.api_base).netloc,)
+    targets = [parse_url(url, extra_hosts=hosts) for url in urls]
+    gate = ApiGate(config.rate, cooldown_until=store.cooldown_until())
+    client = CivitaiClient(config, gate)
+    crawler = Crawler(config, client, store, Layout(config.root, config.lora_dir))
+    audits: list[TargetAudit] = []
+    try:
+        for target in targets:
+            audit = TargetAudit(target.key, target.url)
+            stats = CrawlStats()
+            try:
+                async for item in crawler.crawl(target, stats):
+                    _classify(audit, item.key, item.name, store.item(item.key))
+            except ApiError as exc:
+                audit.error = exc.reason
+            audit.notes.extend(stats.notes)
+            if stats.dropped:
+                audit.notes.append(f"{stats.dropped} listed item(s) did not belong to the target")
+            if config.nsfw != "x":
+                audit.notes.append(
+                    f"nsfw = {config.nsfw}: items above that level are hidden by the API "
+                    "and not counted (use --nsfw x to include them)"
+                )
+            audits.append(audit)
+    finally:
+        await client.aclose()
+    return audits
+
+
+def audit_offline(store: Store) -> list[TargetAudit]:
+    """Audit the remembered targets from the state and the disk (no API calls)."""
+    audits: dict[str, TargetAudit] = {
+        t.key: TargetAudit(t.key, t.url, error=t.error) for t in store.targets()
+    }
+    for record in store.items():
+        key = record.target or "(no target)"
+        audit = audits.setdefault(key, TargetAudit(key, ""))
+        _classify(audit, record.key, record.name, record)
+    for audit in audits.values():
+        audit.notes.append("offline: items never recorded are not known; pass URLs to ask the API")
+    return list(audits.values())
+
+
+def run_status(config: Config, urls: Sequence[str], *, as_json: bool) -> int:
+    """The `status` command: print the audit; exit 0 when nothing is missing, else 1."""
+    store = Store.open(config.state_path)
+    try:
+        if urls:
+            audits = anyio.run(audit_targets, config, store, list(urls))
+        else:
+            audits = audit_offline(store)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps([asdict(a) for a in audits], indent=2, ensure_ascii=False))
+    else:
+        _print_audits(audits)
+    complete = all(not a.gaps and not a.error for a in audits)
+    return 0 if complete else 1
+
+
+def _print_audits(audits: Sequence[TargetAudit]) -> None:
+    out = sys.stdout
+    if not audits:
+        print("nothing recorded yet: run `civittui get URL` first, or pass URLs", file=out)
+    for audit in audits:
+        print(f"{audit.key}  {audit.url}", file=out)
+        if audit.error:
+            print(f"  target failed: {audit.error}", file=out)
+        print(
+            f"  listed {audit.listed}, on disk and verified {audit.verified}, "
+            f"gaps {len(audit.gaps)}",
+            file=out,
+        )
+        by_kind: dict[str, int] = {}
+        for gap in audit.gaps:
+            by_kind[gap.kind] = by_kind.get(gap.kind, 0) + 1
+        if by_kind:
+            print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(by_kind.items())), file=out)
+        for gap in audit.gaps:
+            print(f"    {gap.key:<16} {gap.name[:40]:<40} {gap.kind}: {gap.detail}", file=out)
+        for note in audit.notes:
+            print(f"  note: {note}", file=out)
