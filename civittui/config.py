@@ -206,7 +206,11 @@ def _read_file(path: Path, *, explicit: bool) -> dict[str, object]:
             hint = _did_you_mean(name, list(TABLES), "[{}]")
             raise fail(name, None, f"unknown table [{name}]{hint}")
         else:
-            raise fail(None, name, f"unknown key '{name}'{_did_you_mean(name, top_keys)}")
+            hint = _did_you_mean(name, top_keys)
+            in_table = [k for k in SPECS if k.endswith("." + name)]
+            if not hint and in_table:
+                hint = f" (it belongs in [{in_table[0].partition('.')[0]}])"
+            raise fail(None, name, f"unknown key '{name}'{hint}")
     for key, value in values.items():
         try:
             values[key] = SPECS[key](value, False)

@@ -67,12 +67,16 @@ def expand_text(value: str) -> str:
 
 
 def _path(value: object, text: bool) -> Path:
+    if text and isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not _string(value).strip():
         raise BadValue("must not be empty")
     return Path(expand_text(_string(value))).absolute()
 
 
 def _optional_path(value: object, text: bool) -> Path | None:
+    if text and isinstance(value, os.PathLike):
+        value = os.fspath(value)
     return _path(value, text) if _string(value).strip() else None
 
 
@@ -85,7 +89,9 @@ def _expanded(value: object, text: bool) -> str:
 
 
 def _secret(value: object, text: bool) -> str:
-    secret = _string(value).strip()
+    if not isinstance(value, str):
+        raise BadValue("must be a string")  # never echo a secret, even a mistyped one
+    secret = value.strip()
     if not all(0x20 <= ord(c) < 0x7F for c in secret):
         raise BadValue("must hold printable ASCII characters only")  # never echo a secret
     return secret

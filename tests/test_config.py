@@ -164,7 +164,8 @@ def test_options_accept_strings_and_typed_values(tmp_path: Path) -> None:
             "download.segment_min": "1GiB",
             "concurrency.images": 8,
             "rate.max_backoff": 30,
-            "lora_dir": str(tmp_path / "lora"),
+            "lora_dir": tmp_path / "lora",  # a Path, as argparse's type=Path gives
+            "root": str(tmp_path / "root"),
             "idm_timeout": "90",
         },
     )
@@ -173,6 +174,7 @@ def test_options_accept_strings_and_typed_values(tmp_path: Path) -> None:
     assert config.concurrency.images == 8
     assert config.rate.max_backoff == 30.0
     assert config.lora_dir == tmp_path / "lora"
+    assert config.root == tmp_path / "root"
     assert config.idm_timeout == 90.0
 
 
@@ -184,6 +186,7 @@ FILE_ERRORS = [
         "5: unknown key 'min_intervall' in [rate] (did you mean 'min_interval'?)",
     ),
     ('nsfw = "x"\nsegmnets = 4\n', "2: unknown key 'segmnets'"),
+    ('nsfw = "x"\nsegments = 4\n', "2: unknown key 'segments' (it belongs in [download])"),
     ('nsfw = "x"\ndownlaoder = "idm"\n',
      "2: unknown key 'downlaoder' (did you mean 'downloader'?)"),
     ('[ratee]\nmin_interval = 1\n', "1: unknown table [ratee] (did you mean [rate]?)"),
@@ -212,6 +215,7 @@ FILE_ERRORS = [
     ('model_types = ["Lora2"]\n', "1: 'model_types' has an unknown model type 'Lora2' "
      "(did you mean 'LORA'?)"),
     ('api_key = "abc\\ndef"\n', "1: 'api_key' must hold printable ASCII characters only"),
+    ("api_key = 1234567890\n", "1: 'api_key' must be a string"),
     ('idm_timeout = 0\n', "1: 'idm_timeout' must be a number > 0 (got 0)"),
     ('[rate]\nmin_interval = -1\n', "2: 'rate.min_interval' must be a number >= 0 (got -1)"),
     ('[rate]\nmin_interval = "1.5"\n', "2: 'rate.min_interval' must be a number >= 0 (got '1.5')"),

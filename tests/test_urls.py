@@ -43,7 +43,7 @@ GOOD: list[tuple[str, TargetKind, int | None, str | None, int | None, str, tuple
     ("https://civitai.com/user/some_one_42",
      USER, None, "some_one_42", None, "user:some_one_42", (), ()),
     (
-        "https://civitai.com/user/Alice/models?types=LORA&types=LoCon",
+        "https://civitai.com/user/Alice/models?types=LORA&types=LoCon&types=lora",
         USER, None, "Alice", None, "user:alice", (("types", "LORA"), ("types", "LoCon")), (),
     ),
     (

@@ -204,7 +204,7 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
         id=ident,
         username=username,
         model_id=model_id,
-        api_params=tuple(api_params),
+        api_params=tuple(dict.fromkeys(api_params)),
         notes=tuple(notes),
     )
 
