@@ -265,7 +265,7 @@ class Layout:
 
     def user_dir(self, username: str) -> Path:
         """`{root}/Users/{username}`, the username sanitized here."""
-        name = sanitize_component(username, fallback="_unknown_user")
+        name = sanitize_component(username, fallback="unknown-user")
         return self.ensure_inside(self.root / "Users" / name)
 
     def model_dir(self, username: str, model_dir_name: str) -> Path:
@@ -287,7 +287,7 @@ class Layout:
         """`{lora_dir}/Users/{username}/{model_dir_name}`, or None without a `lora_dir`."""
         if self.lora_dir is None:
             return None
-        user = sanitize_component(username, fallback="_unknown_user")
+        user = sanitize_component(username, fallback="unknown-user")
         name = _require_component(model_dir_name, "model folder")
         return self.ensure_inside(self.lora_dir / "Users" / user / name)
 

@@ -239,7 +239,7 @@ def test_no_lora_dir_means_no_lora_paths(tmp_path: Path) -> None:
 def test_hostile_usernames_and_file_names_stay_inside(layout: Layout, tmp_path: Path) -> None:
     root = tmp_path / "CivitAI"
     assert layout.user_dir("../..").parent == root / "Users"
-    assert layout.user_dir("") == root / "Users" / "_unknown_user"
+    assert layout.user_dir("") == root / "Users" / "unknown-user"
     folder = layout.model_dir("..", "m")
     evil = layout.file_path(folder, "../../../../evil.safetensors")
     assert evil.parent == folder
