@@ -193,6 +193,10 @@ def image_sidecar(image: Mapping[str, Any], *, filtered: Mapping[str, Any]) -> d
 # Model-version metadata
 
 
+# A whole string that is one URL; prose (descriptions) that mentions a URL is left alone.
+_URL = re.compile(r"https?://\S+\Z", re.IGNORECASE)
+
+
 def _strip_token(url: str) -> str:
     """Drop a `token` query parameter (an API key in a URL) from `url`."""
     parts = urlsplit(url)
@@ -211,7 +215,7 @@ def _scrub(value: Any) -> Any:
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
-    if isinstance(value, str) and "token" in value.lower() and "://" in value:
+    if isinstance(value, str) and _URL.match(value) and "token" in value.lower():
         return _strip_token(value)
     return value
 

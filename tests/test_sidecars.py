@@ -241,6 +241,12 @@ def test_version_meta_strips_token_parameters_and_copies() -> None:
     assert "SECRET" in VERSION["downloadUrl"]  # the input is untouched
 
 
+def test_version_meta_leaves_prose_mentioning_a_token_alone() -> None:
+    prose = "<p>Get it at https://ex.com/dl?token=public and read the token docs.</p>"
+    meta = version_meta({**VERSION, "description": prose}, MODEL)
+    assert meta["description"] == prose
+
+
 def test_version_meta_fills_model_id_from_the_model() -> None:
     version = {k: v for k, v in VERSION.items() if k not in ("modelId", "model")}
     meta = version_meta(version, MODEL)
