@@ -6,24 +6,23 @@ All of it runs after a download is verified (design.md §8) and is pure file wor
 - `version_meta` / `version_meta_text` -> `model_meta_v{v}.json` / `.txt`.
 - `webui_card`, `place_lora`, `write_preview` -> `{lora_dir}/Users/{user}/{model}/`: the file
   (hard link, copy or symlink), the A1111/Forge `{stem}.json` card and `{stem}.preview.{ext}`.
-- `write_json_atomic` / `write_text_atomic`: temp file in the same folder, fsync, `os.replace`,
-  so a crash leaves either the old file or the new one, never half of one.
+- `write_json_atomic` / `write_text_atomic` (from `atomicio`) and `html_to_text` (from
+  `htmltext`) are re-exported here, so the engine needs one import.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import shutil
-import time
-import uuid
 from collections.abc import Mapping
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from civittui.atomicio import replace_file, temp_beside, write_json_atomic, write_text_atomic
+from civittui.htmltext import html_to_text
 
 __all__ = [
     "LORA_LINK_MODES",
@@ -53,88 +52,6 @@ _LORA_TYPES_FOLDED = frozenset(t.casefold() for t in LORA_TYPES)
 _COPY_CHUNK = 1024 * 1024
 # FAT keeps mtimes to 2 s; NTFS to 100 ns: a copy made with copystat may differ by that much.
 _MTIME_SLACK_S = 2.0
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def _temp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _replace(src: Path, dest: Path) -> None:
-    """`os.replace`, retried briefly on Windows, where a reader (indexer, antivirus) holding the
-    destination open makes it fail with PermissionError for a moment."""
-    for delay in (0.05, 0.1, 0.2, 0.4):
-        try:
-            os.replace(src, dest)
-        except PermissionError:
-            if os.name != "nt":
-                raise
-            time.sleep(delay)
-        else:
-            return
-    os.replace(src, dest)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open a directory this way.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = _temp_beside(path)
-    # os.open with 0o666 honours the umask, as a plain open() would (mkstemp forces 0600).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` as UTF-8 so that `path` holds either its old content or all of the new.
-
-    Args:
-        path: the destination; its folder must exist.
-        text: written as is ("\\n" stays "\\n" on Windows too).
-
-    Raises:
-        OSError: the folder is missing or not writable (no temp file is left behind).
-    """
-    _write_bytes_atomic(Path(path), text.encode("utf-8"))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write `data` as pretty UTF-8 JSON (non-ASCII kept readable), atomically.
-
-    Serialization happens before anything touches the disk, so unserializable data leaves the
-    old file as it was.
-
-    Args:
-        path: the destination; its folder must exist.
-        data: anything `json.dumps` accepts.
-
-    Raises:
-        TypeError, ValueError: `data` is not JSON-serializable (nothing written).
-        OSError: the write failed (no temp file is left behind).
-    """
-    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    write_text_atomic(path, text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,132 +247,6 @@ def version_meta_text(meta: Mapping[str, Any], *, page_url: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# HTML descriptions
-
-
-_BLOCK_TAGS = frozenset(
-    {
-        "p", "div", "section", "article", "header", "footer", "blockquote", "pre", "table",
-        "tr", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "figure",
-    }
-)  # fmt: skip
-_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
-_SPACES = re.compile(r"[ \t\r\n\f\v]+")
-
-
-class _TextExtractor(HTMLParser):
-    """Collects text; blocks become blank-line-separated paragraphs, `<br>` a line break.
-
-    Breaks are kept pending and merged (the larger wins) until text arrives, so nested blocks
-    ("<li><p>…</p></li>", TipTap's usual output) do not pile up empty lines; only `<br>`s add up.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._pending = 0  # newlines owed before the next text
-        self._bullet = False  # a list item started and has no text yet
-        self._skip = 0
-        self._pre = 0
-        self._li = 0
-        self._links: list[tuple[str | None, int]] = []
-
-    def _break(self, count: int) -> None:
-        self._pending = max(self._pending, count)
-
-    def _block(self) -> None:
-        # Paragraphs get a blank line between them, except inside a list item.
-        self._break(1 if self._li else 2)
-
-    def _emit(self, text: str) -> None:
-        if not text:
-            return
-        if self.out and self._pending:
-            self.out.append("\n" * self._pending)
-        self._pending = 0
-        if self._bullet:
-            self.out.append("  " * (self._li - 1) + "- ")
-            self._bullet = False
-            text = text.lstrip(" ")
-        self.out.append(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag == "br":
-            self._pending = min(self._pending + 1, 2)
-        elif tag == "li":
-            self._li += 1
-            self._break(1)
-            self._bullet = True
-        elif tag in _BLOCK_TAGS:
-            if not self._bullet:
-                self._block()
-            if tag == "pre":
-                self._pre += 1
-        elif tag in ("td", "th"):
-            self._emit(" ")
-        elif tag == "a":
-            self._links.append((dict(attrs).get("href"), len(self.out)))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self._pending = min(self._pending + 1, 2)
-        elif tag in _BLOCK_TAGS:
-            self._block()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK_TAGS:
-            if tag == "pre":
-                self._pre = max(0, self._pre - 1)
-            self._block()
-        elif tag == "li":
-            self._li = max(0, self._li - 1)
-            self._bullet = False
-            self._break(1)
-        elif tag == "a" and self._links:
-            href, start = self._links.pop()
-            text = "".join(self.out[start:]).strip()
-            # Show where a link goes unless its text already says it.
-            if href and href.startswith(("http://", "https://")) and href != text:
-                self._emit(f" ({href})")
-
-    def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
-        if self._pre:
-            self._emit(data)
-            return
-        text = _SPACES.sub(" ", data)
-        if self._pending or not self.out:
-            text = text.lstrip(" ")
-        self._emit(text)
-
-
-def html_to_text(html: str | None) -> str:
-    """Turn a CivitAI description (HTML) into plain text.
-
-    Paragraphs and other blocks are separated by a blank line, `<br>` breaks a line, list items
-    start with "- ", links keep their URL in parentheses, tags are dropped and entities decoded.
-
-    Args:
-        html: the description, or None.
-
-    Returns:
-        The text, stripped; "" for None or empty input.
-    """
-    if not html:
-        return ""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = [line.rstrip() for line in "".join(parser.out).split("\n")]
-    return "\n".join(lines).strip()
-
-
-# --------------------------------------------------------------------------------------------
 # LoRA placement and the WebUI card
 
 
@@ -551,27 +342,27 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
-    tmp = _temp_beside(dest)
+    tmp = temp_beside(dest)
     try:
         shutil.copyfile(src, tmp)
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
         # Keep the source's mtime: the next run recognises the copy by size + mtime.
         shutil.copystat(src, tmp)
-        _replace(tmp, dest)
+        replace_file(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def _link_atomic(src: Path, dest: Path, *, symbolic: bool) -> None:
-    tmp = _temp_beside(dest)
+    tmp = temp_beside(dest)
     try:
         if symbolic:
             os.symlink(os.path.abspath(src), tmp)
         else:
             os.link(src, tmp)
-        _replace(tmp, dest)
+        replace_file(tmp, dest)
     except BaseException:
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
