@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -99,13 +100,13 @@ class Seen:
         self.calls.append((done, total, note))
 
 
-def _downloader(aria2: Aria2, root: Path, **kwargs: object) -> Aria2Downloader:
+def _downloader(aria2: Aria2, root: Path, **kwargs: Any) -> Aria2Downloader:
     return Aria2Downloader(
         rpc_url=aria2.url, secret=aria2.secret, local_root=root, poll_interval=0.05, **kwargs
     )
 
 
-def _request(url: str, dest: Path, size: int, sha: str | None, **kw: object) -> DownloadRequest:
+def _request(url: str, dest: Path, size: int, sha: str | None, **kw: Any) -> DownloadRequest:
     return DownloadRequest(
         key="file:1", url=url, dest=dest, kind="file", expected_size=size, sha256=sha, **kw
     )

@@ -49,6 +49,8 @@ _REGISTRY_KEYS = (  # (hive name, key, value); HKCU ExePath is the one IDM itsel
 
 def _from_registry() -> list[Path]:
     """IDMan.exe locations IDM's installer recorded in the registry (Windows only)."""
+    if sys.platform != "win32":
+        return []
     import winreg  # exists only on Windows
 
     found: list[Path] = []

@@ -82,20 +82,14 @@ def _queue(item: dict[str, str]) -> None:
 
 
 def _spawn_worker() -> None:
-    kwargs: dict[str, object] = {}
-    if os.name == "nt":
-        kwargs["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+    # argv[0] is this script (or, on Windows, a launcher .exe holding it as a zip).
+    command = [sys.executable, os.path.abspath(sys.argv[0]), _WORKER, str(_home())]
+    quiet = subprocess.DEVNULL
+    if sys.platform == "win32":
+        flags = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+        subprocess.Popen(command, stdin=quiet, stdout=quiet, stderr=quiet, creationflags=flags)
     else:
-        kwargs["start_new_session"] = True
-    subprocess.Popen(
-        # argv[0] is this script (or, on Windows, a launcher .exe holding it as a zip).
-        [sys.executable, os.path.abspath(sys.argv[0]), _WORKER, str(_home())],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        close_fds=True,
-        **kwargs,  # type: ignore[arg-type]
-    )
+        subprocess.Popen(command, stdin=quiet, stdout=quiet, stderr=quiet, start_new_session=True)
 
 
 def _claim(home: Path) -> list[dict[str, str]]:

@@ -50,7 +50,7 @@ def _make_executable(folder: Path) -> Path:
         from pip._vendor.distlib.scripts import ScriptMaker
 
         maker = ScriptMaker(str(IDMAN_SCRIPT.parent), str(folder), add_launchers=True)
-        maker.executable = sys.executable
+        maker.executable = sys.executable  # type: ignore[assignment]
         maker.variants = {""}
         maker.make(IDMAN_SCRIPT.name)
         made = folder / "IDMan.exe"
