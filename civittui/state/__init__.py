@@ -1,0 +1,1 @@
+"""civittui's TinyDB state, split by job; import it through `civittui.store`."""

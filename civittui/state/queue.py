@@ -1,0 +1,91 @@
+"""The target queue: URLs in the order they will be crawled, with their counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from civittui.redact import Redactor
+from civittui.state.records import TARGET_COUNTS, TargetRecord, target_record, utc_now
+from civittui.state.tables import Doc, Writes
+
+__all__ = ["TargetQueue"]
+
+_FIELDS = frozenset({"status", "error", *TARGET_COUNTS})
+_TABLE = "targets"
+_redact = Redactor(())
+
+
+class TargetQueue:
+    """Targets in table `targets`, ordered by their `position` field.
+
+    Not locked itself: `Store` calls it under its lock.
+    """
+
+    def __init__(self, writes: Writes) -> None:
+        self._writes = writes
+        self._table = writes.table(_TABLE)
+        self._ids: dict[str, int] = {doc["key"]: int(i) for i, doc in self._table.raw().items()}
+
+    def upsert(self, key: str, url: str, fields: dict[str, Any]) -> TargetRecord:
+        """Add a target at the end, or update the one with this key (see `Store.upsert_target`).
+
+        Raises:
+            TypeError: an unknown field, or a value of the wrong type.
+        """
+        unknown = set(fields) - _FIELDS
+        if unknown:
+            raise TypeError(f"upsert_target: unknown field(s) {', '.join(sorted(unknown))}")
+        for name in TARGET_COUNTS:
+            if name in fields and (type(fields[name]) is not int or fields[name] < 0):
+                raise TypeError(f"upsert_target: {name} must be a count, not {fields[name]!r}")
+        if "status" in fields and not isinstance(fields["status"], str):
+            raise TypeError(f"upsert_target: status must be text, not {fields['status']!r}")
+        if fields.get("error") is not None:
+            fields = {**fields, "error": _redact(str(fields["error"]))}
+        now = utc_now()
+        doc_id = self._ids.get(key)
+        base: Doc | None = None if doc_id is None else self._table.doc(doc_id)
+        if doc_id is None or base is None:
+            doc_id = max(self._ids.values(), default=0) + 1
+            base = {
+                "key": key,
+                "url": url,
+                "status": "queued",
+                "position": len(self._ids),
+                **dict.fromkeys(TARGET_COUNTS, 0),
+                "error": None,
+                "added": now,
+            }
+            self._ids[key] = doc_id
+        doc = {**base, **fields, "url": url, "updated": now}
+        self._writes.put(_TABLE, doc_id, doc)
+        return target_record(doc)
+
+    def all(self) -> list[TargetRecord]:
+        """Every target, in queue order."""
+        records = [target_record(doc) for doc in self._table.raw().values()]
+        return sorted(records, key=lambda rec: rec.position)
+
+    def remove(self, key: str) -> None:
+        """Take a target out (its items stay); no-op if unknown."""
+        doc_id = self._ids.pop(key, None)
+        if doc_id is not None:
+            self._writes.drop(_TABLE, doc_id)
+            self._renumber([rec.key for rec in self.all()])
+
+    def move(self, key: str, delta: int) -> None:
+        """Move a target `delta` places, clamped to the queue; no-op if unknown."""
+        order = [rec.key for rec in self.all()]
+        if key not in order:
+            return
+        old = order.index(key)
+        new = min(max(old + delta, 0), len(order) - 1)
+        order.insert(new, order.pop(old))
+        self._renumber(order)
+
+    def _renumber(self, order: list[str]) -> None:
+        for position, key in enumerate(order):
+            doc_id = self._ids[key]
+            doc = self._table.doc(doc_id)
+            if doc is not None and doc["position"] != position:
+                self._writes.put(_TABLE, doc_id, {**doc, "position": position})

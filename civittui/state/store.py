@@ -1,0 +1,436 @@
+"""The one owner of `{root}/.civittui/state.json`: items, targets, settings, folder claims.
+
+TinyDB 4.9 rebuilds a whole table on every `insert`/`update` (one update at 100k documents costs
+~40 ms) and `search` scans every document (~30 ms at 100k), while `get(doc_id=...)` costs
+microseconds. So items live in one table per kind under their CivitAI id as `doc_id`, a change
+replaces one document in place (O(1), `StateTable.put`), indexes kept in memory answer the
+queries, and the disk sees the state only on `flush` (about once a second, and on close), through
+`AtomicJSONStorage`'s atomic replace.
+
+Thread safety: every method takes one lock, so the engine may mutate from the event loop while
+`flush` runs in a worker thread; `flush` holds the lock only for the snapshot (a dict copy per
+table), and serializes and writes outside it.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+
+from civittui.redact import Redactor
+from civittui.state.claims import DirClaims
+from civittui.state.queue import TargetQueue
+from civittui.state.records import (
+    ITEM_KINDS,
+    Doc,
+    ItemRecord,
+    ItemStatus,
+    TargetRecord,
+    check_no_secrets,
+    compact,
+    item_record,
+    parse_key,
+    utc_now,
+)
+from civittui.state.storage import FORMAT, AtomicJSONStorage, remove_stale_temps
+from civittui.state.tables import StateDB, Writes
+
+__all__ = ["Store"]
+
+_redact = Redactor(())  # static patterns only: `?token=...` and friends in error text
+_SETTINGS_DOC = 1  # table `settings` holds one document: {name: value}
+_META_DOC = 1  # table `civittui` holds one document: {format, cooldown_until}
+
+
+class Store:
+    """civittui's state. Open with `Store.open`; `close` (or `with`) saves the last changes."""
+
+    def __init__(self, db: StateDB, storage: AtomicJSONStorage) -> None:
+        """Use `Store.open`."""
+        self.path = storage.path
+        self._db = db
+        self._storage = storage
+        self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        # A new file counts as one change, so the first flush creates it.
+        self._writes = Writes(db, gen=0 if storage.existed else 1)
+        self._saved_gen = 0
+        # Indexes built once at open, so no query scans 100k documents.
+        self._counts: Counter[str] = Counter()
+        self._open_keys: dict[str, None] = {}  # failed + pending items, insertion-ordered
+        for kind in ITEM_KINDS:
+            docs = self._writes.table(kind).raw()
+            self._counts.update(doc["status"] for doc in docs.values())
+            self._open_keys.update(
+                (f"{kind}:{i}", None) for i, doc in docs.items() if doc["status"] != "done"
+            )
+        self._by_target: dict[str | None, set[str]] | None = None  # built on first use
+        self._queue = TargetQueue(self._writes)
+        self._claims = DirClaims(self._writes)
+        meta = self._writes.table("civittui").doc(_META_DOC) or {}
+        if meta.get("format") != FORMAT:
+            self._writes.put("civittui", _META_DOC, {**meta, "format": FORMAT})
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (or start) the state file at `path`, creating its folder.
+
+        Args:
+            path: usually `{root}/.civittui/state.json`.
+
+        Returns:
+            The store, loaded into memory.
+
+        Raises:
+            StateError: the file is unreadable, corrupt or not civittui state; the message names
+                the file and the way out (`quarantine` moves it aside).
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        # Loading allocates ~1M objects that all stay alive: the cyclic collector would walk
+        # them over and over for nothing (~15 % of a 100k open).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            db = StateDB(path, storage=AtomicJSONStorage)
+            return cls(db, db.storage)  # type: ignore[arg-type]
+        finally:
+            if collecting:
+                gc.enable()
+
+    def close(self) -> None:
+        """Save what is pending; later changes raise `RuntimeError`.
+
+        Raises:
+            StateError: the final save failed.
+        """
+        if self._writes.closed:
+            return
+        self.flush()
+        with self._lock:
+            self._writes.closed = True
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def dirty(self) -> bool:
+        """True when there are changes the file does not hold yet."""
+        return self._writes.gen != self._saved_gen
+
+    def flush(self) -> bool:
+        """Write pending changes atomically; safe to call from a worker thread.
+
+        Returns:
+            True if something was written.
+
+        Raises:
+            StateError: the file could not be written; the changes stay pending.
+        """
+        with self._flush_lock:
+            with self._lock:
+                gen = self._writes.gen
+                if gen == self._saved_gen:
+                    return False
+                snapshot = self._storage.snapshot()
+            self._storage.persist(snapshot)
+            self._saved_gen = gen
+            return True
+
+    # --------------------------------------------------------------------------------- items
+
+    def _index(self, key: str, old: Doc | None, new: Doc | None) -> None:
+        """Move `key` between the status counts, the open-item list and the target index."""
+        by_target = self._by_target
+        if old is not None:
+            self._counts[old["status"]] -= 1
+            if old["status"] != ItemStatus.DONE:
+                self._open_keys.pop(key, None)
+            if by_target is not None:
+                by_target[old.get("target")].discard(key)
+        if new is not None:
+            self._counts[new["status"]] += 1
+            if new["status"] != ItemStatus.DONE:
+                self._open_keys[key] = None
+            if by_target is not None:
+                by_target.setdefault(new.get("target"), set()).add(key)
+
+    def _target_index(self) -> dict[str | None, set[str]]:
+        """Item keys by target; built by the first query that needs it (~0.2 s per 100k)."""
+        if self._by_target is None:
+            by_target: dict[str | None, set[str]] = {}
+            for kind in ITEM_KINDS:
+                for doc_id, doc in self._writes.table(kind).raw().items():
+                    by_target.setdefault(doc.get("target"), set()).add(f"{kind}:{doc_id}")
+            self._by_target = by_target
+        return self._by_target
+
+    def _set_item(self, key: str, doc: Doc) -> tuple[str, int, Doc]:
+        """Store an item document, carrying over what the new one leaves out.
+
+        Returns:
+            (kind, id, the stored document).
+        """
+        kind, doc_id = parse_key(key)
+        with self._lock:
+            old = self._writes.table(kind).doc(doc_id)
+            if old is not None:
+                doc["first_seen"] = old.get("first_seen", old["updated"])
+                if "attempts" not in doc and "attempts" in old:
+                    doc["attempts"] = old["attempts"]
+                if doc.get("path") is None and "path" in old:
+                    doc["path"] = old["path"]
+                if doc["status"] != ItemStatus.DONE and doc.get("spec") is None and "spec" in old:
+                    doc["spec"] = old["spec"]
+            doc = compact(doc)
+            self._writes.put(kind, doc_id, doc)
+            self._index(key, old, doc)
+        return kind, doc_id, doc
+
+    def item(self, key: str) -> ItemRecord | None:
+        """The record for an item key, or None when the store has never seen it.
+
+        Raises:
+            ValueError: `key` is not `image:ID`, `file:ID` or `meta:ID`.
+        """
+        kind, doc_id = parse_key(key)
+        with self._lock:
+            doc = self._writes.table(kind).doc(doc_id)
+        return None if doc is None else item_record(kind, doc_id, doc)
+
+    def mark_done(
+        self,
+        key: str,
+        *,
+        target: str | None,
+        name: str,
+        path: str,
+        size: int,
+        sha256: str | None,
+    ) -> None:
+        """Record an item as on disk and verified; its error and spec are dropped.
+
+        Raises:
+            ValueError: malformed key.
+        """
+        now = utc_now()
+        doc: Doc = {"status": ItemStatus.DONE.value, "target": target, "name": name}
+        doc |= {"path": path, "size": size, "sha256": sha256, "first_seen": now, "updated": now}
+        self._set_item(key, doc)
+
+    def mark_failed(
+        self,
+        key: str,
+        *,
+        target: str | None,
+        name: str,
+        reason: str,
+        http_status: int | None,
+        permanent: bool,
+        retry_at: str | None,
+        spec: dict[str, Any] | None,
+    ) -> ItemRecord:
+        """Record a failed attempt (attempts += 1); a None `spec` keeps the stored one.
+
+        Returns:
+            The new record (its `attempts` counts this failure).
+
+        Raises:
+            ValueError: malformed key, or `spec` carries something named like a secret.
+        """
+        check_no_secrets(spec, f"spec of {key}")
+        now = utc_now()
+        doc: Doc = {"status": ItemStatus.FAILED.value, "target": target, "name": name}
+        doc |= {"error": _redact(reason), "http_status": http_status, "permanent": permanent}
+        doc |= {"retry_at": retry_at, "spec": spec, "first_seen": now, "updated": now}
+        with self._lock:
+            old = self.item(key)
+            doc["attempts"] = (old.attempts if old else 0) + 1
+            return item_record(*self._set_item(key, doc))
+
+    def mark_pending(
+        self, key: str, *, target: str | None, name: str, spec: dict[str, Any] | None
+    ) -> None:
+        """Queue an item (again): clears its error, keeps its attempt count and, when `spec` is
+        None, its stored spec.
+
+        Raises:
+            ValueError: malformed key, or `spec` carries something named like a secret.
+        """
+        check_no_secrets(spec, f"spec of {key}")
+        now = utc_now()
+        doc: Doc = {"status": ItemStatus.PENDING.value, "target": target, "name": name}
+        doc["spec"] = spec
+        self._set_item(key, doc | {"first_seen": now, "updated": now})
+
+    def forget(self, key: str) -> None:
+        """Drop an item's record (a dismissed failure, a file that vanished); no-op if unknown.
+
+        Raises:
+            ValueError: malformed key.
+        """
+        kind, doc_id = parse_key(key)
+        with self._lock:
+            if self._writes.table(kind).doc(doc_id) is not None:
+                self._index(key, self._writes.drop(kind, doc_id), None)
+
+    def failures(self, *, include_permanent: bool = True) -> list[ItemRecord]:
+        """Failed items, newest first; costs the number of open items, not of all items.
+
+        Args:
+            include_permanent: also list failures retrying cannot fix (deleted, archived).
+        """
+        with self._lock:
+            keys = list(self._open_keys)
+        found = [
+            rec
+            for rec in self._records(keys)
+            if rec.status is ItemStatus.FAILED and (include_permanent or not rec.permanent)
+        ]
+        found.sort(key=lambda rec: rec.updated, reverse=True)
+        return found
+
+    def items(
+        self, *, target: str | None = None, status: ItemStatus | None = None
+    ) -> Iterator[ItemRecord]:
+        """Items, optionally of one target and/or in one status.
+
+        The selection is taken when iteration starts; the store may change meanwhile.
+        """
+        with self._lock:
+            if target is not None:
+                keys: list[str] = list(self._target_index().get(target, ()))
+            elif status is not None and status is not ItemStatus.DONE:
+                keys = list(self._open_keys)
+            else:
+                tables = [(kind, self._writes.table(kind).raw()) for kind in ITEM_KINDS]
+                keys = [f"{kind}:{doc_id}" for kind, docs in tables for doc_id in docs]
+        for rec in self._records(keys):
+            if status is None or rec.status is status:
+                yield rec
+
+    def _records(self, keys: list[str]) -> Iterator[ItemRecord]:
+        for key in keys:
+            rec = self.item(key)
+            if rec is not None:  # forgotten since the keys were taken
+                yield rec
+
+    def counts(self) -> dict[str, int]:
+        """How many items are in each status: `{"done": n, "failed": n, "pending": n}`."""
+        with self._lock:
+            return {status.value: self._counts[status.value] for status in ItemStatus}
+
+    # ------------------------------------------------------------------------------- targets
+
+    def upsert_target(self, key: str, url: str, **fields: Any) -> TargetRecord:
+        """Add a target at the end of the queue, or update the one with this key.
+
+        Args:
+            key: stable target key, e.g. `user:alice`.
+            url: the URL as the user gave it.
+            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`.
+
+        Returns:
+            The stored record.
+
+        Raises:
+            TypeError: an unknown field, or a value of the wrong type.
+        """
+        with self._lock:
+            return self._queue.upsert(key, url, fields)
+
+    def targets(self) -> list[TargetRecord]:
+        """Every target, in queue order."""
+        with self._lock:
+            return self._queue.all()
+
+    def remove_target(self, key: str) -> None:
+        """Take a target out of the queue (its items stay); no-op if unknown."""
+        with self._lock:
+            self._queue.remove(key)
+
+    def move_target(self, key: str, delta: int) -> None:
+        """Move a target `delta` places (negative: to the front), clamped; no-op if unknown."""
+        with self._lock:
+            self._queue.move(key, delta)
+
+    # ------------------------------------------------------------------ settings, cool-down
+
+    def get_setting(self, name: str, default: object = None) -> object:
+        """A setting kept by `set_setting`, or `default`."""
+        with self._lock:
+            return (self._writes.table("settings").doc(_SETTINGS_DOC) or {}).get(name, default)
+
+    def set_setting(self, name: str, value: object) -> None:
+        """Keep a setting across runs; None forgets it.
+
+        Raises:
+            ValueError: the name looks like a secret (api_key, cookie, token, ...), the value
+                carries one, or the value is not JSON.
+        """
+        check_no_secrets({name: value}, "setting")
+        try:
+            orjson.dumps(value)
+        except TypeError as err:
+            raise ValueError(f"setting {name!r}: not storable as JSON ({err})") from None
+        with self._lock:
+            doc = dict(self._writes.table("settings").doc(_SETTINGS_DOC) or {})
+            if value is None:
+                doc.pop(name, None)
+            else:
+                doc[name] = value
+            self._writes.put("settings", _SETTINGS_DOC, doc)
+
+    def cooldown_until(self) -> float | None:
+        """Epoch seconds until which the API asked us to wait (429); None once it has passed."""
+        with self._lock:
+            until = (self._writes.table("civittui").doc(_META_DOC) or {}).get("cooldown_until")
+        if isinstance(until, int | float) and not isinstance(until, bool) and until > time.time():
+            return float(until)
+        return None
+
+    def set_cooldown_until(self, epoch: float | None) -> None:
+        """Remember an API cool-down across restarts (None clears it)."""
+        with self._lock:
+            meta = dict(self._writes.table("civittui").doc(_META_DOC) or {})
+            if epoch is None:
+                meta.pop("cooldown_until", None)
+            else:
+                meta["cooldown_until"] = float(epoch)
+            self._writes.put("civittui", _META_DOC, meta)
+
+    # ------------------------------------------------------------------------ folder claims
+
+    def claim_dir(self, scope: str, owner: str, wanted: str) -> str:
+        """The folder name `owner` uses inside `scope`, deduplicated and stable across runs.
+
+        The first owner of a name keeps it; a later, different owner of the same name (compared
+        case-insensitively, as Windows and macOS do) gets `"{wanted} ({owner})"`. An owner that
+        already holds a name always gets that name back, whatever it asks for.
+
+        Args:
+            scope: the folder the name lives in, e.g. `Posts` or `Users/alice`.
+            owner: who wants it (a post id, a model id...).
+            wanted: the name it would like.
+
+        Returns:
+            The name to use.
+        """
+        with self._lock:
+            return self._claims.claim(scope, owner, wanted)
