@@ -13,7 +13,7 @@ import pytest
 
 from civittui.config import Config
 from civittui.download.base import DownloadRequest, DownloadResult
-from civittui.download.idm import NOT_WINDOWS, IdmDownloader, locate_idm
+from civittui.download.idm import NOT_WINDOWS, IdmDownloader, format_duration, locate_idm
 from civittui.errors import DownloadError, EngineSetupError
 from tests.fakecivitai import FakeCivitai
 from tests.standins import IdmStandin, install_idman
@@ -224,3 +224,11 @@ def test_standin_rejects_what_idm_would_not_take(idman: IdmStandin) -> None:
     assert run("/d") == 1
     assert run("/d", "http://a/b", "/s") == 1
     assert idman.commands() == [["/x"], ["/n"], ["/d"], ["/d", "http://a/b", "/s"]]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1.5, "1.5 s"), (59, "59 s"), (90, "1 min 30 s"), (3600, "1 h"), (6 * 3600 + 60, "6 h 1 min")],
+)
+def test_timeouts_read_naturally(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text

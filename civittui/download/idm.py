@@ -296,7 +296,8 @@ class IdmDownloader(Downloader):
         progress(0, total, "queued in IDM")
         try:
             with anyio.fail_after(self._timeout):
-                await self._queue_and_start(enqueue_args(request.url, dest.parent, name))
+                folder = Path(os.path.abspath(dest.parent))  # IDM resolves relative paths elsewhere
+                await self._queue_and_start(enqueue_args(request.url, folder, name))
                 await wait_for_delivery(dest, rule, on_poll)
         except TimeoutError:
             raise DownloadError(
