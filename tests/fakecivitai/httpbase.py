@@ -64,13 +64,15 @@ class FakeHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, name: str, log: RequestLog, handler: type[BaseHTTPRequestHandler]) -> None:
+    def __init__(
+        self, name: str, log: RequestLog, handler: type[BaseHTTPRequestHandler], port: int = 0
+    ) -> None:
         self.fake_name = name
         self.log = log
         self._live: set[socket.socket] = set()
         self._live_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        super().__init__(("127.0.0.1", 0), handler)
+        super().__init__(("127.0.0.1", port), handler)
 
     @property
     def port(self) -> int:
