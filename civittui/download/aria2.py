@@ -226,6 +226,8 @@ class Aria2Downloader(Downloader):
             "continue": "true",
             "max-connection-per-server": str(self._connections),
             "split": str(self._connections),
+            # aria2's default 20M leaves a 64 MiB file on 3 connections, then 1 as pieces end.
+            "min-split-size": "4M",
             "user-agent": self._user_agent,
         }
         if request.sha256:
