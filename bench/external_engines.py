@@ -4,8 +4,8 @@ Run:  python bench/external_engines.py [--mib 96] [--cap-mib 8] [--small 20]
 
 (a) one big file from a CDN that caps every TCP connection at `--cap-mib` MiB/s (as real CDNs
     throttle single connections): `curl` (one connection, the reference), `aria2c` run directly
-    with 4 connections (`-x4 -s4 -k4M`), and civittui's aria2 engine (JSON-RPC to a running `aria2c`, 4
-    connections, SHA256 checked by aria2 and again here).
+    with 4 connections (`-x4 -s4 -k4M`), and civittui's aria2 engine (JSON-RPC to a running
+    `aria2c`, 4 connections, SHA256 checked by aria2 and again here).
 (b) `--small` files of 64 KiB one after another, uncapped: the per-file overhead of the aria2
     engine (addUri, polling, cleanup, local hash) against `curl` per file.
 Prints seconds and each ratio to the reference measured in the same run.

@@ -240,7 +240,9 @@ class Aria2Downloader(Downloader):
                 break
             except _Expired:
                 if request.refresh_url is None or refreshes >= _MAX_URL_REFRESHES:
-                    raise DownloadError("the CDN refused the download link (HTTP 403)") from None
+                    raise DownloadError(
+                        "the CDN refused the download link (HTTP 403)", http_status=403
+                    ) from None
                 refreshes += 1
                 url = await request.refresh_url()
         return await self._verify(request, total)
