@@ -28,7 +28,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from civittui.errors import FilterListError
-from civittui.prompt_syntax import SPACE, join_separator, normalize, separator_kind, split_pieces
+from civittui.prompt_syntax import (
+    COMMA,
+    SPACE,
+    join_separator,
+    normalize,
+    separator_kind,
+    split_pieces,
+)
 from civittui.prompt_syntax import tokenize as _tokenize
 
 __all__ = ["FilterResult", "FilterSet", "add_term", "shipped_filters_dir", "validate_term"]
@@ -40,6 +47,8 @@ _SEED_NAMES = {"filter_sex": "sex", "filter_clothes": "clothes", "filter_etc": "
 _CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _INLINE_COMMENT = re.compile(r"\s#.*$")
 _BRACKET_CHARS = frozenset("()[]{}")
+# Prompts holding any of these take the general path of `FilterSet.apply`; most hold none.
+_GENERAL_MARKS = ("\n", "\r", "BREAK", "<", "、")
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _WEIGHT_BEFORE = re.compile(r"\s*:\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
@@ -80,6 +89,15 @@ class _Group:
 
     opener: str
     attached: bool  # its opener is already written before a kept token
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A kept token while a prompt is rebuilt."""
+
+    separator: str  # what joins it to the kept token before it
+    text: str  # as written, plus any bracket moved onto it
+    tag: bool  # an angle-bracket tag
 
 
 def validate_term(term: str) -> str | None:
@@ -223,7 +241,7 @@ class FilterSet:
         classify = self._classify
         removed: dict[str, list[str]] = {}
         kept: list[str] = []
-        if "\n" in prompt or "\r" in prompt or "BREAK" in prompt or "<" in prompt:
+        if any(mark in prompt for mark in _GENERAL_MARKS):
             return self._apply_general(prompt, enabled)
         for piece in prompt.replace("，", ",").split(","):
             text = piece.strip()
@@ -245,7 +263,7 @@ class FilterSet:
         """`apply` for prompts with line breaks, BREAK, tags or removed unbalanced brackets."""
         classify = self._classify
         removed: dict[str, list[str]] = {}
-        kept: list[list[str]] = []  # [separator, text]; text may gain a moved bracket
+        kept: list[_Kept] = []
         groups: list[_Group] = []  # attention groups open at this point of the prompt
         flags = 0
         for index, piece in enumerate(split_pieces(prompt)):
@@ -266,7 +284,9 @@ class FilterSet:
                 prefix = "".join(g.opener for g in groups if not g.attached)
                 for group in groups:
                     group.attached = True
-                kept.append([join_separator(flags) if kept else "", prefix + text])
+                if prefix and is_tag:
+                    prefix += " "  # "(<lora:x>" would read back as "( <lora:x>"
+                kept.append(_Kept(join_separator(flags) if kept else "", prefix + text, is_tag))
                 for char, _ in _structure(text):
                     if char in _CLOSERS:
                         if groups:
@@ -276,13 +296,20 @@ class FilterSet:
                 flags = SPACE if is_tag else 0
             else:
                 removed.setdefault(category, []).append(text)
+                if is_tag:
+                    # The tag kept its neighbours apart; a comma must do that now.
+                    flags |= COMMA
                 for char, closing in _structure(text):
                     if char in _OPENERS:
                         groups.append(_Group(char, False))
                     elif groups and groups.pop().attached:
                         # The group holds kept tokens: close it (with its weight) after the last.
-                        kept[-1][1] += closing
-        return FilterResult("".join(sep + text for sep, text in kept), removed)
+                        # A space keeps a trailing backslash from escaping the bracket, and a
+                        # tag apart from what follows it (as it reads back).
+                        last = kept[-1]
+                        space = last.tag or last.text.endswith("\\")
+                        last.text += (" " if space else "") + closing
+        return FilterResult("".join(k.separator + k.text for k in kept), removed)
 
     def sidecar_block(self, prompt: str | None, negative_prompt: str | None) -> dict[str, object]:
         """The ``filtered`` value of an image's metadata file (design §5).

@@ -4,7 +4,8 @@ The rules (design §10), written down once because the engine, `refilter`, `toke
 must agree on them:
 
 Tokens
-    A prompt is split at commas (``,`` and the full-width ``，``), line breaks and the standalone
+    A prompt is split at commas (``,``, the full-width ``，`` and the ideographic ``、`` Japanese
+    prompts use), line breaks and the standalone
     keyword ``BREAK`` (upper case, on word boundaries, as A1111's ``\\bBREAK\\b``). Angle-bracket
     tags (``<lora:name:0.8>``, ``<lyco:…>``, ``<hypernet:…>``) are tokens of their own even when no
     comma separates them from a neighbour (``1girl <lora:x:1>`` is two tokens). Surrounding
@@ -37,6 +38,7 @@ from functools import lru_cache
 __all__ = [
     "BREAK",
     "COMMA",
+    "IDEOGRAPHIC_COMMA",
     "NEWLINE",
     "SPACE",
     "Token",
@@ -53,10 +55,19 @@ COMMA = 1
 NEWLINE = 2
 BREAK = 4
 SPACE = 8  # the implicit separator around an angle-bracket tag written without a comma
+IDEOGRAPHIC_COMMA = 16  # "、": kept as written when it is the only separator between two tokens
 
 # One capture group, so `re.split` returns token, separator-or-tag, token, … (odd = captured).
-_SPLIT = re.compile(r"(,|，|\r\n|\r|\n|\bBREAK\b|<[^<>,，\r\n]+>)")
-_SEP_KIND = {",": COMMA, "，": COMMA, "\r\n": NEWLINE, "\r": NEWLINE, "\n": NEWLINE, "BREAK": BREAK}
+_SPLIT = re.compile(r"(,|，|、|\r\n|\r|\n|\bBREAK\b|<[^<>,，、\r\n]+>)")
+_SEP_KIND = {
+    ",": COMMA,
+    "，": COMMA,
+    "、": IDEOGRAPHIC_COMMA,
+    "\r\n": NEWLINE,
+    "\r": NEWLINE,
+    "\n": NEWLINE,
+    "BREAK": BREAK,
+}
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _ESCAPED_BRACKET = re.compile(r"\\[()\[\]{}]")
@@ -135,7 +146,7 @@ def join_separator(flags: int) -> str:
         return ",\n" if flags & COMMA else "\n"
     if flags & COMMA:
         return ", "
-    return " "
+    return "、" if flags & IDEOGRAPHIC_COMMA else " "
 
 
 def normalize(token_text: str) -> str:
