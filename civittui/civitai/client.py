@@ -98,7 +98,10 @@ class CivitaiClient:
             await self._gate.acquire()
             try:
                 response = await self._http.get(
-                    url, params=params, headers={**self._secret_headers, **(headers or {})}
+                    url,
+                    params=params,
+                    headers={**self._secret_headers, **(headers or {})},
+                    extensions={"trace": self._trace},
                 )
             except httpx.TransportError as exc:
                 # Resets, timeouts, truncated bodies: the server may be fine a moment later.
@@ -126,6 +129,10 @@ class CivitaiClient:
                 )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             self._gate.cool_down(self._gate.backoff_delay(attempt, retry_after), str(status))
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):
+            self._gate.sent()
 
     async def get_json(self, path_or_url: str, params: Params | None = None) -> Any:
         """GET an API URL and return its JSON.

@@ -71,6 +71,15 @@ class ApiGate:
             self._next_start = now + self._rate.min_interval
             self.calls += 1
 
+    def sent(self) -> None:
+        """The request's first bytes are on the wire now: space the next start from here.
+
+        `acquire` returns before the connection is set up; a new TCP connection can delay the
+        first request by a few ms, which would shrink the gap to the next (reused) one below
+        `min_interval` as the server sees it.
+        """
+        self._next_start = max(self._next_start, self._clock() + self._rate.min_interval)
+
     def backoff_delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number `attempt` (1-based).
 

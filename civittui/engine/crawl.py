@@ -188,6 +188,17 @@ class Crawler:
             )
         return items
 
+    @staticmethod
+    def _note_mode(model: Json, stats: CrawlStats) -> None:
+        mode = model.get("mode")
+        if mode == "Archived":
+            stats.notes.append(
+                f"model {model.get('id')} '{model.get('name')}' is archived on CivitAI: "
+                "its files can no longer be downloaded (metadata and images still are)"
+            )
+        elif mode == "TakenDown":
+            stats.notes.append(f"model {model.get('id')} '{model.get('name')}' was taken down")
+
     def _wanted_type(self, model: Json, target: Target) -> bool:
         types = [t.lower() for t in self._config.model_types]
         types += [v.lower() for k, v in target.api_params if k == "types"]
@@ -208,6 +219,7 @@ class Crawler:
                     continue
                 if isinstance(model.get("id"), int):
                     self._models[model["id"]] = model
+                self._note_mode(model, stats)
                 for version in model.get("modelVersions") or []:
                     if not isinstance(version, dict) or not isinstance(version.get("id"), int):
                         continue
@@ -297,6 +309,7 @@ class Crawler:
         assert target.id is not None
         model = await self._get_model(target.id)
         username = str((model.get("creator") or {}).get("username") or "")
+        self._note_mode(model, stats)
         for version in model.get("modelVersions") or []:
             if not isinstance(version, dict) or not isinstance(version.get("id"), int):
                 continue

@@ -265,6 +265,7 @@ class ItemProcessor:
             negative if isinstance(negative, str) else None,
         )
         path = self._layout.sidecar_path(Path(item.folder), int(item.image["id"]))
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, image_sidecar(item.image, filtered=filtered))
 
     async def _file(
@@ -318,6 +319,7 @@ class ItemProcessor:
         card_path = dest.with_suffix(".json")
         if dest.exists() and card_path.exists():
             return
+        folder.mkdir(parents=True, exist_ok=True)
         await anyio.to_thread.run_sync(lambda: place_lora(path, dest, mode=self._config.lora_link))
         page = version_page_url(
             item.model.get("id"), item.version.get("id"), site=self._config.api_base
@@ -353,6 +355,7 @@ class ItemProcessor:
     def _meta(self, item: MetaItem) -> Done:
         json_path, text_path = self._layout.meta_paths(item.username, int(item.version["id"]))
         meta = version_meta(item.version, item.model)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(json_path, meta)
         page = version_page_url(
             item.model.get("id"), item.version.get("id"), site=self._config.api_base
