@@ -316,3 +316,19 @@ def test_chunked_serialization_is_plain_json_of_the_tables() -> None:
         data = b"".join(serialize(tables, size))
         assert json.loads(data) == tables
         assert data == orjson.dumps(tables)
+
+
+def test_stored_specs_are_private_copies(state_path: Path) -> None:
+    store = Store.open(state_path)
+    spec = {"urls": ["https://image.civitai.com/a.jpeg"], "width": 832}
+    fail(store, "image:7", spec=spec)
+    spec["urls"].append("changed later by the caller")
+    rec = store.item("image:7")
+    assert rec is not None and rec.spec == {
+        "urls": ["https://image.civitai.com/a.jpeg"],
+        "width": 832,
+    }
+    rec.spec["width"] = 1  # type: ignore[index]
+    assert store.item("image:7").spec["width"] == 832  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="not storable as JSON"):
+        store.mark_pending("image:7", target=None, name="7", spec={"when": object()})

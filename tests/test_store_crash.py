@@ -165,6 +165,12 @@ def test_unreadable_state_file_is_a_state_error(tmp_path: Path) -> None:
         Store.open(path)
 
 
+def test_state_folder_that_cannot_be_made_is_a_state_error(tmp_path: Path) -> None:
+    (tmp_path / "root").write_text("a file where the root folder should be")
+    with pytest.raises(StateError, match="cannot create the state folder"):
+        Store.open(tmp_path / "root" / ".civittui" / "state.json")
+
+
 def test_quarantine_moves_the_file_aside_and_the_next_open_starts_afresh(tmp_path: Path) -> None:
     path = write_state(tmp_path / ".civittui" / "state.json", b"{broken")
     with pytest.raises(StateError):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 __all__ = [
     "ITEM_KINDS",
     "ItemRecord",
@@ -228,7 +230,8 @@ def item_record(kind: str, doc_id: int, doc: Doc) -> ItemRecord:
         get("first_seen") or doc["updated"],
         doc["updated"],
         get("retry_at"),
-        get("spec"),
+        # a copy: the record is frozen, and the caller must not reach into the stored document
+        None if (spec := get("spec")) is None else orjson.loads(orjson.dumps(spec)),
     )
 
 

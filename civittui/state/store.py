@@ -25,6 +25,7 @@ from typing import Any, Self
 
 import orjson
 
+from civittui.errors import StateError
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
 from civittui.state.queue import TargetQueue
@@ -48,6 +49,19 @@ __all__ = ["Store"]
 _redact = Redactor(())  # static patterns only: `?token=...` and friends in error text
 _SETTINGS_DOC = 1  # table `settings` holds one document: {name: value}
 _META_DOC = 1  # table `civittui` holds one document: {format, cooldown_until}
+
+
+def _own_spec(spec: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """A private JSON copy of an item spec, so later changes by the caller cannot alter the
+    state (or race a flush); refuses secrets and what JSON cannot hold."""
+    if spec is None:
+        return None
+    check_no_secrets(spec, f"spec of {key}")
+    try:
+        copy: dict[str, Any] = orjson.loads(orjson.dumps(spec))
+    except TypeError as err:
+        raise ValueError(f"spec of {key}: not storable as JSON ({err})") from None
+    return copy
 
 
 class Store:
@@ -92,10 +106,16 @@ class Store:
             The store, loaded into memory.
 
         Raises:
-            StateError: the file is unreadable, corrupt or not civittui state; the message names
-                the file and the way out (`quarantine` moves it aside).
+            StateError: the folder cannot be made, or the file is unreadable, corrupt or not
+                civittui state; the message names the file and the way out (`quarantine`
+                moves it aside).
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StateError(
+                f"cannot create the state folder {path.parent} ({err.strerror or err})"
+            ) from None
         remove_stale_temps(path)
         # Loading allocates ~1M objects that all stay alive: the cyclic collector would walk
         # them over and over for nothing (~15 % of a 100k open).
@@ -252,9 +272,10 @@ class Store:
             The new record (its `attempts` counts this failure).
 
         Raises:
-            ValueError: malformed key, or `spec` carries something named like a secret.
+            ValueError: malformed key, or `spec` is not JSON or carries something named like a
+                secret.
         """
-        check_no_secrets(spec, f"spec of {key}")
+        spec = _own_spec(spec, key)
         now = utc_now()
         doc: Doc = {"status": ItemStatus.FAILED.value, "target": target, "name": name}
         doc |= {"error": _redact(reason), "http_status": http_status, "permanent": permanent}
@@ -271,9 +292,10 @@ class Store:
         None, its stored spec.
 
         Raises:
-            ValueError: malformed key, or `spec` carries something named like a secret.
+            ValueError: malformed key, or `spec` is not JSON or carries something named like a
+                secret.
         """
-        check_no_secrets(spec, f"spec of {key}")
+        spec = _own_spec(spec, key)
         now = utc_now()
         doc: Doc = {"status": ItemStatus.PENDING.value, "target": target, "name": name}
         doc["spec"] = spec
@@ -386,9 +408,10 @@ class Store:
         """
         check_no_secrets({name: value}, "setting")
         try:
-            orjson.dumps(value)
+            encoded = orjson.dumps(value)
         except TypeError as err:
             raise ValueError(f"setting {name!r}: not storable as JSON ({err})") from None
+        value = orjson.loads(encoded)  # a private copy: see `_own_spec`
         with self._lock:
             doc = dict(self._writes.table("settings").doc(_SETTINGS_DOC) or {})
             if value is None:
