@@ -226,7 +226,8 @@ def _run_headless(
             engine.summary.interrupted = True
             code = EXIT_INTERRUPTED
         summary = engine.summary
-        if code == EXIT_OK and summary.failed:
+        failed_target = any(t.get("status") == "failed" for t in summary.targets)
+        if code == EXIT_OK and (summary.failed or failed_target):
             code = EXIT_FAILED
         print(format_summary(summary), file=sys.stderr)
         return code

@@ -5,7 +5,7 @@
     ├── UrlError                  not a CivitAI URL / unsupported page (exit 2)
     ├── StateError                state file unreadable or corrupt (exit 2, with a way out)
     ├── FilterListError           unreadable / invalid filter list (exit 2)
-    ├── EngineSetupError          a downloader that cannot start: IDM missing, aria2 RPC down (exit 2)
+    ├── EngineSetupError          a downloader cannot start: IDM missing, aria2 RPC down (exit 2)
     └── ItemError                 one item failed; recorded and retryable (run exits 1)
         ├── ApiError              CivitAI answered with an error status
         └── DownloadError         transfer or verification failed

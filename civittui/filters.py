@@ -25,15 +25,17 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from civittui.errors import FilterListError
 from civittui.prompt_syntax import (
     COMMA,
+    SEPARATOR_KINDS,
     SPACE,
     join_separator,
     normalize,
-    separator_kind,
     split_pieces,
 )
 from civittui.prompt_syntax import tokenize as _tokenize
@@ -47,8 +49,12 @@ _SEED_NAMES = {"filter_sex": "sex", "filter_clothes": "clothes", "filter_etc": "
 _CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _INLINE_COMMENT = re.compile(r"\s#.*$")
 _BRACKET_CHARS = frozenset("()[]{}")
-# Prompts holding any of these take the general path of `FilterSet.apply`; most hold none.
-_GENERAL_MARKS = ("\n", "\r", "BREAK", "<", "、")
+# Marks of comma pieces in the fast path of `FilterSet.apply`; a category name is any other
+# string, and sorts after these (category names start with a letter or digit).
+_EMPTY = "\x00"  # nothing but whitespace
+_GENERAL = "\x01"  # the prompt needs the general path
+_PIECE_CACHE_SIZE = 1 << 17
+_LONE_TAG = re.compile(r"<[^<>]+>")
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _WEIGHT_BEFORE = re.compile(r"\s*:\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
@@ -81,23 +87,6 @@ class FilterResult:
 
     prompt: str
     removed: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Group:
-    """An attention group open while a prompt is rebuilt."""
-
-    opener: str
-    attached: bool  # its opener is already written before a kept token
-
-
-@dataclass(slots=True)
-class _Kept:
-    """A kept token while a prompt is rebuilt."""
-
-    separator: str  # what joins it to the kept token before it
-    text: str  # as written, plus any bracket moved onto it
-    tag: bool  # an angle-bracket tag
 
 
 def validate_term(term: str) -> str | None:
@@ -156,8 +145,10 @@ class FilterSet:
             digest.update(f"[{category}]\n".encode())
             digest.update("".join(f"{t}\n" for t in sorted(self._terms[category])).encode())
         self.digest: str = digest.hexdigest()[:16]
-        # Raw token text -> category; prompts repeat their tokens, so most lookups stop here.
-        self._classify = lru_cache(maxsize=1 << 17)(self._classify_uncached)
+        # Token text -> category; prompts repeat their tokens, so most lookups stop here.
+        self._classify = lru_cache(maxsize=1 << 16)(self._classify_uncached)
+        # Comma piece as written -> mark for the fast path of `apply` (see `_mark_piece`).
+        self._pieces: dict[str, str] = {}
 
     @classmethod
     def load(cls, filters_dir: Path | None = None) -> FilterSet:
@@ -238,38 +229,67 @@ class FilterSet:
         Returns:
             The kept prompt and what each category removed.
         """
-        classify = self._classify
-        removed: dict[str, list[str]] = {}
-        kept: list[str] = []
-        if any(mark in prompt for mark in _GENERAL_MARKS):
+        if enabled is not None or "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
             return self._apply_general(prompt, enabled)
-        for piece in prompt.replace("，", ",").split(","):
-            text = piece.strip()
-            if not text:
-                continue
-            category = classify(text)
-            if category is None or (enabled is not None and category not in enabled):
-                kept.append(text)
-            elif _BRACKET_CHARS.isdisjoint(text) or not _unbalanced(text):
-                if category in removed:
-                    removed[category].append(text)
-                else:
-                    removed[category] = [text]
+        if "，" in prompt or "、" in prompt:
+            return self._apply_general(prompt, enabled)
+        # Fast path for the common prompt, comma-separated only: each comma piece maps through
+        # the piece cache to "" (kept), _EMPTY, _GENERAL or its category, in C-level loops.
+        pieces = prompt.split(",")
+        marks = list(map(self._pieces.get, pieces))
+        if None in marks:
+            marks = [
+                m if m is not None else self._mark_piece(p)
+                for p, m in zip(pieces, marks, strict=True)
+            ]
+        if _GENERAL in marks:
+            return self._apply_general(prompt, enabled)
+        kept = ", ".join([p.strip() for p, m in zip(pieces, marks, strict=True) if not m])
+        removed: dict[str, list[str]] = {}
+        for category, piece in [(m, p) for p, m in zip(pieces, marks, strict=True) if m > _GENERAL]:
+            if category in removed:
+                removed[category].append(piece.strip())
             else:
-                return self._apply_general(prompt, enabled)
-        return FilterResult(", ".join(kept), removed)
+                removed[category] = [piece.strip()]
+        return FilterResult(kept, removed)
+
+    def _mark_piece(self, piece: str) -> str:
+        """What the fast path of `apply` does with one comma piece (then cached)."""
+        text = piece.strip()
+        if not text:
+            mark = _EMPTY
+        elif "<" in text and not _LONE_TAG.fullmatch(text):
+            mark = _GENERAL  # a tag beside other words is a token of its own
+        else:
+            category = self._classify(text)
+            if category is None:
+                mark = ""
+            elif not _BRACKET_CHARS.isdisjoint(text) and _unbalanced(text):
+                mark = _GENERAL  # its brackets must move onto a kept neighbour
+            else:
+                mark = category
+        if len(self._pieces) >= _PIECE_CACHE_SIZE:
+            # Bounded: drop the oldest half (dicts keep insertion order).
+            for key in list(islice(self._pieces, _PIECE_CACHE_SIZE // 2)):
+                del self._pieces[key]
+        self._pieces[piece] = mark
+        return mark
 
     def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
         """`apply` for prompts with line breaks, BREAK, tags or removed unbalanced brackets."""
         classify = self._classify
         removed: dict[str, list[str]] = {}
-        kept: list[_Kept] = []
-        groups: list[_Group] = []  # attention groups open at this point of the prompt
+        # Kept tokens as [separator before it, text, is a tag]; the text may gain a moved bracket.
+        kept: list[list[Any]] = []
+        groups: list[list[Any]] = []  # open attention groups: [opener, written before a kept token]
         flags = 0
-        for index, piece in enumerate(split_pieces(prompt)):
+        odd = True
+        for piece in split_pieces(prompt):
+            # Pieces alternate: text between separators, then a separator or a tag.
+            odd = not odd
             is_tag = False
-            if index % 2:
-                kind = separator_kind(piece)
+            if odd:
+                kind = SEPARATOR_KINDS.get(piece)
                 if kind:
                     flags |= kind
                     continue
@@ -280,36 +300,42 @@ class FilterSet:
                 continue
             category = classify(text)
             if category is None or (enabled is not None and category not in enabled):
-                # Brackets of removed tokens still waiting for a kept token open before this one.
-                prefix = "".join(g.opener for g in groups if not g.attached)
-                for group in groups:
-                    group.attached = True
-                if prefix and is_tag:
-                    prefix += " "  # "(<lora:x>" would read back as "( <lora:x>"
-                kept.append(_Kept(join_separator(flags) if kept else "", prefix + text, is_tag))
-                for char, _ in _structure(text):
-                    if char in _CLOSERS:
-                        if groups:
-                            groups.pop()
-                    else:
-                        groups.append(_Group(char, True))
+                prefix = ""
+                if groups and not groups[-1][1]:
+                    # Brackets of removed tokens waiting for a kept token open before this one.
+                    prefix = "".join(g[0] for g in groups if not g[1])
+                    for group in groups:
+                        group[1] = True
+                    if is_tag:
+                        prefix += " "  # "(<lora:x>" would read back as "( <lora:x>"
+                kept.append([join_separator(flags) if kept else "", prefix + text, is_tag])
                 flags = SPACE if is_tag else 0
+                if not _BRACKET_CHARS.isdisjoint(text):
+                    for char, _ in _structure(text):
+                        if char in _OPENERS:
+                            groups.append([char, True])
+                        elif groups:
+                            groups.pop()
+                continue
+            if category in removed:
+                removed[category].append(text)
             else:
-                removed.setdefault(category, []).append(text)
-                if is_tag:
-                    # The tag kept its neighbours apart; a comma must do that now.
-                    flags |= COMMA
-                for char, closing in _structure(text):
-                    if char in _OPENERS:
-                        groups.append(_Group(char, False))
-                    elif groups and groups.pop().attached:
-                        # The group holds kept tokens: close it (with its weight) after the last.
-                        # A space keeps a trailing backslash from escaping the bracket, and a
-                        # tag apart from what follows it (as it reads back).
-                        last = kept[-1]
-                        space = last.tag or last.text.endswith("\\")
-                        last.text += (" " if space else "") + closing
-        return FilterResult("".join(k.separator + k.text for k in kept), removed)
+                removed[category] = [text]
+            if is_tag:
+                flags |= COMMA  # the tag kept its neighbours apart; a comma must do that now
+            if _BRACKET_CHARS.isdisjoint(text):
+                continue
+            for char, closing in _structure(text):
+                if char in _OPENERS:
+                    groups.append([char, False])
+                elif groups and groups.pop()[1]:
+                    # The group holds kept tokens: close it (with its weight) after the last.
+                    # A space keeps a trailing backslash from escaping the bracket, and a tag
+                    # apart from what follows it, as it reads back.
+                    last = kept[-1]
+                    space = last[2] or last[1].endswith("\\")
+                    last[1] += (" " if space else "") + closing
+        return FilterResult("".join([k[0] + k[1] for k in kept]), removed)
 
     def sidecar_block(self, prompt: str | None, negative_prompt: str | None) -> dict[str, object]:
         """The ``filtered`` value of an image's metadata file (design §5).
@@ -448,7 +474,7 @@ def _unbalanced(text: str) -> bool:
     return bool(_structure(text))
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 16)
 def _structure(text: str) -> tuple[tuple[str, str], ...]:
     """A token's unmatched brackets in order: (bracket, text that goes with it).
 

@@ -40,6 +40,7 @@ __all__ = [
     "COMMA",
     "IDEOGRAPHIC_COMMA",
     "NEWLINE",
+    "SEPARATOR_KINDS",
     "SPACE",
     "Token",
     "join_separator",
@@ -59,7 +60,7 @@ IDEOGRAPHIC_COMMA = 16  # "、": kept as written when it is the only separator b
 
 # One capture group, so `re.split` returns token, separator-or-tag, token, … (odd = captured).
 _SPLIT = re.compile(r"(,|，|、|\r\n|\r|\n|\bBREAK\b|<[^<>,，、\r\n]+>)")
-_SEP_KIND = {
+SEPARATOR_KINDS = {
     ",": COMMA,
     "，": COMMA,
     "、": IDEOGRAPHIC_COMMA,
@@ -112,7 +113,7 @@ def split_pieces(prompt: str) -> list[str]:
 
 def separator_kind(piece: str) -> int:
     """The separator kind of an odd piece from `split_pieces`, or 0 when it is a tag."""
-    return _SEP_KIND.get(piece, 0)
+    return SEPARATOR_KINDS.get(piece, 0)
 
 
 def tokenize(prompt: str) -> list[Token]:
@@ -129,7 +130,7 @@ def tokenize(prompt: str) -> list[Token]:
     for index, piece in enumerate(_SPLIT.split(prompt)):
         start = pos
         pos += len(piece)
-        if index % 2 and piece in _SEP_KIND:
+        if index % 2 and piece in SEPARATOR_KINDS:
             continue
         text = piece.strip()
         if text:

@@ -120,6 +120,10 @@ class CivitaiClient:
                 retryable = True  # a Cloudflare challenge page, not CivitAI's answer
             if not retryable:
                 return response
+            # The cool-down applies even when we give up: it is kept in the state, so the
+            # next request (or the next run) does not hit a server that asked for a pause.
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self._gate.cool_down(self._gate.backoff_delay(attempt, retry_after), str(status))
             if attempt > retries:
                 if status == 429:
                     return response
@@ -127,8 +131,6 @@ class CivitaiClient:
                     f"CivitAI kept failing ({status}) after {retries} retries",
                     http_status=status,
                 )
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self._gate.cool_down(self._gate.backoff_delay(attempt, retry_after), str(status))
 
     async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
         if event.endswith("send_request_headers.started"):

@@ -72,7 +72,7 @@ class Downloader(abc.ABC):
             DownloadError: transfer failed, body was not what was expected, or hash mismatch.
         """
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most engines need it
         """Release connections, processes and RPC sessions."""
 
     async def __aenter__(self) -> Self:

@@ -167,14 +167,15 @@ class ItemProcessor:
     def _image_on_disk(self, item: ImageItem) -> Done | None:
         folder = Path(item.folder)
         image_id = int(item.image["id"])
-        sidecar = self._layout.sidecar_path(folder, image_id)
-        if not sidecar.exists():
-            return None
         stem = self._layout.image_stem(folder, image_id)
         for suffix in _IMAGE_SUFFIXES:
             path = stem.with_suffix(suffix)
+            # Only a verified, complete image ever gets its final name (atomic rename), so one
+            # that exists is done; a crash between the rename and the sidecar loses the sidecar.
             if path.is_file() and path.stat().st_size > 0:
                 size = path.stat().st_size
+                if not self._layout.sidecar_path(folder, image_id).exists():
+                    self._write_image_sidecar(item)
                 self._store.mark_done(
                     item.key,
                     target=item.target,

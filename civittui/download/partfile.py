@@ -1,0 +1,220 @@
+"""The `.part` file of a download, its `.part.ranges` control file, and hashing it back.
+
+Blocking functions: call them from a worker thread (`anyio.to_thread.run_sync`).
+
+A `.part` without a control file holds a contiguous prefix of the object (one stream wrote it).
+A control file is written *before* a `.part` is preallocated to full size, and removed only
+after the `.part` is renamed or deleted, so a preallocated (sparse) `.part` is never mistaken
+for a prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "ControlData",
+    "PartWriter",
+    "PrefixHasher",
+    "control_path",
+    "fsync_path",
+    "part_path",
+    "read_control",
+    "read_head",
+    "remove_quietly",
+    "write_control",
+]
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+_READ_BLOCK = 1 << 20
+CONTROL_VERSION = 1
+
+
+def part_path(dest: Path) -> Path:
+    """`model.safetensors` -> `model.safetensors.part`."""
+    return dest.with_name(dest.name + ".part")
+
+
+def control_path(dest: Path) -> Path:
+    """`model.safetensors` -> `model.safetensors.part.ranges`."""
+    return dest.with_name(dest.name + ".part.ranges")
+
+
+@dataclass(slots=True)
+class ControlData:
+    """What a control file records about a segmented `.part`."""
+
+    total: int
+    done: list[tuple[int, int]] = field(default_factory=list)
+    """Completed half-open byte intervals."""
+    sha256: str | None = None
+    """The expected digest the download was started for (a different one means a new file)."""
+    content_type: str | None = None
+
+
+def read_control(path: Path) -> ControlData | None:
+    """Read a control file.
+
+    Args:
+        path: the `.part.ranges` file.
+
+    Returns:
+        Its data, or None when it is missing, unreadable or not ours.
+    """
+    try:
+        raw = json.loads(path.read_bytes())
+        if raw.get("version") != CONTROL_VERSION:
+            return None
+        total = int(raw["total"])
+        done = [(int(a), int(b)) for a, b in raw.get("done", [])]
+        sha = raw.get("sha256")
+        ctype = raw.get("content_type")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if total < 0 or any(not 0 <= a <= b <= total for a, b in done):
+        return None
+    return ControlData(
+        total,
+        done,
+        sha if isinstance(sha, str) else None,
+        ctype if isinstance(ctype, str) else None,
+    )
+
+
+def write_control(path: Path, data: ControlData) -> None:
+    """Write a control file atomically (temp file + `os.replace`).
+
+    Args:
+        path: the `.part.ranges` file.
+        data: what to record.
+    """
+    payload = {
+        "version": CONTROL_VERSION,
+        "total": data.total,
+        "done": [list(i) for i in data.done],
+        "sha256": data.sha256,
+        "content_type": data.content_type,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def remove_quietly(*paths: Path) -> None:
+    """Delete files that may not exist."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's data to the disk."""
+    fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_head(path: Path, count: int) -> bytes:
+    """The first `count` bytes of a file (fewer if it is shorter)."""
+    with path.open("rb") as fh:
+        return fh.read(count)
+
+
+class PartWriter:
+    """Writes at given offsets of the `.part`: `os.pwrite` where it exists, else seek + write.
+
+    Each connection opens its own writer, so seek + write (Windows) never races another range.
+
+    Args:
+        path: the `.part` file (created if missing).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write all of `data` at `offset`."""
+        view = memoryview(data)
+        while view:
+            if hasattr(os, "pwrite"):
+                written = os.pwrite(self._fd, view, offset)
+            else:  # Windows
+                os.lseek(self._fd, offset, os.SEEK_SET)
+                written = os.write(self._fd, view)
+            view = view[written:]
+            offset += written
+
+    def truncate(self, size: int) -> None:
+        """Set the file's size (a sparse preallocation when growing)."""
+        os.ftruncate(self._fd, size)
+
+    def size(self) -> int:
+        """Current size of the file."""
+        return os.fstat(self._fd).st_size
+
+    def close(self) -> None:
+        """Close the descriptor (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class PrefixHasher:
+    """SHA256 of a file that is assembled out of order, advanced over its contiguous prefix.
+
+    Bytes at `offset` can be fed from memory as they are written (`update`), or read back from
+    the file (`catch_up`). `busy` marks that a thread is using the hasher; only the event loop
+    sets and clears it.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.offset = 0
+        self.busy = False
+
+    def reset(self) -> None:
+        """Start over at offset 0."""
+        self._hash = hashlib.sha256()
+        self.offset = 0
+
+    def claim(self, offset: int) -> bool:
+        """Reserve the hasher for bytes starting at `offset`; False if not next or busy."""
+        if self.busy or offset != self.offset:
+            return False
+        self.busy = True
+        return True
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Hash bytes that sit at `offset` (from a thread that claimed the hasher)."""
+        self._hash.update(data)
+        self.offset += len(data)
+
+    def catch_up(self, path: Path, upto: int) -> None:
+        """Hash the file from `offset` to `upto`, reading it back in 1 MiB blocks.
+
+        Raises:
+            OSError: the file is shorter than `upto` or cannot be read.
+        """
+        if upto <= self.offset:
+            return
+        fd = os.open(path, os.O_RDONLY | _O_BINARY)
+        try:
+            os.lseek(fd, self.offset, os.SEEK_SET)
+            while self.offset < upto:
+                block = os.read(fd, min(_READ_BLOCK, upto - self.offset))
+                if not block:
+                    raise OSError(f"{path.name} ended at byte {self.offset}, expected {upto}")
+                self.update(block)
+        finally:
+            os.close(fd)
+
+    def hexdigest(self) -> str:
+        """Lowercase hex digest of the bytes hashed so far."""
+        return self._hash.hexdigest()

@@ -1,0 +1,67 @@
+"""Short human-readable numbers for narrow terminal columns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = ["ago", "bar", "duration", "size", "speed"]
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def size(n: float | None) -> str:
+    """`1536` -> `1.5 KiB`; None -> `?`."""
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def speed(bytes_per_second: float) -> str:
+    """`2_200_000` -> `2.1 MiB/s`."""
+    return f"{size(bytes_per_second)}/s"
+
+
+def duration(seconds: float | None) -> str:
+    """`75` -> `1:15`, `3725` -> `1:02:05`, under 10 s with one decimal; None -> `--:--`."""
+    if seconds is None or seconds < 0 or seconds != seconds:
+        return "--:--"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def ago(when: datetime, now: datetime) -> str:
+    """How long before `now` `when` was: `just now`, `5 min ago`, `3 h ago`, else the date."""
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return when.strftime("%Y-%m-%d")
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A text progress bar of `width` cells; an unknown fraction gives a dotted bar."""
+    if width <= 0:
+        return ""
+    if fraction is None:
+        return "·" * width
+    eighths = " ▏▎▍▌▋▊▉"
+    fraction = max(0.0, min(1.0, fraction))
+    filled = fraction * width
+    full = int(filled)
+    part = int((filled - full) * 8)
+    text = "█" * full
+    if full < width:
+        text += eighths[part] if part else ""
+    return text.ljust(width, " ")

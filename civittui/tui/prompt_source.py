@@ -1,0 +1,119 @@
+"""Saved prompts for the Prompts pane, read from the `{imageId}.txt` sidecars under the root.
+
+Reading runs in a thread worker; this module holds no Textual code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from civittui.prompt_tools import iter_sidecars
+
+__all__ = ["PromptEntry", "entry_from_sidecar", "load_prompts", "search"]
+
+_IMAGE_EXTS = (".jpeg", ".jpg", ".png", ".webp", ".gif")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptEntry:
+    """One saved image's prompt and generation settings."""
+
+    image_id: int
+    post_id: int | None
+    username: str
+    created_at: str
+    """ISO 8601 as CivitAI gave it (sorts by time as text)."""
+    width: int | None
+    height: int | None
+    prompt: str
+    negative: str
+    meta: Mapping[str, object] = field(default_factory=dict)
+    """The API's generation data (seed, steps, sampler, cfgScale, …)."""
+    sidecar: Path | None = None
+    """The `{imageId}.txt` file."""
+    search_text: str = ""
+    """Lower-cased text a search matches against."""
+
+    def image_path(self) -> Path | None:
+        """The saved image beside the sidecar, if there is one (touches the disk)."""
+        if self.sidecar is None:
+            return None
+        for ext in _IMAGE_EXTS:
+            candidate = self.sidecar.with_suffix(ext)
+            if candidate.is_file():
+                return candidate
+        return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def entry_from_sidecar(path: Path | None, doc: Mapping[str, object]) -> PromptEntry | None:
+    """A `PromptEntry` from a parsed sidecar, or None when it holds no image id.
+
+    Args:
+        path: where the sidecar lives (None for entries built in memory).
+        doc: the sidecar's JSON object.
+    """
+    image_id = _int(doc.get("id"))
+    if image_id is None:
+        return None
+    meta = doc.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    prompt = _text(doc.get("prompt")) or _text(meta.get("prompt"))
+    negative = _text(doc.get("negativePrompt")) or _text(meta.get("negativePrompt"))
+    username = _text(doc.get("username"))
+    return PromptEntry(
+        image_id=image_id,
+        post_id=_int(doc.get("postId")),
+        username=username,
+        created_at=_text(doc.get("createdAt")),
+        width=_int(doc.get("width")),
+        height=_int(doc.get("height")),
+        prompt=prompt,
+        negative=negative,
+        meta=meta,
+        sidecar=path,
+        search_text=f"{image_id} {username} {prompt}".lower(),
+    )
+
+
+def load_prompts(root: Path, *, cancelled: Callable[[], bool] = lambda: False) -> list[PromptEntry]:
+    """Entries of every image metadata file under `root`, newest first (`createdAt`, then id).
+
+    Unreadable or malformed files are skipped (`civittui refilter` reports them).
+
+    Args:
+        root: the download root.
+        cancelled: polled between files; True stops early (the worker was cancelled).
+    """
+    entries: list[PromptEntry] = []
+    for path in iter_sidecars(root):
+        if cancelled():
+            break
+        try:
+            doc = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        entry = entry_from_sidecar(path, doc) if isinstance(doc, dict) else None
+        if entry is not None:
+            entries.append(entry)
+    entries.sort(key=lambda e: (e.created_at, e.image_id), reverse=True)
+    return entries
+
+
+def search(entries: list[PromptEntry], query: str) -> list[PromptEntry]:
+    """The entries whose id, username or prompt contain every word of `query` (any case)."""
+    words = query.lower().split()
+    if not words:
+        return entries
+    return [e for e in entries if all(word in e.search_text for word in words)]

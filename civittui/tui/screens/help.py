@@ -1,0 +1,61 @@
+"""The `?` help screen: every key binding, grouped by where it works."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+__all__ = ["HelpScreen"]
+
+
+def _key_label(binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    return " / ".join(key.strip() for key in binding.key.split(","))
+
+
+class HelpScreen(ModalScreen[None]):
+    """A modal listing the key bindings of each part of the app.
+
+    Args:
+        sections: (title, bindings) pairs, e.g. ("Anywhere", App.BINDINGS).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close help"),
+    ]
+
+    def __init__(self, sections: Sequence[tuple[str, Sequence[BindingType]]]) -> None:
+        super().__init__()
+        self._sections = sections
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog", classes="dialog"):
+            yield Static("civittui — keys", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(self._table(), id="help-table")
+            yield Static("Every action is also in the command palette (ctrl+p).", classes="hint")
+
+    def _table(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(justify="right", style="bold")
+        table.add_column()
+        for title, bindings in self._sections:
+            table.add_row(Text(title, style="underline"), "")
+            for binding in bindings:
+                if isinstance(binding, Binding) and binding.description:
+                    table.add_row(_key_label(binding), binding.tooltip or binding.description)
+            table.add_row("", "")
+        return table
+
+    def action_close(self) -> None:
+        """Close the help screen."""
+        self.dismiss(None)

@@ -1,0 +1,106 @@
+"""The settings screen: the few config values a person changes most, written to the config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from civittui.config import Config, default_config_path, write_config_values
+from civittui.errors import ConfigError
+
+__all__ = ["SettingsScreen", "settings_path"]
+
+DOWNLOADERS = ("builtin", "idm", "aria2")
+
+
+def settings_path(config: Config) -> Path:
+    """The file the settings screen writes: the config file in use, else the default one."""
+    return config.config_file or default_config_path()
+
+
+class SettingsScreen(ModalScreen[Path | None]):
+    """Edit root, lora_dir, downloader, API key and min_interval; dismisses with the file written.
+
+    Changes take effect at the next start (the running engine keeps its configuration).
+
+    Args:
+        config: the effective configuration (the form's initial values).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="settings.save", tooltip="Write the config file"),
+        Binding("escape", "cancel", "Cancel", id="settings.cancel", tooltip="Close, no changes"),
+    ]
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self._config = config
+
+    def compose(self) -> ComposeResult:
+        config = self._config
+        path = settings_path(config)
+        with Vertical(id="settings-dialog", classes="dialog"):
+            yield Static("Settings", classes="dialog-title")
+            with VerticalScroll():
+                yield Label("Root folder (downloads land here)")
+                yield Input(str(config.root), id="root")
+                yield Label("LoRA folder (your WebUI's models/Lora; empty = none)")
+                yield Input(str(config.lora_dir or ""), id="lora_dir")
+                yield Label("Downloader")
+                yield Select(
+                    [(name, name) for name in DOWNLOADERS],
+                    value=config.downloader,
+                    allow_blank=False,
+                    id="downloader",
+                )
+                yield Label(
+                    "API key" + (" (set; leave empty to keep it)" if config.api_key else "")
+                )
+                yield Input("", password=True, placeholder="paste a CivitAI API key", id="api_key")
+                yield Label("Seconds between API calls (min_interval)")
+                yield Input(f"{config.rate.min_interval:g}", type="number", id="min_interval")
+            yield Static("", id="settings-error", classes="url-error")
+            yield Static(f"Saved to {path} (mode 0600); used from the next start.", classes="hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#settings-error").display = False
+
+    def values(self) -> dict[str, object]:
+        """The form as config keys (None = leave the file's value alone)."""
+        api_key = self.query_one("#api_key", Input).value.strip()
+        downloader = self.query_one("#downloader", Select).value
+        return {
+            "root": self.query_one("#root", Input).value.strip(),
+            "lora_dir": self.query_one("#lora_dir", Input).value.strip(),
+            "downloader": str(downloader),
+            "api_key": api_key or None,
+            "rate.min_interval": self.query_one("#min_interval", Input).value.strip(),
+        }
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Validate and write the values; stay open with the error when one is wrong."""
+        path = settings_path(self._config)
+        try:
+            write_config_values(path, self.values())
+        except ConfigError as exc:
+            error = self.query_one("#settings-error", Static)
+            error.update(str(exc))
+            error.display = True
+            return
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Close without writing."""
+        self.dismiss(None)

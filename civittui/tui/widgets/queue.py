@@ -1,0 +1,178 @@
+"""The Queue pane: a URL box and the list of targets with their status and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from civittui.engine.events import TargetStatus, TargetUpdated
+from civittui.tui.widgets.virtual_list import VirtualList
+
+__all__ = ["QueuePane", "TargetList"]
+
+_STATUS_WIDTH = 11
+_COUNTS_WIDTH = 17
+
+
+class TargetList(VirtualList[TargetUpdated]):
+    """The queued targets: status, done/failed/found, URL."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"target--{status}" for status in TargetStatus} | {
+        "target--counts",
+        "target--error",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "x,delete",
+            "remove",
+            "Remove",
+            id="queue.remove",
+            tooltip="Remove the selected target from the queue",
+        ),
+        Binding(
+            "shift+up,minus",
+            "move(-1)",
+            "Move up",
+            key_display="⇧↑",
+            id="queue.move_up",
+            tooltip="Move the selected target earlier in the queue",
+        ),
+        Binding(
+            "shift+down,plus,equals_sign",
+            "move(1)",
+            "Move down",
+            key_display="⇧↓",
+            id="queue.move_down",
+            tooltip="Move the selected target later in the queue",
+        ),
+    ]
+
+    class RemoveRequested(Message):
+        """The user asked to remove a target."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+            """The target key."""
+
+    class MoveRequested(Message):
+        """The user asked to move a target."""
+
+        def __init__(self, key: str, delta: int) -> None:
+            super().__init__()
+            self.key = key
+            """The target key."""
+            self.delta = delta
+            """-1 = one place earlier, +1 = one place later."""
+
+    def row_key(self, row: TargetUpdated) -> str:
+        return row.key
+
+    def render_row(self, row: TargetUpdated, width: int) -> Text:
+        status = row.status.value
+        text = Text(no_wrap=True, end="")
+        text.append(status.ljust(_STATUS_WIDTH), self.get_component_rich_style(f"target--{status}"))
+        counts = f"{row.done}/{row.failed}/{row.found}"
+        text.append(
+            counts.rjust(_COUNTS_WIDTH - 2) + "  ", self.get_component_rich_style("target--counts")
+        )
+        text.append(row.url)
+        if row.error:
+            text.append(f"  {row.error}", self.get_component_rich_style("target--error"))
+        return text
+
+    def action_remove(self) -> None:
+        """Ask to remove the highlighted target."""
+        row = self.highlighted
+        if row is not None:
+            self.post_message(self.RemoveRequested(row.key))
+
+    def action_move(self, delta: int) -> None:
+        """Ask to move the highlighted target; the cursor follows it."""
+        row = self.highlighted
+        if row is not None:
+            self.post_message(self.MoveRequested(row.key, delta))
+
+
+class QueuePane(Vertical):
+    """URL input on top, the targets below; the input has focus when the app starts."""
+
+    BORDER_TITLE = "Queue"
+
+    class UrlSubmitted(Message):
+        """The user pressed Enter in the URL box."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+            """What was typed or pasted (may hold several URLs separated by spaces)."""
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder="Paste a CivitAI URL and press Enter",
+            id="url",
+            classes="url-input",
+        )
+        yield Static("", id="url-error", classes="url-error")
+        yield Static(
+            Text(
+                "status".ljust(_STATUS_WIDTH) + "done/fail/found".rjust(_COUNTS_WIDTH - 2) + "  url"
+            ),
+            classes="list-header",
+        )
+        yield TargetList(empty_text="Nothing queued yet.", id="targets")
+
+    @property
+    def target_list(self) -> TargetList:
+        """The target list."""
+        return self.query_one(TargetList)
+
+    @property
+    def url_input(self) -> Input:
+        """The URL box."""
+        return self.query_one("#url", Input)
+
+    @on(Input.Submitted, "#url")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.post_message(self.UrlSubmitted(event.value))
+
+    @on(Input.Changed, "#url")
+    def _changed(self, event: Input.Changed) -> None:
+        self.show_error(None)
+
+    def show_error(self, message: str | None) -> None:
+        """Show a one-line error under the URL box (None hides it)."""
+        error = self.query_one("#url-error", Static)
+        error.update(message or "")
+        error.display = bool(message)
+
+    def accept_input(self) -> None:
+        """Clear the URL box after its URLs were queued."""
+        self.url_input.value = ""
+        self.show_error(None)
+
+    def on_mount(self) -> None:
+        self.show_error(None)
+
+    def show_targets(self, targets: Iterable[TargetUpdated]) -> None:
+        """Replace the rows (the queue changed shape)."""
+        self.target_list.set_rows(list(targets))
+
+    def update_targets(self, targets: Iterable[TargetUpdated]) -> None:
+        """Repaint changed targets in place."""
+        target_list = self.target_list
+        for target in targets:
+            index = target_list.index_of(target.key)
+            if index is not None:
+                target_list.replace_row(index, target)

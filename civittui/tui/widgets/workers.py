@@ -1,0 +1,89 @@
+"""The Workers pane: one row per active download and the API gate's state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from civittui.tui import fmt
+from civittui.tui.model import WorkerRow
+from civittui.tui.widgets.virtual_list import VirtualList
+
+__all__ = ["WorkerList", "WorkersPane", "gate_text"]
+
+_BAR = 14
+_TAIL = 40  # bar + percent + bytes + speed + ETA
+
+
+class WorkerList(VirtualList[WorkerRow]):
+    """Active downloads: name, progress bar, bytes, speed, ETA."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "worker--bar",
+        "worker--bar-empty",
+        "worker--numbers",
+        "worker--note",
+        "worker--engine",
+    }
+
+    def row_key(self, row: WorkerRow) -> str:
+        return row.key
+
+    def render_row(self, row: WorkerRow, width: int) -> Text:
+        name_width = max(8, width - _TAIL - 1)
+        text = Text(no_wrap=True, end="")
+        name = row.name if len(row.name) <= name_width else row.name[: name_width - 1] + "…"
+        text.append(name.ljust(name_width) + " ")
+        if row.note:
+            text.append(row.note, self.get_component_rich_style("worker--note"))
+            return text
+        fraction = row.fraction
+        bar = fmt.bar(fraction, _BAR)
+        text.append(bar, self.get_component_rich_style("worker--bar"))
+        pct = f"{fraction * 100:3.0f}%" if fraction is not None else "  ?%"
+        numbers = (
+            f" {pct} {fmt.size(row.done):>9} {fmt.speed(row.speed):>11} {fmt.duration(row.eta):>7}"
+        )
+        text.append(numbers, self.get_component_rich_style("worker--numbers"))
+        return text
+
+
+def gate_text(next_call_in: float, backoff_for: float, reason: str | None, calls: int) -> str:
+    """The API gate in words: `next API call in 0.8 s`, `backing off 429: 12 s`, `API idle`."""
+    if backoff_for > 0:
+        state = f"backing off {reason or 'error'}: {fmt.duration(backoff_for)}"
+    elif next_call_in > 0:
+        state = f"next API call in {next_call_in:.1f} s"
+    else:
+        state = "API ready"
+    return f"{state} · {calls} API calls"
+
+
+class WorkersPane(Vertical):
+    """The gate line on top, active downloads below."""
+
+    BORDER_TITLE = "Workers"
+
+    def compose(self) -> ComposeResult:
+        yield Static("API ready · 0 API calls", id="gate", classes="gate-line")
+        yield WorkerList(empty_text="No active downloads.", id="worker-list")
+
+    @property
+    def worker_list(self) -> WorkerList:
+        """The download rows."""
+        return self.query_one(WorkerList)
+
+    def show_workers(self, rows: Iterable[WorkerRow]) -> None:
+        """Replace the rows (downloads started or ended)."""
+        self.worker_list.set_rows(list(rows))
+
+    def show_gate(self, text: str, backing_off: bool) -> None:
+        """Update the gate line."""
+        gate = self.query_one("#gate", Static)
+        gate.update(text)
+        gate.set_class(backing_off, "-backoff")
