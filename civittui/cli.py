@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("config", "effective configuration and where each value came from")
     status = command("status", "completeness audit: what the API lists vs what is on disk")
     status.add_argument("urls", nargs="*", metavar="URL")
+    status.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="move an unreadable state file aside (files on disk are re-verified next run)",
+    )
     return parser
 
 
@@ -334,6 +339,18 @@ def _cmd_config(config: Config, args: argparse.Namespace) -> int:
 def _cmd_status(config: Config, args: argparse.Namespace) -> int:
     from civittui.engine.audit import run_status
 
+    if args.reset_state:
+        from civittui.store import quarantine
+
+        if not config.state_path.exists():
+            print(f"no state file at {config.state_path}")
+            return EXIT_OK
+        moved = quarantine(config.state_path)
+        print(
+            f"moved {config.state_path} to {moved}; the next run re-verifies what is on disk "
+            "and fetches only what is missing"
+        )
+        return EXIT_OK
     return run_status(config, list(args.urls), as_json=bool(args.json))
 
 

@@ -127,6 +127,11 @@ def test_corrupt_state_is_a_clear_error_with_a_way_out(mirror: Mirror, capsys) -
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "state.json" in err and "corrupt" in err
     assert state.read_text("utf-8") == '{"image": {"1": '  # never destroyed
+    assert "civittui status --reset-state" in err
+    assert mirror.run("status", "--reset-state") == 0
+    moved = [p for p in state.parent.iterdir() if p.name.startswith("state.json.corrupt")]
+    assert len(moved) == 1 and moved[0].read_text("utf-8") == '{"image": {"1": '
+    assert mirror.run("get", mirror.url("/user/carol/images")) == 0
 
 
 def test_kill_9_at_any_moment_loses_nothing(mirror: Mirror) -> None:
