@@ -1,0 +1,83 @@
+"""Command-palette entries: every action of the app, including what only a key would do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+from civittui.tui.widgets.failures import FailureList
+from civittui.tui.widgets.prompts import PromptsPane
+from civittui.tui.widgets.queue import TargetList
+
+if TYPE_CHECKING:
+    from civittui.tui.app import CivittuiApp
+
+__all__ = ["palette_commands"]
+
+PANES = ("queue", "workers", "failures", "prompts")
+
+
+def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
+    """The app's own palette commands (Textual adds theme, quit, screenshot, …)."""
+
+    def targets() -> TargetList:
+        return app.query_one(TargetList)
+
+    def failures() -> FailureList:
+        return app.query_one(FailureList)
+
+    def prompts(action: str) -> Callable[[], None]:
+        def run() -> None:
+            app.action_show_pane("prompts")
+            getattr(app.query_one(PromptsPane), f"action_{action}")()
+
+        return run
+
+    entries: list[tuple[str, str, Callable[[], object]]] = [
+        ("Add URL", "Focus the URL box to paste a CivitAI URL", app.action_focus_url),
+        ("Load batch file", "Queue every URL of a text file", app.action_load_batch),
+        ("Pause / resume", "Hold or continue crawling and downloads", app.action_toggle_pause),
+        ("Remove target", "Remove the selected target", lambda: targets().action_remove()),
+        ("Move target up", "Move the selected target earlier", lambda: targets().action_move(-1)),
+        ("Move target down", "Move the selected target later", lambda: targets().action_move(1)),
+        ("Retry failure", "Retry the selected failure", lambda: failures().action_retry()),
+        ("Retry all failures", "Retry every failure", lambda: failures().action_retry_all()),
+        (
+            "Failure details",
+            "The full error of the selected failure",
+            lambda: failures().action_details(),
+        ),
+        ("Dismiss failure", "Forget the selected failure", lambda: failures().action_dismiss()),
+        (
+            "Edit filter list",
+            "Edit a list; prompts re-render on save",
+            app.prompt_actions.choose_list_to_edit,
+        ),
+        ("Token view", "The most frequent tokens and their lists", prompts("tokens")),
+        ("Search prompts", "Search saved prompts", prompts("search")),
+        ("Reload prompts", "Read saved prompts again", app.action_reload_prompts),
+        ("Settings", "Root, LoRA folder, downloader, API key, rate", app.action_settings),
+        ("Keys", "Every key binding", app.action_help),
+        ("Zoom pane", "Fill the screen with the focused pane, or restore", app.action_zoom),
+    ]
+    entries += [(f"Go to {pane}", f"Show the {pane} pane", _show(app, pane)) for pane in PANES]
+    entries += [
+        (
+            f"Toggle category {category}",
+            f"Switch removing {category} tokens on or off",
+            _toggle(app, category),
+        )
+        for category in app.prompt_actions.filters.categories
+    ]
+    for title, help_text, callback in entries:
+        yield SystemCommand(title, help_text, callback)
+
+
+def _show(app: CivittuiApp, pane: str) -> Callable[[], None]:
+    return lambda: app.action_show_pane(pane)
+
+
+def _toggle(app: CivittuiApp, category: str) -> Callable[[], None]:
+    return lambda: app.prompt_actions.toggle_category(category)

@@ -1,0 +1,171 @@
+"""What the app does for the Prompts pane: read prompts and token counts, edit and add to lists.
+
+Disk work runs here (thread workers for the big reads), never in a widget; results go to the
+pane as messages posted from the thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from civittui.errors import FilterListError
+from civittui.filters import FilterSet, add_term
+from civittui.prompt_tools import TokenCount, count_tokens
+from civittui.tui.filter_lists import read_list_text, save_list_text, user_filters_dir
+from civittui.tui.prompt_source import PromptEntry, load_prompts
+from civittui.tui.screens.choose import ChooseScreen
+from civittui.tui.widgets.filter_editor import FilterEditor
+from civittui.tui.widgets.prompts import PromptsPane
+
+if TYPE_CHECKING:
+    from civittui.tui.app import CivittuiApp
+
+__all__ = ["PromptController", "PromptsLoaded", "TokensCounted"]
+
+TOKENS_TOP = 500  # the token view lists this many of the most frequent tokens
+DISABLED_SETTING = "tui.disabled_categories"
+
+
+class PromptsLoaded(Message):
+    """The saved prompts were read (posted from a thread)."""
+
+    def __init__(self, entries: list[PromptEntry]) -> None:
+        super().__init__()
+        self.entries = entries
+
+
+class TokensCounted(Message):
+    """Token frequencies were counted (posted from a thread)."""
+
+    def __init__(self, counts: list[TokenCount]) -> None:
+        super().__init__()
+        self.counts = counts
+
+
+class PromptController:
+    """Prompt browsing and list editing for one app.
+
+    Args:
+        app: the running app (its config, store and Prompts pane).
+        filters: the lists in effect at start.
+    """
+
+    def __init__(self, app: CivittuiApp, filters: FilterSet) -> None:
+        self.app = app
+        self.filters = filters
+        """The lists the pane shows prompts with (replaced when a list is saved)."""
+
+    @property
+    def pane(self) -> PromptsPane:
+        """The Prompts pane."""
+        return self.app.query_one(PromptsPane)
+
+    def restore_categories(self) -> None:
+        """Switch off the categories the user switched off last time."""
+        disabled = self.app.store.get_setting(DISABLED_SETTING, [])
+        if isinstance(disabled, list) and disabled:
+            self.pane.set_enabled(c for c in self.filters.categories if c not in disabled)
+
+    def remember_categories(self, enabled: frozenset[str]) -> None:
+        """Keep the switched-off categories in the state store."""
+        disabled = [c for c in self.filters.categories if c not in enabled]
+        self.app.store.set_setting(DISABLED_SETTING, disabled)
+
+    def toggle_category(self, category: str) -> None:
+        """Switch one category on or off."""
+        pane = self.pane
+        pane.set_enabled(pane.enabled ^ {category})
+        self.remember_categories(pane.enabled)
+
+    # -- reading (threads) ---------------------------------------------------------------------
+
+    def load_prompts(self) -> None:
+        """Read every saved prompt in a thread; the pane gets them in a `PromptsLoaded`."""
+        root = self.app.config.root
+
+        def read() -> None:
+            worker = get_current_worker()
+            entries = load_prompts(root, cancelled=lambda: worker.is_cancelled)
+            if not worker.is_cancelled:
+                self.app.post_message(PromptsLoaded(entries))
+
+        self.app.run_worker(read, thread=True, exclusive=True, group="prompts", name="prompts")
+
+    def count_tokens(self) -> None:
+        """Count tokens over saved prompts in a thread; the pane gets a `TokensCounted`."""
+        root, filters = self.app.config.root, self.filters
+
+        def count() -> None:
+            worker = get_current_worker()
+            counts = count_tokens(root, filters, top=TOKENS_TOP)
+            if not worker.is_cancelled:
+                self.app.post_message(TokensCounted(counts))
+
+        self.app.run_worker(count, thread=True, exclusive=True, group="tokens", name="tokens")
+
+    # -- lists ---------------------------------------------------------------------------------
+
+    def choose_list_to_edit(self) -> None:
+        """Ask which list to edit, then open it."""
+
+        def picked(category: str | None) -> None:
+            if category is not None:
+                self.open_editor(category)
+
+        self.app.push_screen(ChooseScreen("Edit which list?", self.filters.categories), picked)
+
+    def open_editor(self, category: str) -> None:
+        """Open `category`'s list (the user's copy, or the shipped one to copy) in the editor."""
+        directory = user_filters_dir(self.app.config)
+        try:
+            text = read_list_text(directory, category)
+        except FilterListError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.action_show_pane("prompts")
+        pane = self.pane
+        pane.show_side("filter-editor")
+        pane.editor.open(category, text, str(directory))
+
+    def save_list(self, category: str, text: str) -> None:
+        """Validate and save an edited list; every shown prompt re-renders with it."""
+        directory = user_filters_dir(self.app.config)
+        editor = self.app.query_one(FilterEditor)
+        try:
+            path = save_list_text(directory, category, text)
+            self._use(FilterSet.load(directory))
+        except FilterListError as exc:
+            editor.show_status(str(exc), error=True)
+            return
+        editor.show_status(f"saved {path}")
+        if self.app.config.filters_dir is None:
+            self.app.notify(
+                f"Lists saved in {directory}; set filters_dir to it in the config file to use "
+                "them for downloads too."
+            )
+
+    def add_token(self, token: str) -> None:
+        """Ask for a category, then add `token` to that list."""
+
+        def picked(category: str | None) -> None:
+            if category is None:
+                return
+            directory = user_filters_dir(self.app.config)
+            try:
+                add_term(directory, category, token)
+                self._use(FilterSet.load(directory))
+            except FilterListError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.app.notify(f"added {token!r} to {category}")
+
+        self.app.push_screen(
+            ChooseScreen(f"Add {token!r} to which list?", self.filters.categories), picked
+        )
+
+    def _use(self, filters: FilterSet) -> None:
+        self.filters = filters
+        self.pane.set_filters(filters)
