@@ -227,6 +227,8 @@ def _run_headless(
 
         try:
             anyio.run(run)
+        except BaseExceptionGroup as group:
+            raise _first_user_error(group) from None
         except KeyboardInterrupt:
             engine.summary.interrupted = True
             code = EXIT_INTERRUPTED
@@ -240,6 +242,18 @@ def _run_headless(
         store.close()
         if report is not None and engine is not None:
             _write_report(report, engine.summary)
+
+
+def _first_user_error(group: BaseExceptionGroup) -> BaseException:
+    """A task group wraps what it raises; a user error inside is still a user error."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_user_error(exc)
+            if isinstance(inner, CivittuiError | KeyboardInterrupt):
+                return inner
+        elif isinstance(exc, CivittuiError | KeyboardInterrupt):
+            return exc
+    return group
 
 
 def _write_report(path: Path, summary: Any) -> None:

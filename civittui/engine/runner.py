@@ -305,6 +305,13 @@ class Engine:
             EngineSetupError: the chosen download engine cannot be used (before anything starts).
         """
         self._started = time.monotonic()
+        try:
+            return await self._serve(until_idle)
+        finally:
+            if self._send is not None:
+                self._send.close()
+
+    async def _serve(self, until_idle: bool) -> RunSummary:
         async with AsyncExitStack() as stack:
             client = CivitaiClient(self._config, self._gate)
             stack.push_async_callback(client.aclose)
@@ -337,9 +344,11 @@ class Engine:
                         tg.start_soon(self._worker, file_receive.clone(), processor)
                 tg.start_soon(self._flusher)
                 tg.start_soon(self._gate_ticker)
-                await self._dispatch(crawler, processor, until_idle)
-                image_send.close()
-                file_send.close()
+                try:
+                    await self._dispatch(crawler, processor, until_idle)
+                finally:
+                    image_send.close()
+                    file_send.close()
                 while self._outstanding > 0 and not self._stopping:
                     await anyio.sleep(0.05)
                 tg.cancel_scope.cancel()
