@@ -48,8 +48,10 @@ from pathlib import Path
 start = time.perf_counter()
 from civittui.store import Store
 imported = time.perf_counter()
+cpu = time.process_time()
 store = Store.open(Path(sys.argv[1]))
 opened = time.perf_counter()
+cpu = time.process_time() - cpu
 records = sum(store.counts().values())
 store.close()
 try:
@@ -58,7 +60,7 @@ try:
     rss = peak / 2**20 if sys.platform == "darwin" else peak / 1024
 except ImportError:
     rss = float("nan")
-print(json.dumps({"reopen": opened - imported, "import": imported - start,
+print(json.dumps({"reopen": opened - imported, "reopen@cpu": cpu, "import": imported - start,
                   "records_after_reopen": records, "reopen_rss": rss}))
 """
 KINDS = ("image",) * 16 + ("file",) * 3 + ("meta",)
@@ -102,10 +104,25 @@ def fail_fields(kind: str, i: int) -> dict[str, object]:
     }
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+class Watch:
+    """Wall and CPU time of one measured stretch (CPU time counts every thread of this
+    process, so it stays meaningful on a busy machine)."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def stop(self, out: dict[str, float], key: str, per: int = 1) -> float:
+        wall = time.perf_counter() - self.wall
+        out[key] = wall / per
+        out[key + "@cpu"] = (time.process_time() - self.cpu) / per
+        return wall
+
+
+def timed(out: dict[str, float], key: str, fn: Callable[[], object], per: int = 1) -> None:
+    watch = Watch()
     fn()
-    return time.perf_counter() - start
+    watch.stop(out, key, per)
 
 
 async def loop_stall(store: Store, flushes: int) -> tuple[float, float]:
@@ -141,43 +158,45 @@ def bench_civittui(n: int, folder: Path) -> dict[str, float]:
     path = folder / "civittui" / ".civittui" / "state.json"
     calls = plan(n)
     out: dict[str, float] = {}
-    out["open_empty"] = timed(lambda: Store.open(path).close())
+    timed(out, "open_empty", lambda: Store.open(path).close())
     store = Store.open(path)
-    flushes: list[float] = []
+    flushes: dict[str, float] = {}
+    flush_wall = flush_cpu = flush_max = 0.0
     gc.collect()
-    start = time.perf_counter()
+    watch = Watch()
     for count, (kind, i, failed) in enumerate(calls, 1):
         if failed:
             store.mark_failed(f"{kind}:{i}", **fail_fields(kind, i))  # type: ignore[arg-type]
         else:
             store.mark_done(f"{kind}:{i}", **done_fields(kind, i))  # type: ignore[arg-type]
         if count % FLUSH_EVERY == 0:
-            flushes.append(timed(store.flush))
-    out["insert_total"] = time.perf_counter() - start
-    out["insert_per_op"] = out["insert_total"] / n
-    out["insert_per_op_no_flush"] = (out["insert_total"] - sum(flushes)) / n
-    out["flush_max"] = max(flushes)
-    out["flush_last"] = flushes[-1]
-    # Updates at full size: retry every failed item into done.
+            timed(flushes, "flush", store.flush)
+            flush_wall += flushes["flush"]
+            flush_cpu += flushes["flush@cpu"]
+            flush_max = max(flush_max, flushes["flush"])
+    watch.stop(out, "insert_per_op", n)
+    out["insert_no_flush"] = out["insert_per_op"] - flush_wall / n
+    out["insert_no_flush@cpu"] = out["insert_per_op@cpu"] - flush_cpu / n
+    out["flush_max"] = flush_max
+    # Updates at full size: every failed item retried into done.
     failed_keys = [(k, i) for k, i, f in calls if f]
-    start = time.perf_counter()
+    watch = Watch()
     for count, (kind, i) in enumerate(failed_keys, 1):
         store.mark_done(f"{kind}:{i}", **done_fields(kind, i))  # type: ignore[arg-type]
         if count % FLUSH_EVERY == 0:
             store.flush()
-    out["update_per_op"] = (time.perf_counter() - start) / len(failed_keys)
+    watch.stop(out, "update_per_op", len(failed_keys))
     store.flush()
     keys = [f"{kind}:{i}" for kind, i, _ in random.Random(3).sample(calls, min(n, 20_000))]
-    out["lookup"] = timed(lambda: [store.item(k) for k in keys]) / len(keys)
+    timed(out, "lookup", lambda: [store.item(k) for k in keys], len(keys))
     for kind, i, _ in calls[:500]:
         store.mark_failed(f"{kind}:{i}", **fail_fields(kind, i))  # type: ignore[arg-type]
-    out["failures"] = timed(store.failures)
-    out["items_target"] = timed(lambda: list(store.items(target="user:creator7")))
+    timed(out, "failures", store.failures)
+    timed(out, "items_target", lambda: list(store.items(target="user:creator7")))
     store.mark_done("image:1", target=None, name="x", path="/x", size=1, sha256=None)
-    out["flush_full"] = timed(store.flush)
-    stall, mean = asyncio.run(loop_stall(store, 5))
-    out["loop_stall"], out["thread_flush"] = stall, mean
-    out["close"] = timed(store.close)
+    timed(out, "flush_full", store.flush)
+    out["loop_stall"], out["thread_flush"] = asyncio.run(loop_stall(store, 5))
+    timed(out, "close", store.close)
     out["file_mb"] = path.stat().st_size / 1e6
     gc.collect()
     # Reopen in a fresh process: its peak RSS is what a run over this state costs.
@@ -199,34 +218,33 @@ def bench_tinydb(n: int, folder: Path, cached: bool) -> dict[str, float]:
     calls = plan(n)
     out: dict[str, float] = {}
     db = TinyDB(path, storage=storage())
-    start = time.perf_counter()
+    watch = Watch()
     for count, (kind, i, failed) in enumerate(calls, 1):
         fields = fail_fields(kind, i) if failed else done_fields(kind, i)
         doc = {"status": "failed" if failed else "done", **fields}
         db.table(kind).insert(Document(doc, doc_id=i))
         if cached and count % FLUSH_EVERY == 0:
             db.storage.flush()
-    # N calls into a table growing 0 -> N: the mean call sees N/2 documents.
-    out["insert_per_op"] = (time.perf_counter() - start) / n
+    # N calls into a table growing 0 -> N: the mean call sees N/2 documents, as civittui's did.
+    watch.stop(out, "insert_per_op", n)
     failed_keys = [(k, i) for k, i, f in calls if f]
-    start = time.perf_counter()
+    watch = Watch()
     for count, (kind, i) in enumerate(failed_keys, 1):
         db.table(kind).update({"status": "done", **done_fields(kind, i)}, doc_ids=[i])
         if cached and count % FLUSH_EVERY == 0:
             db.storage.flush()
-    out["update_per_op"] = (time.perf_counter() - start) / len(failed_keys)
+    watch.stop(out, "update_per_op", len(failed_keys))
     keys = random.Random(3).sample(calls, min(n, 2_000))
-    out["lookup"] = timed(lambda: [db.table(k).get(doc_id=i) for k, i, _ in keys]) / len(keys)
-    out["failures"] = timed(
-        lambda: [db.table(k).search(Query().status == "failed") for k in set(KINDS)]
-    )
+    timed(out, "lookup", lambda: [db.table(k).get(doc_id=i) for k, i, _ in keys], len(keys))
+    query = Query().status == "failed"
+    timed(out, "failures", lambda: [db.table(k).search(query) for k in set(KINDS)])
     db.close()
     out["file_mb"] = path.stat().st_size / 1e6
-    start = time.perf_counter()
+    watch = Watch()
     db = TinyDB(path, storage=storage())
     for kind in set(KINDS):
-        len(db.table(kind))  # TinyDB reads lazily: count forces the load
-    out["reopen"] = time.perf_counter() - start
+        len(db.table(kind))  # TinyDB reads lazily: counting forces the load
+    watch.stop(out, "reopen")
     db.close()
     return out
 
@@ -247,38 +265,33 @@ def main() -> None:
 
     us, ms = 1e6, 1e3
     n = args.n
-    print(f"civittui Store, N = {n:,}  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"civittui Store, N = {n:,}  ({os.cpu_count()} CPUs, load {load:.1f},"
+        f" Python {sys.version.split()[0]}); wall time (CPU time of this process)"
+    )
+
+    def both(key: str, unit: float, name: str, digits: int = 1) -> str:
+        return f"{ours[key] * unit:.{digits}f} {name} (cpu {ours[key + '@cpu'] * unit:.{digits}f})"
+
     lines = [
-        ("open empty", f"{ours['open_empty'] * ms:.1f} ms"),
-        ("mark_done/mark_failed", f"{ours['insert_per_op_no_flush'] * us:.1f} us per call"),
-        (
-            f"  + flush every {FLUSH_EVERY:,}",
-            f"{ours['insert_per_op'] * us:.1f} us per call, amortized",
-        ),
-        ("update existing item", f"{ours['update_per_op'] * us:.1f} us per call, amortized"),
-        ("lookup by key", f"{ours['lookup'] * us:.2f} us"),
-        ("failures() (500 failed)", f"{ours['failures'] * ms:.2f} ms"),
-        (
-            "items(target=) (1 of 50)",
-            f"{ours['items_target'] * ms:.1f} ms (first call builds the index)",
-        ),
+        ("open empty", both("open_empty", ms, "ms")),
+        ("mark_done/mark_failed", both("insert_no_flush", us, "us") + " per call"),
+        (f"  + flush every {FLUSH_EVERY:,}", both("insert_per_op", us, "us") + " amortized"),
+        ("update existing item", both("update_per_op", us, "us") + " amortized, with flushes"),
+        ("lookup by key", both("lookup", us, "us", 2)),
+        ("failures() (500 failed)", both("failures", ms, "ms")),
+        ("items(target=) (1 of 50)", both("items_target", ms, "ms") + " first call builds index"),
         (
             f"flush at {n:,}",
-            f"{ours['flush_full'] * ms:.1f} ms"
-            f" (slowest while filling: {ours['flush_max'] * ms:.1f} ms)",
+            both("flush_full", ms, "ms") + f"; slowest {ours['flush_max'] * ms:.0f}",
         ),
-        (
-            "flush in a worker thread",
-            f"{ours['thread_flush'] * ms:.1f} ms;"
-            f" asyncio loop delayed at most {ours['loop_stall'] * ms:.1f} ms",
-        ),
-        ("close", f"{ours['close'] * ms:.1f} ms"),
-        (
-            f"reopen {n:,} items",
-            f"{ours['reopen'] * ms:.1f} ms in a fresh process"
-            f" ({ours['records_after_reopen']:,} records; import {ours['import'] * ms:.0f} ms)",
-        ),
-        ("peak RSS after reopen", f"{ours['reopen_rss']:.1f} MB (fresh process)"),
+        ("flush in a worker thread", f"{ours['thread_flush'] * ms:.1f} ms"),
+        ("  asyncio loop delayed", f"{ours['loop_stall'] * ms:.1f} ms at most (ticks every 1 ms)"),
+        ("close", both("close", ms, "ms")),
+        (f"reopen {n:,} items", both("reopen", ms, "ms") + " in a fresh process"),
+        ("  records after reopen", f"{ours['records_after_reopen']:,}"),
+        ("  peak RSS of that process", f"{ours['reopen_rss']:.1f} MB"),
         ("file size", f"{ours['file_mb']:.1f} MB"),
     ]
     if ours_rss is not None and base_rss is not None:
@@ -290,13 +303,11 @@ def main() -> None:
     print(
         "re-reads and rewrites the file on every call, so cost grows with the table: measured on a"
     )
+    print(f"smaller N, extrapolated linearly to N = {n:,} (cached lookups do not grow). CPU time.")
     print(
-        f"smaller N, then extrapolated linearly to N = {n:,}"
-        " (lookups in the cached store do not grow)."
+        f"  {'':18} {'JSONStorage':>12} {'extrap.':>11} {'Caching':>10} {'extrap.':>11}"
+        f" {'civittui':>10}   civittui vs Caching"
     )
-    head = f"  {'':18} {'JSONStorage':>12} {'extrap.':>11} {'Caching':>10} {'extrap.':>11}"
-    head += f" {'civittui':>10}"
-    print(head + "   civittui vs Caching")
     print(
         f"  {'':18} {'N=' + format(args.plain_n, ','):>12}"
         f" {'':>11} {'N=' + format(args.cached_n, ','):>10}"
@@ -309,15 +320,15 @@ def main() -> None:
         ("reopen", "reopen", ms, "ms"),
     ]
     for label, key, unit, uname in rows:
-        grows = key != "lookup"
-        at_p = plain[key] * (n / args.plain_n)
-        at_c = cached[key] * (n / args.cached_n if grows else 1)
-        ratio = at_c / ours[key]
-        verdict = f"{ratio:.0f}x faster" if ratio >= 1.5 else f"{ours[key] / at_c:.1f}x the cost"
+        cpu = key + "@cpu"
+        at_p = plain[cpu] * (n / args.plain_n)
+        at_c = cached[cpu] * (n / args.cached_n if key != "lookup" else 1)
+        ratio = at_c / ours[cpu]
+        verdict = f"{ratio:.0f}x faster" if ratio >= 1.5 else f"{ours[cpu] / at_c:.1f}x the cost"
         print(
-            f"  {label:18} {plain[key] * unit:9.1f} {uname} {at_p * unit:8.0f} {uname}"
-            f" {cached[key] * unit:7.1f} {uname} {at_c * unit:8.0f} {uname}"
-            f" {ours[key] * unit:7.1f} {uname}   {verdict}"
+            f"  {label:18} {plain[cpu] * unit:9.1f} {uname} {at_p * unit:8.0f} {uname}"
+            f" {cached[cpu] * unit:7.1f} {uname} {at_c * unit:8.0f} {uname}"
+            f" {ours[cpu] * unit:7.1f} {uname}   {verdict}"
         )
     print(
         f"  file size at N = {n:,}: TinyDB {cached['file_mb'] * n / args.cached_n:.1f} MB"
