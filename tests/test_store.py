@@ -220,24 +220,40 @@ def test_settings_and_cooldown_survive_a_restart(state_path: Path) -> None:
         ("api_key", "k-123"),
         ("civitai_api_key", "k-123"),
         ("Cookie", "session=1"),
-        ("session_token", "t"),
-        ("aria2_secret", "s"),
+        ("session_token", "k-123"),
+        ("aria2_secret", "k-123"),
         ("auth", {"Authorization": "Bearer k-123"}),
         ("last_url", "https://civitai.com/api/download/models/1?token=k-123"),
     ],
 )
-def test_secrets_are_never_stored(state_path: Path, name: str, value: object) -> None:
+def test_secret_settings_are_refused(state_path: Path, name: str, value: object) -> None:
     store = Store.open(state_path)
     with pytest.raises(ValueError, match="refusing to store"):
         store.set_setting(name, value)
-    with pytest.raises(ValueError, match="refusing to store"):
-        store.mark_pending("file:1", target=None, name="m", spec={name: value})
-    with pytest.raises(ValueError, match="refusing to store"):
-        fail(store, "file:1", spec={"nested": [{name: value}]})
+    store.close()
+    text = state_path.read_text()
+    assert "k-123" not in text and "session=1" not in text and name not in text
+
+
+def test_specs_refuse_secret_keys_and_mask_tokens_in_urls(state_path: Path) -> None:
+    store = Store.open(state_path)
+    for spec in ({"api_key": "k-123"}, {"image": {"nested": [{"Cookie": "session=1"}]}}):
+        with pytest.raises(ValueError, match="refusing to store"):
+            store.mark_pending("file:1", target=None, name="m", spec=spec)
+        with pytest.raises(ValueError, match="refusing to store"):
+            fail(store, "file:1", spec=spec)
+    url = "https://civitai.com/api/download/models/1?type=Model&token=k-123"
+    # API JSON keeps its own keys, even ones that mention a token.
+    fail(store, "file:1", spec={"url": url, "meta": {"Token merging ratio": 0.5}})
+    store = reopen(store)
+    spec = store.item("file:1").spec  # type: ignore[union-attr]
+    assert spec == {
+        "url": "https://civitai.com/api/download/models/1?type=Model&token=***",
+        "meta": {"Token merging ratio": 0.5},
+    }
     store.close()
     text = state_path.read_text()
     assert "k-123" not in text and "session=1" not in text
-    assert name not in text
 
 
 def test_folder_claims_dedupe_and_stay_stable(state_path: Path) -> None:

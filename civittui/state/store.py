@@ -39,6 +39,7 @@ from civittui.state.records import (
     compact,
     item_record,
     parse_key,
+    scrub_spec,
     utc_now,
 )
 from civittui.state.storage import FORMAT, AtomicJSONStorage, remove_stale_temps
@@ -52,16 +53,8 @@ _META_DOC = 1  # table `civittui` holds one document: {format, cooldown_until}
 
 
 def _own_spec(spec: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    """A private JSON copy of an item spec, so later changes by the caller cannot alter the
-    state (or race a flush); refuses secrets and what JSON cannot hold."""
-    if spec is None:
-        return None
-    check_no_secrets(spec, f"spec of {key}")
-    try:
-        copy: dict[str, Any] = orjson.loads(orjson.dumps(spec))
-    except TypeError as err:
-        raise ValueError(f"spec of {key}: not storable as JSON ({err})") from None
-    return copy
+    """See `scrub_spec`."""
+    return None if spec is None else scrub_spec(spec, f"spec of {key}")
 
 
 class Store:
@@ -272,8 +265,8 @@ class Store:
             The new record (its `attempts` counts this failure).
 
         Raises:
-            ValueError: malformed key, or `spec` is not JSON or carries something named like a
-                secret.
+            ValueError: malformed key, or `spec` is not JSON or has a key named `api_key`,
+                `cookie`, `token`... (`?token=` in its strings is masked).
         """
         spec = _own_spec(spec, key)
         now = utc_now()
@@ -292,8 +285,8 @@ class Store:
         None, its stored spec.
 
         Raises:
-            ValueError: malformed key, or `spec` is not JSON or carries something named like a
-                secret.
+            ValueError: malformed key, or `spec` is not JSON or has a key named `api_key`,
+                `cookie`, `token`... (`?token=` in its strings is masked).
         """
         spec = _own_spec(spec, key)
         now = utc_now()
