@@ -217,7 +217,7 @@ class ItemProcessor:
                 return await self._image(item, progress, emit)
             if isinstance(item, FileItem):
                 return await self._file(item, progress, emit)
-            return self._meta(item)
+            return await anyio.to_thread.run_sync(self._meta, item)
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise ItemError(f"disk error: {exc.strerror or exc}{where}") from None
@@ -243,7 +243,8 @@ class ItemProcessor:
             ),
             progress,
         )
-        self._write_image_sidecar(item)
+        # Sidecar writes fsync (~10 ms here): in a thread, or every worker waits on the disk.
+        await anyio.to_thread.run_sync(self._write_image_sidecar, item)
         self._store.mark_done(
             item.key,
             target=item.target,
@@ -325,7 +326,8 @@ class ItemProcessor:
         page = version_page_url(
             item.model.get("id"), item.version.get("id"), site=self._config.api_base
         )
-        write_json_atomic(card_path, webui_card(item.version, item.model, page_url=page))
+        card = webui_card(item.version, item.model, page_url=page)
+        await anyio.to_thread.run_sync(write_json_atomic, card_path, card)
         preview = item.version.get("preview")
         if isinstance(preview, dict) and isinstance(preview.get("id"), int):
             await self._preview(item, preview, dest.with_suffix(""))
