@@ -133,6 +133,7 @@ class CivittuiApp(App[int]):
         self._owns_store = owns_store
         self._engine_worker: Worker[RunSummary] | None = None
         self._quitting = False
+        self._tabbed = False
         self._pane = str(store.get_setting("tui.pane", "queue"))
         filters = FilterSet.load(config.filters_dir)
         self.prompt_actions = PromptController(self, filters)
@@ -196,9 +197,15 @@ class CivittuiApp(App[int]):
         self._layout_for(event.size.width, event.size.height)
 
     def _layout_for(self, width: int, height: int) -> None:
-        tabbed = width < _TABBED_BELOW[0] or height < _TABBED_BELOW[1]
-        self.query_one("#panes").set_class(tabbed, "-tabbed")
-        self.query_one("#pane-tabs").display = tabbed
+        self._tabbed = width < _TABBED_BELOW[0] or height < _TABBED_BELOW[1]
+        self.query_one("#panes").set_class(self._tabbed, "-tabbed")
+        self.query_one("#pane-tabs").display = self._tabbed
+        self._compact_prompts()
+
+    def _compact_prompts(self) -> None:
+        """In the 2x2 grid the Prompts pane stacks its list over the detail (too narrow else)."""
+        prompts = self.query_one(PromptsPane)
+        prompts.set_class(not self._tabbed and self.screen.maximized is not prompts, "-compact")
 
     def _activate_pane(self, name: str, *, focus: bool = True) -> None:
         self._pane = name
@@ -364,9 +371,9 @@ class CivittuiApp(App[int]):
         screen = self.screen
         if screen.maximized is not None:
             screen.minimize()
-            return
-        pane = self.query_one(f"#{self._pane}")
-        screen.maximize(pane, container=False)
+        else:
+            screen.maximize(self.query_one(f"#{self._pane}"), container=False)
+        self._compact_prompts()
 
     def action_help(self) -> None:
         """Show every key binding."""

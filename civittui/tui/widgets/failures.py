@@ -141,6 +141,7 @@ class FailuresPane(Vertical):
     """A header line and the failure list."""
 
     BORDER_TITLE = "Failures"
+    ALLOW_MAXIMIZE = True
 
     def __init__(
         self,

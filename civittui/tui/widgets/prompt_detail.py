@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -28,20 +27,22 @@ _SETTINGS = (
 )
 
 
-def settings_table(entry: PromptEntry) -> Table:
-    """The image's generation settings as a two-column grid."""
-    table = Table.grid(padding=(0, 1))
-    table.add_column(style="bold")
-    table.add_column()
+def settings_text(entry: PromptEntry) -> Text:
+    """The image's generation settings, one `label value` a line."""
+    rows: list[tuple[str, str]] = []
     if entry.width and entry.height:
-        table.add_row("size", f"{entry.width}×{entry.height}")
+        rows.append(("size", f"{entry.width}×{entry.height}"))
     for key, label in _SETTINGS:
         value = entry.meta.get(key)
         if value not in (None, ""):
-            table.add_row(label, Text(str(value)))
-    table.add_row("user", Text(entry.username or "-"))
-    table.add_row("posted", entry.created_at[:10] or "-")
-    return table
+            rows.append((label, str(value)))
+    rows.append(("user", entry.username or "-"))
+    rows.append(("posted", entry.created_at[:10] or "-"))
+    text = Text(end="")
+    for index, (label, value) in enumerate(rows):
+        text.append(f"{label:<9}", style="bold")
+        text.append(value + ("\n" if index < len(rows) - 1 else ""))
+    return text
 
 
 class PromptDetail(VerticalScroll):
@@ -97,5 +98,5 @@ class PromptDetail(VerticalScroll):
             removed.append(", ".join(tokens) + "  ")
         removed_line.update(removed or Text("nothing removed", style="dim"))
         negative.update(Text(entry.negative or "-"))
-        settings.update(settings_table(entry))
+        settings.update(settings_text(entry))
         self.query_one(Thumbnail).show(entry)

@@ -90,9 +90,9 @@ class PromptList(VirtualList[PromptEntry]):
 
     def render_row(self, row: PromptEntry, width: int) -> Text:
         text = Text(no_wrap=True, end="")
-        text.append(f"{row.image_id:>9} ", self.get_component_rich_style("prompt--id"))
-        user = row.username[:12]
-        text.append(f"{user:<12} ", self.get_component_rich_style("prompt--user"))
+        text.append(f"{row.image_id} ", self.get_component_rich_style("prompt--id"))
+        if width >= 70:  # room for the user beside the prompt
+            text.append(f"{row.username[:12]:<12} ", self.get_component_rich_style("prompt--user"))
         marked = highlight(row.prompt, self.filters, self.enabled, self._styles())
         # One line: line breaks become spaces of the same length, so the spans stay aligned.
         flat = marked.plain.replace("\r", " ").replace("\n", " ")

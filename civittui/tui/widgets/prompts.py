@@ -32,6 +32,7 @@ class PromptsPane(Vertical):
     """
 
     BORDER_TITLE = "Prompts"
+    ALLOW_MAXIMIZE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", id="prompts.search", tooltip="Search saved prompts"),

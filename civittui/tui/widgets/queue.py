@@ -107,6 +107,7 @@ class QueuePane(Vertical):
     """URL input on top, the targets below; the input has focus when the app starts."""
 
     BORDER_TITLE = "Queue"
+    ALLOW_MAXIMIZE = True
 
     class UrlSubmitted(Message):
         """The user pressed Enter in the URL box."""

@@ -68,6 +68,7 @@ class WorkersPane(Vertical):
     """The gate line on top, active downloads below."""
 
     BORDER_TITLE = "Workers"
+    ALLOW_MAXIMIZE = True
 
     def compose(self) -> ComposeResult:
         yield Static("API ready · 0 API calls", id="gate", classes="gate-line")
