@@ -83,7 +83,6 @@ class CivittuiApp(App[int]):
         config: the effective configuration.
         engine: the engine to drive (the app runs `serve` and stops it on quit).
         store: the state store (TUI settings, failure details); closed on exit when `owns_store`.
-        urls: URLs to queue at start.
         images: draw image thumbnails (see `thumbnail.images_supported`).
         owns_store: close `store` after the engine stopped.
         clock: monotonic seconds (gate countdown); fixed in snapshot tests.
@@ -114,7 +113,6 @@ class CivittuiApp(App[int]):
         engine: Engine,
         store: Store,
         *,
-        urls: Sequence[str] = (),
         images: bool = False,
         owns_store: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -129,7 +127,6 @@ class CivittuiApp(App[int]):
         self.images = images
         self.summary: RunSummary | None = None
         """The engine's totals once it stopped."""
-        self._urls = list(urls)
         self._owns_store = owns_store
         self._engine_worker: Worker[RunSummary] | None = None
         self._quitting = False
@@ -172,8 +169,6 @@ class CivittuiApp(App[int]):
         self.set_interval(REPAINT_SECONDS, self.repaint)
         self.set_interval(30, self.query_one(FailuresPane).failure_list.clear_cache)
         self.prompt_actions.load_prompts()
-        if self._urls:
-            self.add_urls(self._urls)
         self.repaint()
 
     def _seed(self) -> None:
@@ -458,11 +453,12 @@ def make_app(
     try:
         if engine is None:
             engine = Engine(config, store, resume_queue=True)
+        if urls:
+            engine.add_urls(urls)  # a bad URL stops here, before the screen is taken over
         return CivittuiApp(
             config,
             engine,
             store,
-            urls=urls,
             images=images,
             owns_store=owns_store,
             clock=clock,

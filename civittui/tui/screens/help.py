@@ -44,16 +44,27 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(self._table(), id="help-table")
             yield Static("Every action is also in the command palette (ctrl+p).", classes="hint")
 
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(section, keys, what it does) for every binding with a description."""
+        return [
+            (title, _key_label(binding), binding.tooltip or binding.description)
+            for title, bindings in self._sections
+            for binding in bindings
+            if isinstance(binding, Binding) and binding.description
+        ]
+
     def _table(self) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(justify="right", style="bold")
         table.add_column()
-        for title, bindings in self._sections:
-            table.add_row(Text(title, style="underline"), "")
-            for binding in bindings:
-                if isinstance(binding, Binding) and binding.description:
-                    table.add_row(_key_label(binding), binding.tooltip or binding.description)
-            table.add_row("", "")
+        section = None
+        for title, keys, what in self.rows():
+            if title != section:
+                if section is not None:
+                    table.add_row("", "")
+                table.add_row(Text(title, style="underline"), "")
+                section = title
+            table.add_row(keys, what)
         return table
 
     def action_close(self) -> None:
