@@ -60,6 +60,8 @@ MAX_RESTARTS = 2
 """Times a download starts over from byte 0 because the server misbehaved."""
 FLUSH_INTERVAL = 0.5
 """Seconds between control-file flushes while ranges progress."""
+COMMIT_INTERVAL = 0.25
+"""Seconds a slow connection's bytes may wait in memory before they are written."""
 SIZE_TOLERANCE = 1024
 """`sizeKB * 1024` is a float: sizes within 1 KiB count as equal."""
 _SAFETENSORS_PARSE_LIMIT = 16 << 20
@@ -173,7 +175,12 @@ class _Stream:
     asked: tuple[int, int | None] | None
     """The byte range asked for, `[start, end)` (end None: to the end), or None: no Range."""
 
+    closed: bool = False
+
     async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         with anyio.CancelScope(shield=True):
             try:
                 await self.response.aclose()
@@ -621,6 +628,7 @@ class _Job:
             async with send:
                 buffer = bytearray()
                 offset = seg.fetched = seg.pos
+                next_commit = anyio.current_time() + COMMIT_INTERVAL
                 try:
                     async for chunk in response.aiter_raw():
                         received += len(chunk)
@@ -632,10 +640,14 @@ class _Job:
                             break
                         buffer += chunk
                         seg.fetched += len(chunk)
-                        if len(buffer) >= self.owner.chunk_size:
+                        # Full buffer, or a slow connection: hand over what arrived.
+                        if len(buffer) >= self.owner.chunk_size or (
+                            anyio.current_time() >= next_commit
+                        ):
                             await send.send((offset, buffer))
                             offset += len(buffer)
                             buffer = bytearray()
+                            next_commit = anyio.current_time() + COMMIT_INTERVAL
                 except (httpx.TransportError, _ShortBody) as exc:
                     failure = exc  # what arrived before the failure is still written
                 if buffer:
