@@ -59,6 +59,7 @@ async def fetch(
     *,
     settings: DownloadSettings = SEGMENTED,
     name: str = "model.safetensors",
+    hash_while_downloading: bool = False,
     **fields: object,
 ) -> tuple[Path, str]:
     """Download `key` with a fresh downloader; return the path and its SHA256."""
@@ -70,6 +71,7 @@ async def fetch(
         **fields,  # type: ignore[arg-type]
     )
     async with BuiltinDownloader(settings) as downloader:
+        downloader.hash_while_downloading = hash_while_downloading
         result = await downloader.download(request, Recorder())
     assert result.path.exists()
     digest = hashlib.sha256(result.path.read_bytes()).hexdigest()
@@ -187,8 +189,9 @@ async def test_resumed_part_answered_200_restarts_from_zero(
 # -- segmented ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("hash_while_downloading", [False, True])
 async def test_ranges_finishing_out_of_order_assemble_byte_exact(
-    fake_civitai: FakeCivitai, tmp_path: Path
+    fake_civitai: FakeCivitai, tmp_path: Path, hash_while_downloading: bool
 ) -> None:
     size = 24 * MiB + 12345
     sha = fake_civitai.files.put_generated("seg.bin", size, seed=7)
@@ -196,21 +199,46 @@ async def test_ranges_finishing_out_of_order_assemble_byte_exact(
     # The first range is cut early and waits before resuming, so the others finish first
     # and take over halves of what it has left.
     fake_civitai.files.faults.truncate("seg.bin", after_bytes=256 * KiB, times=1)
-    path, digest = await fetch(fake_civitai, tmp_path, "seg.bin", sha256=sha, expected_size=size)
+    path, digest = await fetch(
+        fake_civitai,
+        tmp_path,
+        "seg.bin",
+        sha256=sha,
+        expected_size=size,
+        hash_while_downloading=hash_while_downloading,
+    )
     assert digest == sha and path.stat().st_size == size
     assert leftovers(tmp_path) == ["model.safetensors"]
     recorded = file_requests(fake_civitai, "seg.bin")
     ranges = [parse_range(r.range) for r in recorded]
     assert all(r is not None for r in ranges)
     assert len({r.connection_id for r in recorded}) >= 4
-    first = ranges[0]
-    assert first == (0, size // 4 - size // 4 % (64 * KiB)) or first is not None
     # Work stealing: some request starts strictly inside a range asked for earlier.
     assert any(
         a is not None and b is not None and a[1] is not None and a[0] < b[0] < a[1]
         for i, b in enumerate(ranges)
         for a in ranges[:i]
     )
+
+
+async def test_model_file_of_unknown_size_is_probed_and_split(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    sha = fake_civitai.files.put_generated("nosize.bin", 4 * MiB, seed=14)
+    _, digest = await fetch(fake_civitai, tmp_path, "nosize.bin", sha256=sha)
+    assert digest == sha
+    ranges = [r.range for r in file_requests(fake_civitai, "nosize.bin")]
+    assert ranges[0] == "bytes=0-"
+    assert len(ranges) == 4
+
+
+async def test_empty_file(fake_civitai: FakeCivitai, tmp_path: Path) -> None:
+    fake_civitai.files.put_bytes("empty.bin", b"", "application/octet-stream")
+    path, digest = await fetch(
+        fake_civitai, tmp_path, "empty.bin", sha256=hashlib.sha256().hexdigest()
+    )
+    assert path.read_bytes() == b""
+    assert [r.status for r in file_requests(fake_civitai, "empty.bin")] == [416, 200]
 
 
 async def test_server_ignoring_range_gets_one_stream(

@@ -351,16 +351,23 @@ class _Job:
             known_total = None
         start = RangePlan(known_total or 1 << 62, done).first_missing() or 0
         size_hint = known_total or self.request.expected_size or 0
+        # Model files of unknown size are probed with an open-ended range, so a big one can
+        # still be split once the first answer tells its size.
         segmented = (
-            not self.plain and self.settings.segments > 1 and size_hint >= self.settings.segment_min
+            not self.plain
+            and self.settings.segments > 1
+            and (
+                size_hint >= self.settings.segment_min
+                or (size_hint == 0 and self.request.kind == "file")
+            )
         )
         first_end: int | None = None
-        if segmented:
+        if segmented and size_hint:
             draft = RangePlan(size_hint, done, min_split=MIN_SPLIT)
             draft.spread(self.settings.segments)
             first_end = draft.planned_end(start)
         try:
-            stream = await self._request(start, first_end, probe=True)
+            stream = await self._request(start, first_end, ranged=segmented or start > 0)
         except _Unsatisfiable as exc:
             return await self._after_416(exc.total, part_size, control)
         try:
@@ -413,8 +420,12 @@ class _Job:
         done: list[tuple[int, int]],
         known_total: int | None,
         segmented: bool,
-    ) -> Segment:
-        """Learn the object from the first response and lay out the ranges."""
+    ) -> Segment | None:
+        """Learn the object from the first response and lay out the ranges.
+
+        Returns:
+            The range the first response fills, or None when the file is empty.
+        """
         response = stream.response
         self.content_type = response.headers.get("content-type")
         self._check_content_type()
@@ -424,8 +435,10 @@ class _Job:
             total = length if length is not None else 1 << 62
             self.total_known = length is not None
             self.single, self.use_control = True, False
-            await anyio.to_thread.run_sync(remove_quietly, self.control)
+            await anyio.to_thread.run_sync(self._restart_part)
             self.plan = RangePlan(total, [], min_split=1 << 62)
+            if not self.plan.segments:  # an empty file
+                return None
             self.plan.segments[0].active = True
             return self.plan.segments[0]
         parsed = _parse_content_range(response.headers.get("content-range"))
@@ -452,6 +465,15 @@ class _Job:
             raise _Restart("inconsistent resume state", plain=False)
         return seg
 
+    def _restart_part(self) -> None:
+        """Empty the `.part` (a body from byte 0 follows) and forget recorded ranges (thread)."""
+        remove_quietly(self.control)
+        writer = PartWriter(self.part)
+        try:
+            writer.truncate(0)
+        finally:
+            writer.close()
+
     def _check_content_type(self) -> None:
         if self.request.kind == "file" or self.request.check_safetensors:
             what = looks_like_error_page(self.content_type, b"")
@@ -469,7 +491,10 @@ class _Job:
         )
 
     # -- transfer -------------------------------------------------------------------------
-    async def _transfer(self, first: Segment, stream: _Stream) -> DownloadResult:
+    async def _transfer(self, first: Segment | None, stream: _Stream) -> DownloadResult:
+        if first is None:
+            await stream.aclose()
+            return await self._finish()
         self.done = self.plan.done_bytes()
         segmented = not self.single
         try:
@@ -706,8 +731,13 @@ class _Job:
         self.progress(self.done, total)
 
     # -- requests -------------------------------------------------------------------------
-    async def _request(self, start: int, end: int | None, *, probe: bool = False) -> _Stream:
+    async def _request(self, start: int, end: int | None, *, ranged: bool = True) -> _Stream:
         """Open a GET for bytes `[start, end)` (end None: to the end), retrying what helps.
+
+        Args:
+            start: first byte wanted.
+            end: end of the range (exclusive), or None for "to the end of the file".
+            ranged: send a Range header (a plain first request does not).
 
         Raises:
             _Unsatisfiable: 416.
@@ -716,7 +746,7 @@ class _Job:
         attempts = 0
         while True:
             headers: dict[str, str] = {}
-            if not self.plain and (start > 0 or end is not None or not probe):
+            if ranged and not self.plain:
                 headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
             generation = self.generation
             asked = (start, end) if headers else None
