@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 NSFW_LEVELS = (1, 2, 4, 8, 16)
 MODEL_LIKE_TYPES = ("Model", "Pruned Model", "Diffusion Model", "UNet")
+# Some images also list the (someone else's) checkpoint they were made with; not in the world.
+FOREIGN_CHECKPOINT_VERSION_ID = 128713
 _BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
 
 
@@ -452,7 +454,7 @@ class World:
             width, height = [(832, 1216), (1024, 1024), (1216, 832), (512, 768)][image_id % 4]
             version_ids = [version.id] if version else []
             if version is not None and image_id % 4 == 0:
-                version_ids.append(2000)  # also used a (possibly foreign) checkpoint
+                version_ids.append(FOREIGN_CHECKPOINT_VERSION_ID)
             meta = (
                 make_meta(image_id, width, height, version.id if version else None)
                 if with_meta and kind != "mp4"
