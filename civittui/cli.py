@@ -182,7 +182,7 @@ def _cmd_get(config: Config, args: argparse.Namespace) -> int:
 
     from civittui.civitai.urls import read_batch_file
 
-    urls = list(args.urls)
+    urls = list(getattr(args, "urls", None) or [])
     batch = getattr(args, "batch", None) or getattr(args, "file", None)
     if batch is not None:
         urls += read_batch_file(batch, extra_hosts=(urlsplit(config.api_base).netloc,))
