@@ -206,7 +206,8 @@ def main() -> None:
             f"x{aria / ours['seconds']:.2f} aria2c, x{curl_t / ours['seconds']:.2f} curl"
         )
         print(
-            f"  civittui (prefix hashed while downloading) {rate(throttled, ours_prefix['seconds'])}"
+            f"  civittui (prefix hashed while downloading) "
+            f"{rate(throttled, ours_prefix['seconds'])}"
             f"  x{ours['seconds'] / ours_prefix['seconds']:.2f} the read-back-after default"
         )
         cdn.faults.reset()
