@@ -37,6 +37,7 @@ __all__ = [
     "fsync_dir",
     "load_state",
     "quarantine",
+    "remove_stale_temps",
     "serialize",
 ]
 
