@@ -518,3 +518,18 @@ async def test_kill_9_then_resume_fetches_only_missing_ranges(
             assert end <= a or start >= b, f"bytes {start}-{end} overlap finished {a}-{b}"
     assert refetched == size - on_disk
     assert leftovers(tmp_path) == [dest.name]
+
+
+async def test_complete_big_part_without_control_file_is_verified(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    size = 3 * MiB
+    sha = fake_civitai.files.put_generated("whole.bin", size, seed=50)
+    part_path(tmp_path / "w.bin").write_bytes(fake_civitai.files.read("whole.bin"))
+    _, digest = await fetch(
+        fake_civitai, tmp_path, "whole.bin", name="w.bin", sha256=sha, expected_size=size
+    )
+    assert digest == sha
+    assert [(r.range, r.status) for r in file_requests(fake_civitai, "whole.bin")] == [
+        (f"bytes={size}-", 416)
+    ]

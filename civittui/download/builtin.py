@@ -366,6 +366,8 @@ class _Job:
             draft = RangePlan(size_hint, done, min_split=MIN_SPLIT)
             draft.spread(self.settings.segments)
             first_end = draft.planned_end(start)
+            if first_end <= start:  # the part already holds what was expected: ask the rest
+                first_end = None
         try:
             stream = await self._request(start, first_end, ranged=segmented or start > 0)
         except _Unsatisfiable as exc:

@@ -114,7 +114,7 @@ def remove_quietly(*paths: Path) -> None:
 
 def fsync_path(path: Path) -> None:
     """Flush a file's data to the disk."""
-    fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    fd = os.open(path, os.O_RDWR | _O_BINARY)  # Windows cannot flush a read-only handle
     try:
         os.fsync(fd)
     finally:
