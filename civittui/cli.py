@@ -333,7 +333,8 @@ def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
     if args.csv is not None:
         write_tokens_csv(counts, args.csv)
     if args.json:
-        print(json.dumps([c.__dict__ for c in counts], ensure_ascii=False, indent=2))
+        rows = [{"token": c.token, "count": c.count, "category": c.category} for c in counts]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         print(format_token_table(counts))
     return EXIT_OK
