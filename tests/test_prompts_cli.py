@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from civittui.filters import normalize, shipped_filters_dir
+from civittui.filters import FilterSet, normalize, shipped_filters_dir
 from tests.cli_helpers import Mirror, make_mirror
 from tests.fakecivitai import FakeCivitai
 
@@ -48,8 +48,10 @@ def test_tokens_then_refilter_with_an_added_term(mirror: Mirror, capsys) -> None
     assert mirror.run("refilter") == 0
     out = capsys.readouterr().out
     changed = int(out.split(":")[1].split()[0])
-    with_prompt = [d for d in _sidecars(mirror.root) if d.get("prompt")]
-    assert changed == len(with_prompt) > 0  # the lists' digest changed for every prompt
+    digest = FilterSet.load(user_filters).digest
+    stale = [d for d in _sidecars(mirror.root) if d["filtered"]["filters"] != digest]
+    assert changed > 0 and changed == len(before) - len(stale)
+    assert all(d.get("prompt") is None and d.get("negativePrompt") is None for d in stale)
     hit = 0
     for data in _sidecars(mirror.root):
         kept = data["filtered"]["prompt"] or ""
