@@ -419,6 +419,34 @@ def test_request_recording(fake_civitai: FakeCivitai, api: httpx.Client):
     assert first.started < second.started < third.started
 
 
+def test_fan_posts_are_in_the_gallery_but_not_the_showcase(
+    fake_civitai: FakeCivitai, api: httpx.Client
+):
+    world = fake_civitai.world
+    version = world.models[1000].versions[0]
+    gallery = _follow(api, "/api/v1/images", {"modelVersionId": version.id, "nsfw": "X"})
+    assert {im["username"] for im in gallery} == {"alice", "dave"}
+    showcase = api.get("/api/v1/models/1000").json()["modelVersions"][0]["images"]
+    own = {im.id for im in world.creator_images_of_version(version)}
+    assert {int(im["url"].rsplit("/", 1)[1].split(".")[0]) for im in showcase} == own
+    alice = _follow(api, "/api/v1/images", {"username": "alice", "nsfw": "X", "limit": 200})
+    assert "dave" not in {im["username"] for im in alice}
+
+
+def test_deleted_image_and_model(fake_civitai: FakeCivitai, api: httpx.Client):
+    world = fake_civitai.world
+    image = world.posts[4000].images[0]
+    url = fake_civitai.images.image_url(image.uuid, "x.jpeg")
+    world.delete_image(image)
+    assert httpx.get(url).status_code == 404
+    assert api.get("/api/v1/images", params={"imageId": image.id}).json()["items"] == []
+    version_id = world.models[1001].versions[0].id
+    world.delete_model(world.models[1001])
+    assert api.get("/api/v1/models/1001").status_code == 404
+    assert api.get(f"/api/v1/model-versions/{version_id}").status_code == 404
+    assert api.get(f"/api/download/models/{version_id}").status_code == 404
+
+
 def test_world_builders_and_big_creator(fake_civitai: FakeCivitai, api: httpx.Client):
     from tests.fakecivitai import make_big_creator
 

@@ -128,19 +128,28 @@ class FakeCdn:
         self.faults._revoke_hook = self._signer.revoke
         self.faults._revoke_all_hook = self._signer.revoke_all
         self.faults._clear_revocations_hook = self._signer.clear_revocations
-        self._server = FakeHTTPServer(kind, log, _CdnHandler)
-        self._server.cdn = self  # type: ignore[attr-defined]
-        self.port = self._server.port
+        self._servers = [FakeHTTPServer(kind, log, _CdnHandler)]
+        self.port = self._servers[0].port
+        # URLs say "localhost", which may resolve to ::1 first (macOS, Windows); answer there
+        # too, so clients do not wait on a refused IPv6 connection before trying IPv4.
+        try:
+            self._servers.append(FakeHTTPServer(kind, log, _CdnHandler, self.port, "::1"))
+        except OSError:
+            pass
+        for server in self._servers:
+            server.cdn = self  # type: ignore[attr-defined]
         self.base_url = f"http://localhost:{self.port}"
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        """Serve in a daemon thread."""
-        self._server.start()
+        """Serve in daemon threads."""
+        for server in self._servers:
+            server.start()
 
     def stop(self) -> None:
         """Stop serving and close open connections."""
-        self._server.stop()
+        for server in self._servers:
+            server.stop()
 
     # -- content --------------------------------------------------------------------------
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:

@@ -243,6 +243,22 @@ class World:
                 out.extend(post.images)
         return out
 
+    def delete_image(self, image: Image) -> None:
+        """Remove an image from the API and its bytes from the CDN (404 from then on)."""
+        self.images.pop(image.id, None)
+        post = self.posts.get(image.post_id)
+        if post is not None and image in post.images:
+            post.images.remove(image)
+        self.images_cdn.remove(image.uuid)
+
+    def delete_model(self, model: Model) -> None:
+        """Remove a model, its versions and their files (as if deleted on CivitAI)."""
+        self.models.pop(model.id, None)
+        for version in model.versions:
+            self.versions.pop(version.id, None)
+            for file in version.files:
+                self.files.pop(file.id, None)
+
     def _tick(self, hours: float = 7.0) -> datetime:
         self._clock += timedelta(hours=hours, milliseconds=137)
         return self._clock
@@ -505,6 +521,7 @@ def make_default_world(files_cdn: FakeCdn, images_cdn: FakeCdn) -> World:
     - ``bob``: login-required, early-access, archived, wrong-hash versions; images at every
       NSFW level; a mature-only model.
     - ``carol``: no models, two posts not attached to any model.
+    - ``dave``: no models, one post (2 images) on alice's newest LoRA version.
     """
     world = World(files_cdn, images_cdn)
     alice = world.add_creator("alice")
@@ -570,6 +587,11 @@ def make_default_world(files_cdn: FakeCdn, images_cdn: FakeCdn) -> World:
     carol = world.add_creator("carol")
     world.add_post(carol, None, title="carol's sketches", images=3, kinds=["png", "webp"])
     world.add_post(carol, None, title=None, images=3, kinds=["jpeg"])
+
+    # A fan's post on alice's newest LoRA version: in that version's gallery
+    # (/images?modelVersionId=), never among alice's own images or showcase.
+    dave = world.add_creator("dave")
+    world.add_post(dave, lora_v2, title="fan art", images=2, kinds=["png"])
     return world
 
 

@@ -65,14 +65,21 @@ class FakeHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, name: str, log: RequestLog, handler: type[BaseHTTPRequestHandler], port: int = 0
+        self,
+        name: str,
+        log: RequestLog,
+        handler: type[BaseHTTPRequestHandler],
+        port: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
+        if ":" in host:
+            self.address_family = socket.AF_INET6
         self.fake_name = name
         self.log = log
         self._live: set[socket.socket] = set()
         self._live_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        super().__init__(("127.0.0.1", port), handler)
+        super().__init__((host, port), handler)
 
     @property
     def port(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from types import TracebackType
 
@@ -72,9 +73,14 @@ class FakeCivitai:
     def stop(self) -> None:
         """Stop the servers."""
         if self._started:
-            self._api.stop()
-            self.files.stop()
-            self.images.stop()
+            # Stopping waits for each serve loop's poll; do the three at once.
+            stoppers = [
+                threading.Thread(target=part.stop) for part in (self._api, self.files, self.images)
+            ]
+            for thread in stoppers:
+                thread.start()
+            for thread in stoppers:
+                thread.join()
             self._started = False
 
     def __enter__(self) -> FakeCivitai:
