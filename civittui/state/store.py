@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +27,7 @@ import orjson
 from civittui.errors import StateError
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
+from civittui.state.index import ItemIndex
 from civittui.state.queue import TargetQueue
 from civittui.state.records import (
     ITEM_KINDS,
@@ -70,16 +70,7 @@ class Store:
         # A new file counts as one change, so the first flush creates it.
         self._writes = Writes(db, gen=0 if storage.existed else 1)
         self._saved_gen = 0
-        # Indexes built once at open, so no query scans 100k documents.
-        self._counts: Counter[str] = Counter()
-        self._open_keys: dict[str, None] = {}  # failed + pending items, insertion-ordered
-        for kind in ITEM_KINDS:
-            docs = self._writes.table(kind).raw()
-            self._counts.update(doc["status"] for doc in docs.values())
-            self._open_keys.update(
-                (f"{kind}:{i}", None) for i, doc in docs.items() if doc["status"] != "done"
-            )
-        self._by_target: dict[str | None, set[str]] | None = None  # built on first use
+        self._index = ItemIndex(self._writes)
         self._queue = TargetQueue(self._writes)
         self._claims = DirClaims(self._writes)
         meta = self._writes.table("civittui").doc(_META_DOC) or {}
@@ -168,32 +159,6 @@ class Store:
 
     # --------------------------------------------------------------------------------- items
 
-    def _index(self, key: str, old: Doc | None, new: Doc | None) -> None:
-        """Move `key` between the status counts, the open-item list and the target index."""
-        by_target = self._by_target
-        if old is not None:
-            self._counts[old["status"]] -= 1
-            if old["status"] != ItemStatus.DONE:
-                self._open_keys.pop(key, None)
-            if by_target is not None:
-                by_target[old.get("target")].discard(key)
-        if new is not None:
-            self._counts[new["status"]] += 1
-            if new["status"] != ItemStatus.DONE:
-                self._open_keys[key] = None
-            if by_target is not None:
-                by_target.setdefault(new.get("target"), set()).add(key)
-
-    def _target_index(self) -> dict[str | None, set[str]]:
-        """Item keys by target; built by the first query that needs it (~0.2 s per 100k)."""
-        if self._by_target is None:
-            by_target: dict[str | None, set[str]] = {}
-            for kind in ITEM_KINDS:
-                for doc_id, doc in self._writes.table(kind).raw().items():
-                    by_target.setdefault(doc.get("target"), set()).add(f"{kind}:{doc_id}")
-            self._by_target = by_target
-        return self._by_target
-
     def _set_item(self, key: str, doc: Doc) -> tuple[str, int, Doc]:
         """Store an item document, carrying over what the new one leaves out.
 
@@ -213,7 +178,7 @@ class Store:
                     doc["spec"] = old["spec"]
             doc = compact(doc)
             self._writes.put(kind, doc_id, doc)
-            self._index(key, old, doc)
+            self._index.change(key, old, doc)
         return kind, doc_id, doc
 
     def item(self, key: str) -> ItemRecord | None:
@@ -303,7 +268,7 @@ class Store:
         kind, doc_id = parse_key(key)
         with self._lock:
             if self._writes.table(kind).doc(doc_id) is not None:
-                self._index(key, self._writes.drop(kind, doc_id), None)
+                self._index.change(key, self._writes.drop(kind, doc_id), None)
 
     def failures(self, *, include_permanent: bool = True) -> list[ItemRecord]:
         """Failed items, newest first; costs the number of open items, not of all items.
@@ -312,7 +277,7 @@ class Store:
             include_permanent: also list failures retrying cannot fix (deleted, archived).
         """
         with self._lock:
-            keys = list(self._open_keys)
+            keys = list(self._index.open_keys)
         found = [
             rec
             for rec in self._records(keys)
@@ -330,9 +295,9 @@ class Store:
         """
         with self._lock:
             if target is not None:
-                keys: list[str] = list(self._target_index().get(target, ()))
+                keys: list[str] = self._index.of_target(target)
             elif status is not None and status is not ItemStatus.DONE:
-                keys = list(self._open_keys)
+                keys = list(self._index.open_keys)
             else:
                 tables = [(kind, self._writes.table(kind).raw()) for kind in ITEM_KINDS]
                 keys = [f"{kind}:{doc_id}" for kind, docs in tables for doc_id in docs]
@@ -349,7 +314,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         """How many items are in each status: `{"done": n, "failed": n, "pending": n}`."""
         with self._lock:
-            return {status.value: self._counts[status.value] for status in ItemStatus}
+            return {status.value: self._index.counts[status.value] for status in ItemStatus}
 
     # ------------------------------------------------------------------------------- targets
 
