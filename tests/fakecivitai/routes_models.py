@@ -112,9 +112,11 @@ def list_models(req: Req) -> Response:
             versions = [v for v in versions if v.base_model in base_models]
         shaped_versions[model.id] = versions
     models = [m for m in models if shaped_versions[m.id]]
-    image_counts = {
-        m.id: sum(len(world.creator_images_of_version(v)) for v in m.versions) for m in models
-    }
+    image_counts: dict[int, int] = {}
+    if sort == "Most Images":
+        image_counts = {
+            m.id: sum(len(world.creator_images_of_version(v)) for v in m.versions) for m in models
+        }
     try:
         chunk, next_cursor = paginate(
             models, _model_sort(sort, image_counts), limit, cursor, page if not cursor else None
