@@ -79,7 +79,8 @@ async def test_help_lists_the_keys_of_every_pane(tmp_path: Path) -> None:
             "R",
             "Retry every failure (asks before retrying permanent ones)",
         ) in rows
-        assert ("Queue list", "⇧↑", "Move the selected target earlier in the queue") in rows
+        assert ("Queue list", "⇧↑ / -", "Move the selected target earlier in the queue") in rows
+        assert ("Anywhere", "? / f1", "List every key") in rows
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("f1")

@@ -153,7 +153,7 @@ class CivittuiApp(App[int]):
                 self.prompt_actions.filters, images=self.images, id="prompts", classes="pane"
             )
         yield StatusLine("", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.prompt_actions.restore_categories()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-__all__ = ["ago", "bar", "duration", "size", "speed"]
+from rich.cells import cell_len, set_cell_size
+
+__all__ = ["ago", "bar", "duration", "fit", "size", "speed"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -27,11 +29,13 @@ def speed(bytes_per_second: float) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """`75` -> `1:15`, `3725` -> `1:02:05`, under 10 s with one decimal; None -> `--:--`."""
+    """`0.8` -> `0.8 s`, `12` -> `12 s`, `75` -> `1:15`, `3725` -> `1:02:05`; None -> `--:--`."""
     if seconds is None or seconds < 0 or seconds != seconds:
         return "--:--"
     if seconds < 10:
         return f"{seconds:.1f} s"
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
     whole = int(seconds + 0.5)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
@@ -48,6 +52,19 @@ def ago(when: datetime, now: datetime) -> str:
     if seconds < 86400:
         return f"{int(seconds // 3600)} h ago"
     return when.strftime("%Y-%m-%d")
+
+
+def fit(text: str, width: int) -> str:
+    """`text` on one line, cut with `…` or padded with spaces to exactly `width` cells.
+
+    Cell-aware: CJK characters take two cells, as the terminal draws them.
+    """
+    text = " ".join(text.split())
+    if width <= 0:
+        return ""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…"
 
 
 def bar(fraction: float | None, width: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widget import Widget
+
 from civittui.tui import fmt
 from civittui.tui.model import Changes, ViewModel
 from civittui.tui.widgets.failures import FailuresPane
@@ -62,5 +64,10 @@ def paint(
         paused=model.paused,
         backing_off=backoff > 0,
     )
-    workers.border_subtitle = f"{totals.active} active · {fmt.speed(totals.throughput)}"
-    queue.border_subtitle = f"{totals.targets} targets · {totals.queued:,} items queued"
+    _subtitle(workers, f"{totals.active} active · {fmt.speed(totals.throughput)}")
+    _subtitle(queue, f"{totals.targets} targets · {totals.queued:,} items queued")
+
+
+def _subtitle(pane: Widget, text: str) -> None:
+    if str(pane.border_subtitle) != text:  # setting it repaints the border
+        pane.border_subtitle = text

@@ -45,7 +45,7 @@ def hint_for(event: ItemFailed, now: datetime) -> str:
     if status in (404, 410) or event.permanent:
         return "Gone or archived on CivitAI; retrying will not help. Dismiss it with d."
     if status == 429 or (status is not None and status >= 500):
-        return "CivitAI was busy; retry later with r (the API gate already backs off)."
+        return "The server was busy; retry later with r."
     return "Retry with r; if it keeps failing, check free disk space and the network."
 
 

@@ -16,10 +16,22 @@ from textual.widgets import Static
 __all__ = ["HelpScreen"]
 
 
+_KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "minus": "-",
+    "plus": "+",
+    "equals_sign": "=",
+    "delete": "del",
+    "enter": "⏎",
+}
+
+
 def _key_label(binding: Binding) -> str:
+    keys = [key.strip() for key in binding.key.split(",")]
     if binding.key_display:
-        return binding.key_display
-    return " / ".join(key.strip() for key in binding.key.split(","))
+        keys[0] = binding.key_display
+    return " / ".join(_KEY_NAMES.get(key, key) for key in keys)
 
 
 class HelpScreen(ModalScreen[None]):

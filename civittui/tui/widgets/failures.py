@@ -95,14 +95,14 @@ class FailureList(VirtualList[FailureRow]):
         what_width, reason_width = _columns(width)
         event = row.event
         text = Text(no_wrap=True, end="")
-        text.append(_fit(event.name or event.key, what_width) + " ")
+        text.append(fmt.fit(event.name or event.key, what_width) + " ")
         if row.state != FailureState.FAILED:
             reason, style = f"↻ {row.state}", "failure--retrying"
         elif event.permanent:
             reason, style = event.reason, "failure--permanent"
         else:
             reason, style = event.reason, "failure--reason"
-        text.append(_fit(reason, reason_width) + " ", self.get_component_rich_style(style))
+        text.append(fmt.fit(reason, reason_width) + " ", self.get_component_rich_style(style))
         text.append(str(event.attempts).rjust(_ATTEMPTS - 1) + " ")
         text.append(
             fmt.ago(row.at, self.now()).rjust(_WHEN), self.get_component_rich_style("failure--when")
@@ -130,11 +130,6 @@ class FailureList(VirtualList[FailureRow]):
         row = self.highlighted
         if row is not None:
             self.post_message(self.DismissRequested(row.key))
-
-
-def _fit(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
 
 
 class FailuresPane(Vertical):

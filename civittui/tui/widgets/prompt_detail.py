@@ -94,7 +94,8 @@ class PromptDetail(VerticalScroll):
         filtered.update(Text(result.prompt))
         removed = Text()
         for category, tokens in result.removed.items():
-            removed.append(f"{category}: ", styles.get(category, Style()))
+            colour = styles.get(category, Style()).color
+            removed.append(f"{category}: ", Style(color=colour, bold=True))
             removed.append(", ".join(tokens) + "  ")
         removed_line.update(removed or Text("nothing removed", style="dim"))
         negative.update(Text(entry.negative or "-"))

@@ -36,8 +36,12 @@ def status_text(totals: Totals, gate: str, *, paused: bool) -> str:
 class StatusLine(Static):
     """Totals and gate state; the app updates it at most a few times a second."""
 
+    _shown = ""
+
     def show(self, text: str, *, paused: bool, backing_off: bool) -> None:
         """Set the text and the state classes (styled in civittui.tcss)."""
-        self.update(text)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)  # one line, always: no layout pass
         self.set_class(paused, "-paused")
         self.set_class(backing_off, "-backoff")

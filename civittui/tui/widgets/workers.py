@@ -16,8 +16,8 @@ from civittui.tui.widgets.virtual_list import VirtualList
 
 __all__ = ["WorkerList", "WorkersPane", "gate_text"]
 
-_BAR = 14
-_TAIL = 40  # bar + percent + bytes + speed + ETA
+_BAR = 12
+_WIDE = 72  # from this row width on, the bytes done are shown too
 
 
 class WorkerList(VirtualList[WorkerRow]):
@@ -35,20 +35,18 @@ class WorkerList(VirtualList[WorkerRow]):
         return row.key
 
     def render_row(self, row: WorkerRow, width: int) -> Text:
-        name_width = max(8, width - _TAIL - 1)
+        fraction = row.fraction
+        pct = f"{fraction * 100:3.0f}%" if fraction is not None else "  ?%"
+        numbers = f" {pct} {fmt.speed(row.speed):>11} {fmt.duration(row.eta):>7}"
+        if width >= _WIDE:
+            numbers += f" {fmt.size(row.done):>10}"
+        name_width = max(8, width - _BAR - len(numbers) - 1)
         text = Text(no_wrap=True, end="")
-        name = row.name if len(row.name) <= name_width else row.name[: name_width - 1] + "…"
-        text.append(name.ljust(name_width) + " ")
+        text.append(fmt.fit(row.name, name_width) + " ")
         if row.note:
             text.append(row.note, self.get_component_rich_style("worker--note"))
             return text
-        fraction = row.fraction
-        bar = fmt.bar(fraction, _BAR)
-        text.append(bar, self.get_component_rich_style("worker--bar"))
-        pct = f"{fraction * 100:3.0f}%" if fraction is not None else "  ?%"
-        numbers = (
-            f" {pct} {fmt.size(row.done):>9} {fmt.speed(row.speed):>11} {fmt.duration(row.eta):>7}"
-        )
+        text.append(fmt.bar(fraction, _BAR), self.get_component_rich_style("worker--bar"))
         text.append(numbers, self.get_component_rich_style("worker--numbers"))
         return text
 
@@ -68,6 +66,7 @@ class WorkersPane(Vertical):
     """The gate line on top, active downloads below."""
 
     BORDER_TITLE = "Workers"
+    _gate_text = ""
     ALLOW_MAXIMIZE = True
 
     def compose(self) -> ComposeResult:
@@ -86,5 +85,7 @@ class WorkersPane(Vertical):
     def show_gate(self, text: str, backing_off: bool) -> None:
         """Update the gate line."""
         gate = self.query_one("#gate", Static)
-        gate.update(text)
+        if text != self._gate_text:
+            self._gate_text = text
+            gate.update(text, layout=False)  # one line, always: no layout pass
         gate.set_class(backing_off, "-backoff")

@@ -1,0 +1,384 @@
+"""TUI responsiveness: key-press-to-repaint latency and CPU with a big queue, headless.
+
+civittui's app (virtual lists, events folded into a view model, 5 Hz repaint) holds 10,000 queued
+targets, 1,000 failures and 8 active downloads whose progress streams in (800 events/s plus 50
+target updates/s). The reference, measured in the same run on the same data and event stream, is
+the naive design: three `DataTable`s updated cell by cell as each event arrives.
+
+For each app: startup with the data, CPU while idle, CPU while busy (events streaming), and the
+median / p90 time from a `down` key press to the repaint that shows the moved cursor (idle and
+busy). A repaint is the moment Textual hands a finished frame to the (headless) display.
+
+    python bench/tui.py [--targets 10000] [--failures 1000] [--seconds 3] [--presses 30]
+
+Aims (design): median key-to-repaint < 50 ms while busy; idle CPU < 5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.containers import Grid
+from textual.widgets import DataTable
+
+from civittui.config import Config, RateSettings
+from civittui.engine.events import (
+    ItemFailed,
+    ItemProgress,
+    ItemStarted,
+    TargetStatus,
+    TargetUpdated,
+)
+from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.widgets.queue import TargetList
+
+WORKERS = 8
+PROGRESS_HZ = 100  # per download
+TARGET_UPDATES_HZ = 50
+
+
+@dataclass
+class Data:
+    """The same data for both apps."""
+
+    targets: list[TargetUpdated]
+    failures: list[ItemFailed]
+    downloads: list[ItemStarted]
+
+
+def make_data(n_targets: int, n_failures: int) -> Data:
+    statuses = list(TargetStatus)
+    targets = [
+        TargetUpdated(
+            f"post:{100000 + i}",
+            f"https://civitai.com/posts/{100000 + i}",
+            statuses[i % len(statuses)],
+            found=40,
+            done=i % 40,
+            failed=i % 3,
+        )
+        for i in range(n_targets)
+    ]
+    failures = [
+        ItemFailed(
+            f"image:{500000 + i}",
+            f"{500000 + i}.jpeg",
+            "the download server is busy (HTTP 503)",
+            503,
+            i % 10 == 0,
+            1 + i % 4,
+        )
+        for i in range(n_failures)
+    ]
+    downloads = [
+        ItemStarted(f"file:{9000 + i}", f"model_{i}.safetensors", 2_000_000_000, "builtin")
+        for i in range(WORKERS)
+    ]
+    return Data(targets, failures, downloads)
+
+
+@dataclass
+class Result:
+    """What one app measured."""
+
+    name: str
+    startup: float = 0.0
+    idle_cpu: float = 0.0
+    busy_cpu: float = 0.0
+    idle_latency: list[float] = field(default_factory=list)
+    busy_latency: list[float] = field(default_factory=list)
+    events: int = 0
+
+
+class FrameWatch:
+    """Timestamps of repaints, and a way to wait for the first one that satisfies a check."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.waiters: list[tuple[Callable[[], bool], asyncio.Future[float]]] = []
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None:
+                return
+            now = time.perf_counter()
+            for check, future in list(self.waiters):
+                if not future.done() and check():
+                    future.set_result(now)
+                    self.waiters.remove((check, future))
+
+        app._display = display  # type: ignore[method-assign]
+
+    def wait(self, check: Callable[[], bool]) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiters.append((check, future))
+        return future
+
+
+async def measure_latency(
+    app: App[Any], watch: FrameWatch, cursor: Callable[[], int], presses: int
+) -> list[float]:
+    """Press `down` `presses` times, 100 ms apart; seconds from each press to its repaint."""
+    samples = []
+    for _ in range(presses):
+        expected = cursor() + 1
+        frame = watch.wait(lambda expected=expected: cursor() == expected)
+        start = time.perf_counter()
+        app.post_message(events.Key("down", None))
+        done = await asyncio.wait_for(frame, timeout=10)
+        samples.append(done - start)
+        await asyncio.sleep(0.1)
+    return samples
+
+
+async def cpu_over(seconds: float) -> float:
+    """Process CPU (all threads) as a share of one core over `seconds` of wall time."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.sleep(seconds)
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
+class Feeder:
+    """The event stream of a busy run: progress of 8 downloads and target count updates."""
+
+    def __init__(self, data: Data, apply: Callable[[Any], None]) -> None:
+        self.data = data
+        self.apply = apply
+        self.sent = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def _run(self) -> None:
+        rng = random.Random(7)
+        done = [0] * WORKERS
+        tick = 1.0 / PROGRESS_HZ
+        per_tick_targets = TARGET_UPDATES_HZ / PROGRESS_HZ
+        owed = 0.0
+        while True:
+            for index, started in enumerate(self.data.downloads):
+                done[index] = (done[index] + 131_072) % (started.total or 1)
+                self.apply(ItemProgress(started.key, done[index], started.total, 12_500_000.0))
+                self.sent += 1
+            owed += per_tick_targets
+            while owed >= 1:
+                owed -= 1
+                target = rng.choice(self.data.targets)
+                self.apply(
+                    TargetUpdated(
+                        target.key,
+                        target.url,
+                        TargetStatus.DOWNLOADING,
+                        40,
+                        rng.randrange(40),
+                        rng.randrange(3),
+                    )
+                )
+                self.sent += 1
+            await asyncio.sleep(tick)
+
+
+async def run_civittui(data: Data, args: argparse.Namespace) -> Result:
+    result = Result("civittui (virtual lists, 5 Hz)")
+    with tempfile.TemporaryDirectory() as tmp:
+        filters = Path(tmp, "filters")
+        filters.mkdir()
+        config = Config(
+            root=Path(tmp, "root"),
+            filters_dir=filters,
+            api_base="http://127.0.0.1:9",
+            rate=RateSettings(min_interval=0.05),
+            config_file=Path(tmp, "config.toml"),
+        )
+        app: CivittuiApp = make_app(config)
+        app.engine.pause()  # no network: the data below is the whole workload
+        now = datetime.now()
+        start = time.perf_counter()
+        async with app.run_test(size=(120, 40)) as pilot:
+            model = app.model
+            model.set_targets(data.targets)
+            model.set_failures(
+                data.failures,
+                at={f.key: now - timedelta(minutes=i) for i, f in enumerate(data.failures)},
+            )
+            for started in data.downloads:
+                model.apply(started)
+            app.repaint()
+            target_list = app.query_one(TargetList)
+            target_list.focus()
+            await pilot.pause()
+            result.startup = time.perf_counter() - start
+            watch = FrameWatch(app)
+            await asyncio.sleep(1.0)  # let the start settle
+            result.idle_cpu = await cpu_over(args.seconds)
+            result.idle_latency = await measure_latency(
+                app, watch, lambda: target_list.cursor, args.presses
+            )
+            feeder = Feeder(data, model.apply)
+            feeder.start()
+            await asyncio.sleep(0.5)
+            result.busy_cpu = await cpu_over(args.seconds)
+            result.busy_latency = await measure_latency(
+                app, watch, lambda: target_list.cursor, args.presses
+            )
+            await feeder.stop()
+            result.events = feeder.sent
+            await pilot.press("ctrl+q")
+    return result
+
+
+class NaiveApp(App[None]):
+    """The reference: three DataTables, each event written to its cell at once."""
+
+    CSS = "Grid { grid-size: 2 2; } DataTable { height: 1fr; }"
+
+    def __init__(self, data: Data) -> None:
+        super().__init__()
+        self.data = data
+
+    def compose(self) -> ComposeResult:
+        with Grid():
+            yield DataTable(id="queue")
+            yield DataTable(id="workers")
+            yield DataTable(id="failures")
+
+    def on_mount(self) -> None:
+        queue = self.query_one("#queue", DataTable)
+        queue.add_columns("status", "done/fail/found", "url")
+        queue.add_rows(
+            [(t.status.value, f"{t.done}/{t.failed}/{t.found}", t.url) for t in self.data.targets]
+        )
+        # add_rows returns keys in order; keep them to update cells by key
+        self.queue_keys = {t.key: key for t, key in zip(self.data.targets, queue.rows, strict=True)}
+        workers = self.query_one("#workers", DataTable)
+        self.worker_columns = workers.add_columns("name", "done", "speed")
+        for started in self.data.downloads:
+            workers.add_row(started.name, "0", "0", key=started.key)
+        failures = self.query_one("#failures", DataTable)
+        failures.add_columns("what", "reason", "attempts")
+        failures.add_rows([(f.name, f.reason, str(f.attempts)) for f in self.data.failures])
+        self.count_column = list(queue.columns)[1]
+
+    def apply(self, event: Any) -> None:
+        if isinstance(event, ItemProgress):
+            workers = self.query_one("#workers", DataTable)
+            workers.update_cell(event.key, self.worker_columns[1], str(event.done))
+            workers.update_cell(event.key, self.worker_columns[2], f"{event.speed:.0f}")
+        elif isinstance(event, TargetUpdated):
+            queue = self.query_one("#queue", DataTable)
+            queue.update_cell(
+                self.queue_keys[event.key],
+                self.count_column,
+                f"{event.done}/{event.failed}/{event.found}",
+            )
+
+
+async def run_naive(data: Data, args: argparse.Namespace) -> Result:
+    result = Result("reference (DataTable per event)")
+    app = NaiveApp(data)
+    start = time.perf_counter()
+    async with app.run_test(size=(120, 40)) as pilot:
+        queue = app.query_one("#queue", DataTable)
+        queue.focus()
+        await pilot.pause()
+        result.startup = time.perf_counter() - start
+        watch = FrameWatch(app)
+        await asyncio.sleep(1.0)
+        result.idle_cpu = await cpu_over(args.seconds)
+        result.idle_latency = await measure_latency(
+            app, watch, lambda: queue.cursor_row, args.presses
+        )
+        feeder = Feeder(data, app.apply)
+        feeder.start()
+        await asyncio.sleep(0.5)
+        result.busy_cpu = await cpu_over(args.seconds)
+        result.busy_latency = await measure_latency(
+            app, watch, lambda: queue.cursor_row, args.presses
+        )
+        await feeder.stop()
+        result.events = feeder.sent
+    return result
+
+
+def _ms(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(ours: Result, ref: Result) -> None:
+    rows = [
+        ("startup with the data (s)", ours.startup, ref.startup, "{:.2f}"),
+        ("CPU idle (% of a core)", 100 * ours.idle_cpu, 100 * ref.idle_cpu, "{:.1f}"),
+        ("CPU busy (% of a core)", 100 * ours.busy_cpu, 100 * ref.busy_cpu, "{:.1f}"),
+        (
+            "key→repaint idle, median (ms)",
+            1000 * statistics.median(ours.idle_latency),
+            1000 * statistics.median(ref.idle_latency),
+            "{:.1f}",
+        ),
+        (
+            "key→repaint busy, median (ms)",
+            1000 * statistics.median(ours.busy_latency),
+            1000 * statistics.median(ref.busy_latency),
+            "{:.1f}",
+        ),
+        (
+            "key→repaint busy, p90 (ms)",
+            _ms(ours.busy_latency, 0.9),
+            _ms(ref.busy_latency, 0.9),
+            "{:.1f}",
+        ),
+    ]
+    print(f"{'':34} {'civittui':>12} {'DataTable':>12} {'ratio':>8}")
+    for label, mine, theirs, fmt in rows:
+        ratio = theirs / mine if mine else float("inf")
+        print(f"{label:34} {fmt.format(mine):>12} {fmt.format(theirs):>12} {ratio:>7.1f}x")
+    print(f"events streamed while busy: civittui {ours.events}, reference {ref.events}")
+    busy = 1000 * statistics.median(ours.busy_latency)
+    print(
+        f"aims: median busy key→repaint < 50 ms: {'met' if busy < 50 else 'MISSED'} "
+        f"({busy:.1f} ms); idle CPU < 5 %: "
+        f"{'met' if ours.idle_cpu < 0.05 else 'MISSED'} ({100 * ours.idle_cpu:.1f} %)"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=10_000)
+    parser.add_argument("--failures", type=int, default=1_000)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per CPU measurement")
+    parser.add_argument("--presses", type=int, default=30)
+    args = parser.parse_args()
+    data = make_data(args.targets, args.failures)
+    print(
+        f"{args.targets:,} targets, {args.failures:,} failures, {WORKERS} downloads streaming "
+        f"{WORKERS * PROGRESS_HZ} progress + {TARGET_UPDATES_HZ} target events/s"
+    )
+    ours = await run_civittui(data, args)
+    ref = await run_naive(data, args)
+    report(ours, ref)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
