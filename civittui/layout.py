@@ -87,8 +87,9 @@ def _clean(name: str) -> str:
     """NFC, forbidden characters replaced, edges stripped the way Windows would strip them."""
     name = unicodedata.normalize("NFC", name)
     name = _FORBIDDEN.sub("_", name)
-    # Windows drops trailing dots and spaces silently, so "a." and "a" would be the same folder.
-    return name.lstrip(" ").rstrip(" .")
+    # Windows drops trailing dots and spaces silently, so "a." and "a" would be the same folder;
+    # a leading dot hides a folder on Linux and macOS, where a user would never find it.
+    return name.lstrip(" .").rstrip(" .")
 
 
 def _truncate(text: str, max_bytes: int) -> str:

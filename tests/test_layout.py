@@ -72,7 +72,9 @@ def test_hostile_names_become_one_safe_component(name: str, tmp_path: Path) -> N
 
 
 def test_examples_read_as_expected() -> None:
-    assert sanitize_component("../../etc/passwd", fallback="f") == ".._.._etc_passwd"
+    assert (
+        sanitize_component("../../etc/passwd", fallback="f") == "_.._etc_passwd"
+    )  # no leading dot: never a hidden folder
     assert sanitize_component("CON", fallback="f") == "CON_"
     assert sanitize_component("con.txt", fallback="f") == "con_.txt"
     assert sanitize_component("LPT1.tar.gz", fallback="f") == "LPT1_.tar.gz"
@@ -134,7 +136,7 @@ def test_filename_keeps_extension_when_truncated() -> None:
 
 
 def test_filename_hostile_and_reserved() -> None:
-    assert sanitize_filename("../../evil.safetensors", fallback="f") == ".._.._evil.safetensors"
+    assert sanitize_filename("../../evil.safetensors", fallback="f") == "_.._evil.safetensors"
     assert sanitize_filename("CON.safetensors", fallback="f") == "CON_.safetensors"
     assert sanitize_filename("..", fallback="model.safetensors") == "model.safetensors"
     # No usable extension: plain truncation.
@@ -243,7 +245,7 @@ def test_hostile_usernames_and_file_names_stay_inside(layout: Layout, tmp_path: 
     folder = layout.model_dir("..", "m")
     evil = layout.file_path(folder, "../../../../evil.safetensors")
     assert evil.parent == folder
-    assert evil.name == ".._.._.._.._evil.safetensors"
+    assert evil.name == "_.._.._.._evil.safetensors"
     assert layout.file_path(folder, "") == folder / "model_file"
     cd = layout.file_path(folder, "C:\\Windows\\win.ini")
     assert cd.parent == folder
