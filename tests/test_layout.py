@@ -72,6 +72,7 @@ def test_hostile_names_become_one_safe_component(name: str, tmp_path: Path) -> N
 
 
 def test_examples_read_as_expected() -> None:
+    # no leading dot: a server name never makes a hidden folder
     assert (
         sanitize_component("../../etc/passwd", fallback="f") == "_.._etc_passwd"
     )  # no leading dot: never a hidden folder
