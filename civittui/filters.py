@@ -49,12 +49,11 @@ _SEED_NAMES = {"filter_sex": "sex", "filter_clothes": "clothes", "filter_etc": "
 _CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _INLINE_COMMENT = re.compile(r"\s#.*$")
 _BRACKET_CHARS = frozenset("()[]{}")
-# Marks of comma pieces in the fast path of `FilterSet.apply`; a category name is any other
-# string, and sorts after these (category names start with a letter or digit).
-_EMPTY = "\x00"  # nothing but whitespace
-_GENERAL = "\x01"  # the prompt needs the general path
+# The mark of a comma piece that sends `FilterSet.apply` down its general path.
+_GENERAL: tuple[str | None, str] = ("\x01", "")
 _PIECE_CACHE_SIZE = 1 << 17
 _LONE_TAG = re.compile(r"<[^<>]+>")
+_LINE_SPLIT = re.compile(r"(\r\n|\r|\n|\bBREAK\b)")
 _OPENERS = "([{"
 _CLOSERS = ")]}"
 _WEIGHT_BEFORE = re.compile(r"\s*:\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
@@ -148,7 +147,7 @@ class FilterSet:
         # Token text -> category; prompts repeat their tokens, so most lookups stop here.
         self._classify = lru_cache(maxsize=1 << 16)(self._classify_uncached)
         # Comma piece as written -> mark for the fast path of `apply` (see `_mark_piece`).
-        self._pieces: dict[str, str] = {}
+        self._pieces: dict[str, tuple[str | None, str]] = {}
 
     @classmethod
     def load(cls, filters_dir: Path | None = None) -> FilterSet:
@@ -229,45 +228,73 @@ class FilterSet:
         Returns:
             The kept prompt and what each category removed.
         """
-        if enabled is not None or "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
+        if enabled is not None or "，" in prompt or "、" in prompt:
             return self._apply_general(prompt, enabled)
-        if "，" in prompt or "、" in prompt:
+        if "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
+            return self._apply_lines(prompt)
+        # The common prompt, comma-separated only: each comma piece maps through the piece
+        # cache to (category or None, trimmed text), in C-level loops.
+        marks = self._marks(prompt.split(","))
+        if marks is None:
             return self._apply_general(prompt, enabled)
-        # Fast path for the common prompt, comma-separated only: each comma piece maps through
-        # the piece cache to "" (kept), _EMPTY, _GENERAL or its category, in C-level loops.
-        pieces = prompt.split(",")
+        removed: dict[str, list[str]] = {}
+        hits = [m for m in marks if m[0]]
+        if hits:
+            _collect_removed(hits, removed)
+        return FilterResult(", ".join([t for c, t in marks if c is None and t]), removed)
+
+    def _apply_lines(self, prompt: str) -> FilterResult:
+        """`apply` for prompts with line breaks or BREAK: the comma path, line by line."""
+        parts = _LINE_SPLIT.split(prompt)
+        out: list[str] = []
+        removed: dict[str, list[str]] = {}
+        flags = 0  # separators since the last kept token
+        for index, part in enumerate(parts):
+            if index % 2:
+                flags |= SEPARATOR_KINDS[part]
+                continue
+            marks = self._marks(part.split(","))
+            if marks is None:
+                return self._apply_general(prompt, None)
+            hits = [m for m in marks if m[0]]
+            if hits:
+                _collect_removed(hits, removed)
+            kept = [j for j, (c, t) in enumerate(marks) if c is None and t]
+            if not kept:
+                # A removed tag keeps its neighbours apart with a comma, as in the general path.
+                if len(marks) > 1 or (hits and "<" in part):
+                    flags |= COMMA
+                continue
+            if kept[0]:
+                flags |= COMMA
+            if out:
+                out.append(join_separator(flags))
+            out.append(", ".join([marks[j][1] for j in kept]))
+            flags = COMMA if kept[-1] < len(marks) - 1 else 0
+        return FilterResult("".join(out), removed)
+
+    def _marks(self, pieces: list[str]) -> list[tuple[str | None, str]] | None:
+        """(category or None, trimmed text) of comma pieces, or None: the general path is needed."""
         marks = list(map(self._pieces.get, pieces))
         if None in marks:
             marks = [
                 m if m is not None else self._mark_piece(p)
                 for p, m in zip(pieces, marks, strict=True)
             ]
-        if _GENERAL in marks:
-            return self._apply_general(prompt, enabled)
-        kept = ", ".join([p.strip() for p, m in zip(pieces, marks, strict=True) if not m])
-        removed: dict[str, list[str]] = {}
-        for category, piece in [(m, p) for p, m in zip(pieces, marks, strict=True) if m > _GENERAL]:
-            if category in removed:
-                removed[category].append(piece.strip())
-            else:
-                removed[category] = [piece.strip()]
-        return FilterResult(kept, removed)
+        return None if _GENERAL in marks else marks  # type: ignore[return-value]
 
-    def _mark_piece(self, piece: str) -> str:
-        """What the fast path of `apply` does with one comma piece (then cached)."""
+    def _mark_piece(self, piece: str) -> tuple[str | None, str]:
+        """What the fast paths of `apply` do with one comma piece (then cached)."""
         text = piece.strip()
-        if not text:
-            mark = _EMPTY
-        elif "<" in text and not _LONE_TAG.fullmatch(text):
+        mark: tuple[str | None, str] = (None, text)
+        if "<" in text and not _LONE_TAG.fullmatch(text):
             mark = _GENERAL  # a tag beside other words is a token of its own
-        else:
+        elif text:
             category = self._classify(text)
-            if category is None:
-                mark = ""
-            elif not _BRACKET_CHARS.isdisjoint(text) and _unbalanced(text):
-                mark = _GENERAL  # its brackets must move onto a kept neighbour
-            else:
-                mark = category
+            if category is not None:
+                unbalanced = not _BRACKET_CHARS.isdisjoint(text) and _unbalanced(text)
+                # Unbalanced: its brackets must move onto a kept neighbour.
+                mark = _GENERAL if unbalanced else (category, text)
         if len(self._pieces) >= _PIECE_CACHE_SIZE:
             # Bounded: drop the oldest half (dicts keep insertion order).
             for key in list(islice(self._pieces, _PIECE_CACHE_SIZE // 2)):
@@ -276,7 +303,10 @@ class FilterSet:
         return mark
 
     def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
-        """`apply` for prompts with line breaks, BREAK, tags or removed unbalanced brackets."""
+        """`apply` for every prompt: tags beside words, removed unbalanced brackets, any `enabled`.
+
+        The fast paths give the same result where they apply; tests hold them to it.
+        """
         classify = self._classify
         removed: dict[str, list[str]] = {}
         # Kept tokens as [separator before it, text, is a tag]; the text may gain a moved bracket.
@@ -359,6 +389,15 @@ class FilterSet:
             block["removedNegative"] = negative.removed
         block["filters"] = self.digest
         return block
+
+
+def _collect_removed(hits: list[tuple[str | None, str]], removed: dict[str, list[str]]) -> None:
+    """Add removed tokens, as (category, text) in prompt order, to `removed`."""
+    for category, text in hits:
+        if category in removed:
+            removed[category].append(text)
+        else:
+            removed[category] = [text]  # type: ignore[index]
 
 
 def add_term(filters_dir: Path, category: str, term: str) -> Path:
