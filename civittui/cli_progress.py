@@ -38,12 +38,11 @@ def format_bytes(size: float) -> str:
 def format_summary(summary: RunSummary) -> str:
     """The closing lines of a run."""
     if summary.dry_run:
-        eta = summary.planned_api_calls * 1.0
         return (
             f"dry run: {summary.found} items found ({summary.skipped} already done), "
             f"{format_bytes(summary.planned_bytes)} of model files to fetch, "
             f"{summary.api_calls} API calls used, {summary.planned_api_calls} more needed "
-            f"(~{eta:.0f} s at the current rate)"
+            f"(~{summary.planned_seconds:.0f} s at the current rate)"
             + (f", {summary.dropped} dropped (not the target's)" if summary.dropped else "")
         )
     parts = [

@@ -248,3 +248,21 @@ def test_post_goes_to_its_title_folder_with_its_model_file(mirror: Mirror) -> No
     )
     for entry in version.files:
         assert sha256_file(folder / entry.name) == entry.content_sha256
+
+
+def test_two_versions_with_the_same_file_name_both_survive(mirror: Mirror) -> None:
+    fake = mirror.fake
+    creator = fake.world.add_creator("erin")
+    model = fake.world.add_model(creator, "Twins", "LORA", versions=2, files=0)
+    first = fake.world.add_file(model.versions[0], "twin.safetensors")
+    second = fake.world.add_file(model.versions[1], "twin.safetensors")
+    assert mirror.run("get", mirror.url("/user/erin")) == 0
+    folder = mirror.root / "Users" / "erin" / "Twins"
+    names = sorted(p.name for p in folder.glob("twin*.safetensors"))
+    assert len(names) == 2 and "twin.safetensors" in names
+    hashes = {sha256_file(folder / n) for n in names}
+    assert hashes == {first.content_sha256, second.content_sha256}
+    # the same names on the next run: nothing fetched again
+    fake.clear_requests()
+    assert mirror.run("get", mirror.url("/user/erin")) == 0
+    assert not [r for r in fake.requests if r.server == "files"]

@@ -23,7 +23,7 @@ from civittui.civitai.client import CivitaiClient
 from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
-from civittui.layout import Layout, sanitize_component
+from civittui.layout import Layout, sanitize_component, sanitize_filename
 from civittui.sidecars import is_lora_family
 from civittui.store import Store
 
@@ -55,8 +55,9 @@ def compact_model(model: Json) -> Json:
 
 def compact_version(version: Json, model_id: object) -> Json:
     """What a file's post-processing needs of its version (WebUI card, preview)."""
-    images = version.get("images") or []
-    first = images[0] if images and isinstance(images[0], dict) else None
+    # The WebUI shows png/jpeg/webp/gif previews only: the first still image, not a video.
+    images = [i for i in version.get("images") or [] if isinstance(i, dict)]
+    first = next((i for i in images if i.get("type", "image") == "image"), None)
     return {
         "id": version.get("id"),
         "modelId": version.get("modelId", model_id),
@@ -129,6 +130,23 @@ class Crawler:
         name = self._store.claim_dir(f"Users/{user}", str(model.get("id")), wanted)
         return str(self._layout.model_dir(user, name))
 
+    def _file_name(self, folder: str, file: Json) -> str:
+        """The file's name in `folder`; two versions shipping `lora.safetensors` both survive.
+
+        The first file to claim a name keeps it; a later, different file gets its id added
+        before the extension (`lora (3007).safetensors`), the same answer on every run.
+        """
+        wanted = sanitize_filename(str(file.get("name") or ""), fallback=f"file-{file['id']}")
+        claimed = self._store.claim_dir(f"files:{folder}", str(file["id"]), wanted)
+        if claimed == wanted:
+            return wanted
+        stem, dot, suffix = wanted.rpartition(".")
+        if not dot or not stem:
+            stem, suffix = wanted, ""
+        return sanitize_filename(
+            f"{stem} ({file['id']}){'.' + suffix if suffix else ''}", fallback=wanted
+        )
+
     def _lora_folder(self, username: str, model: Json) -> str | None:
         if not is_lora_family(model.get("type")) or self._config.lora_link == "off":
             return None
@@ -184,6 +202,7 @@ class Crawler:
                     username=username,
                     folder=folder,
                     lora_folder=lora,
+                    dest_name=self._file_name(folder, file),
                 )
             )
         return items

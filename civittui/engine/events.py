@@ -152,6 +152,8 @@ class RunSummary:
     """Dry run: bytes of model files still to fetch (image sizes are unknown before fetching)."""
     planned_api_calls: int = 0
     """Dry run: API calls the real run still needs (one presigned-URL resolve per file)."""
+    planned_seconds: float = 0.0
+    """Dry run: how long those calls take at the configured `min_interval`."""
 
 
 @dataclass(frozen=True, slots=True)

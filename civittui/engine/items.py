@@ -49,10 +49,12 @@ class FileItem:
     folder: str
     lora_folder: str | None
     """Where the LoRA-family file is placed too (None: not a LoRA or no lora_dir)."""
+    dest_name: str | None = None
+    """The name on disk when it differs from the API's (two versions, one file name)."""
 
     @property
     def name(self) -> str:
-        return str(self.file.get("name") or f"file-{self.file.get('id')}")
+        return self.dest_name or str(self.file.get("name") or f"file-{self.file.get('id')}")
 
     @property
     def size(self) -> int | None:

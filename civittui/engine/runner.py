@@ -358,6 +358,9 @@ class Engine:
     async def _finish(self) -> None:
         with anyio.CancelScope(shield=True):
             self.summary.api_calls = self._gate.calls
+            self.summary.planned_seconds = round(
+                self.summary.planned_api_calls * self._config.rate.min_interval, 1
+            )
             self.summary.seconds = round(time.monotonic() - self._started, 3)
             self.summary.targets = [
                 {
