@@ -108,7 +108,7 @@ class RangePlan:
         ]
 
     def spread(self, count: int, *, first_end: int | None = None) -> None:
-        """Split pending segments until there are `count` of them (or nothing is big enough).
+        """Cut the missing bytes into about `count` equal segments (none below `min_split`).
 
         Args:
             count: wanted number of segments (the connection count).
@@ -134,7 +134,8 @@ class RangePlan:
             step = seg.remaining // pieces
             for k in range(pieces - 1, 0, -1):
                 cut = seg.pos + k * step
-                cut -= cut % ALIGN if cut - cut % ALIGN > seg.pos else 0
+                if cut - cut % ALIGN > seg.pos:
+                    cut -= cut % ALIGN
                 if seg.pos < cut < seg.end:
                     self.segments.insert(self.segments.index(seg) + 1, Segment(cut, cut, seg.end))
                     seg.end = cut
