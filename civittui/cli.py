@@ -162,11 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_tui(config: Config, args: argparse.Namespace) -> int:
+    from civittui.runlock import RunLock
     from civittui.tui.app import run_tui
 
     for url in args.urls:
         _check_url(config, url)
-    return run_tui(config, list(args.urls))
+    with RunLock(config.state_path.with_name("lock")):
+        return run_tui(config, list(args.urls))
 
 
 def _check_url(config: Config, url: str) -> None:
@@ -202,11 +204,18 @@ def _run_headless(
 
     from civittui.cli_progress import ProgressPrinter, format_summary
     from civittui.engine.runner import Engine
+    from civittui.runlock import RunLock
     from civittui.store import Store
 
     dry_run = bool(getattr(args, "dry_run", False))
     report: Path | None = getattr(args, "report", None)
-    store = Store.open(config.state_path)
+    lock = RunLock(config.state_path.with_name("lock"))
+    lock.acquire()
+    try:
+        store = Store.open(config.state_path)
+    except BaseException:
+        lock.release()
+        raise
     engine: Engine | None = None
     code = EXIT_OK
     try:
@@ -240,6 +249,7 @@ def _run_headless(
         return code
     finally:
         store.close()
+        lock.release()
         if report is not None and engine is not None:
             _write_report(report, engine.summary)
 

@@ -154,3 +154,21 @@ def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
         stem = path.name.split(".")[0]
         if path.is_file() and stem in by_id and path.suffix not in (".txt", ".part"):
             assert path.read_bytes() == fake.images.read(by_id[stem].uuid)
+
+
+def test_a_second_run_on_the_same_root_is_refused(mirror: Mirror) -> None:
+    fake = mirror.fake
+    fake.images.faults.slow_body(None, 0.05)
+    first = mirror.spawn("get", mirror.url("/user/alice"))
+    try:
+        lock = mirror.root / ".civittui" / "lock"
+        deadline = time.monotonic() + 20
+        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = mirror.spawn("get", mirror.url("/user/carol/images"))
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 2
+        assert "another civittui" in err and str(first.pid) in err
+    finally:
+        first.kill()
+        first.communicate()
