@@ -276,8 +276,17 @@ def _write_report(path: Path, summary: Any) -> None:
 
 
 def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
+    from civittui.store import parse_key
+
     if not args.keys and not args.all:
         raise ConfigError("retry: give item keys (see `civittui failures`) or --all")
+    for key in args.keys:
+        try:
+            parse_key(key)
+        except ValueError:
+            raise ConfigError(
+                f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
+            ) from None
 
     def retry(engine: Any) -> int:
         keys = list(args.keys) or None
