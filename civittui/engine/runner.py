@@ -430,7 +430,11 @@ class Engine:
     def _requeue_due(self) -> None:
         now = datetime.now(UTC)
         for record in self._store.failures(include_permanent=False):
-            if record.retry_at and _parse_iso(record.retry_at) <= now:
+            if not record.retry_at:
+                continue
+            due = _parse_iso(record.retry_at)
+            # Once per date: a server still refusing after it is a new failure, not a loop.
+            if due <= now and _parse_iso(record.updated) < due:
                 self._requeue(record)
 
     async def _crawl_target(
