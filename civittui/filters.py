@@ -34,13 +34,23 @@ from civittui.prompt_syntax import (
     COMMA,
     SEPARATOR_KINDS,
     SPACE,
+    Token,
     join_separator,
     normalize,
     split_pieces,
+    tokenize,
 )
-from civittui.prompt_syntax import tokenize as _tokenize
 
-__all__ = ["FilterResult", "FilterSet", "add_term", "shipped_filters_dir", "validate_term"]
+__all__ = [
+    "FilterResult",
+    "FilterSet",
+    "Token",
+    "add_term",
+    "normalize",
+    "shipped_filters_dir",
+    "tokenize",
+    "validate_term",
+]
 
 SEED_CATEGORIES = ("sex", "clothes", "etc")
 # Bump when tokenizing or normal-form rules change, so `refilter` rewrites every sidecar.
@@ -100,7 +110,7 @@ def validate_term(term: str) -> str | None:
     Raises:
         ValueError: the term can never match a token, or matches every token.
     """
-    tokens = _tokenize(term)
+    tokens = tokenize(term)
     if len(tokens) > 1:
         raise ValueError(
             f"{term!r} would be split into {len(tokens)} tokens (comma, BREAK or a <tag> beside "

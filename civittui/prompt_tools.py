@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from civittui.atomicio import replace_file
 from civittui.filters import FilterSet
 from civittui.prompt_syntax import normalize, separator_kind, split_pieces
 
@@ -212,7 +213,7 @@ def _replace(path: Path, data: bytes) -> None:
     try:
         with open(temp, "wb") as fh:
             fh.write(data)
-        os.replace(temp, path)
+        replace_file(temp, path)  # retried briefly on Windows while a reader holds the file
     except OSError:
         if temp.is_file():
             temp.unlink()
