@@ -85,11 +85,13 @@ class FilterResult:
     """A prompt after filtering.
 
     Attributes:
-        prompt: the kept tokens in their original spelling and weights, joined with ``", "``
-            (``BREAK`` and line breaks between kept tokens are kept). When a removed token
-            opened or closed an attention group that kept tokens belong to, its bracket (and the
+        prompt: the kept tokens in their original spelling and weights, joined with ``", "``.
+            Where the separators between two kept tokens included ``BREAK`` or a line break,
+            that is kept (``" BREAK "``, ``"\\n"``, ``",\\n"``); ``、`` alone stays ``、``; a tag
+            written without a comma stays so (``1girl <lora:x:1>``). When a removed token opened
+            or closed an attention group that kept tokens belong to, its bracket (and the
             group's weight) moves onto the neighbouring kept token:
-            ``(nude, smile:1.2)`` -> ``(smile:1.2)``.
+            ``(nude, smile:1.2)`` -> ``(smile:1.2)``. Filtering its own result changes nothing.
         removed: category -> removed tokens as written, in prompt order; only categories that
             removed something.
     """
@@ -308,7 +310,7 @@ class FilterSet:
         if len(self._pieces) >= _PIECE_CACHE_SIZE:
             # Bounded: drop the oldest half (dicts keep insertion order).
             for key in list(islice(self._pieces, _PIECE_CACHE_SIZE // 2)):
-                del self._pieces[key]
+                self._pieces.pop(key, None)
         self._pieces[piece] = mark
         return mark
 
@@ -500,9 +502,9 @@ def _read_list(path: Path, data: bytes) -> set[str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line_no = data[: exc.start].count(b"\n") + 1
         raise FilterListError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the list as UTF-8"
+            f"{path}:{line_no}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
         ) from None
     terms: set[str] = set()
     for number, raw in enumerate(text.splitlines(), 1):
