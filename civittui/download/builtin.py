@@ -650,7 +650,7 @@ class _Job:
         send, receive = anyio.create_memory_object_stream[tuple[int, bytearray]](1)
         failure: BaseException | None = None
         received = 0
-        async with anyio.create_task_group() as tg:
+        async with receive, anyio.create_task_group() as tg:  # closed even if never drained
             tg.start_soon(self._drain, receive, seg, writer)
             async with send:
                 buffer = bytearray()
