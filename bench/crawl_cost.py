@@ -56,11 +56,12 @@ def run(models: int, versions: int, images: int) -> None:
             route = request.path.rsplit("/", 1)[0] if request.path[-1].isdigit() else request.path
             by_route[route] = by_route.get(route, 0) + 1
         floor = math.ceil(models / 100) + math.ceil(images / 200) + files
-        per_item = models + models * versions * max(1, math.ceil(images / (models * versions) / 200))
-        per_item += files
+        pages_per_version = max(1, math.ceil(images / (models * versions) / 200))
+        per_item = models + models * versions * pages_per_version + files
         print(f"creator: {models} models x {versions} versions, {files} files, {images} images")
         print(f"exit code {code}, {seconds:.1f} s at min_interval 0")
-        print(f"civittui API requests: {len(api)}  ({', '.join(f'{k} {v}' for k, v in sorted(by_route.items()))})")
+        routes = ", ".join(f"{k} {v}" for k, v in sorted(by_route.items()))
+        print(f"civittui API requests: {len(api)}  ({routes})")
         print(f"floor (list pages + one resolve per file): {floor}")
         print(f"per-item crawler (model + version image pages + resolves): {per_item}")
         print(f"civittui / floor = {len(api) / floor:.3f}x   (aim <= 1.1x)")
