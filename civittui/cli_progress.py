@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TextIO
 
 from anyio.streams.memory import MemoryObjectReceiveStream
+from rich.cells import cell_len, set_cell_size
 
 from civittui.engine.events import (
     Event,
@@ -124,11 +126,13 @@ class ProgressPrinter:
             f"done {self._totals['done']} failed {self._totals['failed']} "
             f"{format_bytes(got)} ({format_bytes(got / elapsed)}/s){gate} | {active}"
         )
-        width = 119
-        line = line[:width]
-        self._out.write("\r" + line.ljust(self._line_len))
+        # Measure in terminal cells: a Korean name is twice as wide as its length, and a line
+        # that wraps can no longer be rewritten with "\r".
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        line = set_cell_size(line, min(width, cell_len(line)))
+        self._out.write("\r" + line + " " * max(0, self._line_len - cell_len(line)))
         self._out.flush()
-        self._line_len = len(line)
+        self._line_len = cell_len(line)
 
     def handle(self, event: Event) -> None:
         """Render one event."""
