@@ -1,10 +1,7 @@
 """Prompt filters: word lists by category, and removing listed tokens from prompts.
 
-Every ``*.txt`` in a filters directory is a category named after the file (stem lower-cased; the
-seed's ``Filter_Sex.txt`` / ``Filter_Clothes.txt`` / ``Filter_Etc.txt`` mean ``sex`` / ``clothes``
-/ ``etc``). A list holds one term a line; ``#`` starts a comment (at the start of a line or after
-whitespace); blank lines are ignored. Terms are compared in the normal form of
-`civittui.prompt_syntax`, so case, ``_``, brackets and weights in a list do not matter.
+Lists are files, one category each (`civittui.filter_lists`). Terms are compared in the normal
+form of `civittui.prompt_syntax`, so case, ``_``, brackets and weights in a list do not matter.
 
 Matching: a term without ``*`` matches a token whose normal form equals the term's; ``*`` matches
 any run of characters, and the pattern must cover the whole normal form (``* dress`` matches
@@ -20,7 +17,6 @@ first category wins, in the order ``sex``, ``clothes``, ``etc``, then the others
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from civittui.errors import FilterListError
+from civittui.filter_lists import (
+    add_term,
+    category_name,
+    ordered,
+    read_dir,
+    shipped_filters_dir,
+    validate_term,
+)
 from civittui.prompt_syntax import (
     COMMA,
+    OPENERS,
     SEPARATOR_KINDS,
     SPACE,
     Token,
@@ -39,6 +44,7 @@ from civittui.prompt_syntax import (
     normalize,
     split_pieces,
     tokenize,
+    unmatched_brackets,
 )
 
 __all__ = [
@@ -52,32 +58,14 @@ __all__ = [
     "validate_term",
 ]
 
-SEED_CATEGORIES = ("sex", "clothes", "etc")
 # Bump when tokenizing or normal-form rules change, so `refilter` rewrites every sidecar.
 _RULES_VERSION = "1"
-_SEED_NAMES = {"filter_sex": "sex", "filter_clothes": "clothes", "filter_etc": "etc"}
-_CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_INLINE_COMMENT = re.compile(r"\s#.*$")
 _BRACKET_CHARS = frozenset("()[]{}")
 # The mark of a comma piece that sends `FilterSet.apply` down its general path.
 _GENERAL: tuple[str | None, str] = ("\x01", "")
 _PIECE_CACHE_SIZE = 1 << 17
 _LONE_TAG = re.compile(r"<[^<>]+>")
 _LINE_SPLIT = re.compile(r"(\r\n|\r|\n|\bBREAK\b)")
-_OPENERS = "([{"
-_CLOSERS = ")]}"
-_WEIGHT_BEFORE = re.compile(r"\s*:\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
-
-
-def shipped_filters_dir() -> Path:
-    """The directory of the lists shipped with civittui.
-
-    Returns:
-        ``filters_data`` beside this module in an installed wheel, else the checkout's ``filters/``.
-    """
-    here = Path(__file__).resolve().parent
-    wheel = here / "filters_data"
-    return wheel if wheel.is_dir() else here.parent / "filters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,32 +86,6 @@ class FilterResult:
 
     prompt: str
     removed: dict[str, list[str]] = field(default_factory=dict)
-
-
-def validate_term(term: str) -> str | None:
-    """Check a list term and return its normal form.
-
-    Args:
-        term: one term as written in a list (comments already stripped).
-
-    Returns:
-        The normal form, or None when the term normalizes to nothing (it is then ignored).
-
-    Raises:
-        ValueError: the term can never match a token, or matches every token.
-    """
-    tokens = tokenize(term)
-    if len(tokens) > 1:
-        raise ValueError(
-            f"{term!r} would be split into {len(tokens)} tokens (comma, BREAK or a <tag> beside "
-            "other words), so it can never match one token"
-        )
-    normal = re.sub(r"\*+", "*", normalize(term))
-    if not normal:
-        return None
-    if not normal.strip("* "):
-        raise ValueError(f"{term!r} matches every token")
-    return normal
 
 
 class FilterSet:
@@ -176,10 +138,10 @@ class FilterSet:
             FilterListError: a directory or list is unreadable, not UTF-8, or holds an invalid
                 term; the message names the file and line.
         """
-        lists = _read_dir(shipped_filters_dir())
+        lists = read_dir(shipped_filters_dir())
         if filters_dir is not None:
-            lists.update(_read_dir(Path(filters_dir).expanduser()))
-        return cls(_ordered(lists))
+            lists.update(read_dir(Path(filters_dir).expanduser()))
+        return cls(ordered(lists))
 
     @classmethod
     def from_terms(cls, terms: Mapping[str, Iterable[str]]) -> FilterSet:
@@ -196,7 +158,7 @@ class FilterSet:
         """
         lists: dict[str, set[str]] = {}
         for category, items in terms.items():
-            name = _category_name(category)
+            name = category_name(category)
             bucket = lists.setdefault(name, set())
             for term in items:
                 try:
@@ -205,7 +167,7 @@ class FilterSet:
                     raise FilterListError(f"category {name}: {exc}") from None
                 if normal:
                     bucket.add(normal)
-        return cls(_ordered(lists))
+        return cls(ordered(lists))
 
     def terms(self, category: str) -> frozenset[str]:
         """The normalized terms of one category (empty for an unknown category)."""
@@ -304,7 +266,7 @@ class FilterSet:
         elif text:
             category = self._classify(text)
             if category is not None:
-                unbalanced = not _BRACKET_CHARS.isdisjoint(text) and _unbalanced(text)
+                unbalanced = not _BRACKET_CHARS.isdisjoint(text) and bool(unmatched_brackets(text))
                 # Unbalanced: its brackets must move onto a kept neighbour.
                 mark = _GENERAL if unbalanced else (category, text)
         if len(self._pieces) >= _PIECE_CACHE_SIZE:
@@ -353,8 +315,8 @@ class FilterSet:
                 kept.append([join_separator(flags) if kept else "", prefix + text, is_tag])
                 flags = SPACE if is_tag else 0
                 if not _BRACKET_CHARS.isdisjoint(text):
-                    for char, _ in _structure(text):
-                        if char in _OPENERS:
+                    for char, _ in unmatched_brackets(text):
+                        if char in OPENERS:
                             groups.append([char, True])
                         elif groups:
                             groups.pop()
@@ -367,8 +329,8 @@ class FilterSet:
                 flags |= COMMA  # the tag kept its neighbours apart; a comma must do that now
             if _BRACKET_CHARS.isdisjoint(text):
                 continue
-            for char, closing in _structure(text):
-                if char in _OPENERS:
+            for char, closing in unmatched_brackets(text):
+                if char in OPENERS:
                     groups.append([char, False])
                 elif groups and groups.pop()[1]:
                     # The group holds kept tokens: close it (with its weight) after the last.
@@ -410,149 +372,3 @@ def _collect_removed(hits: list[tuple[str | None, str]], removed: dict[str, list
             removed[category].append(text)
         else:
             removed[category] = [text]  # type: ignore[index]
-
-
-def add_term(filters_dir: Path, category: str, term: str) -> Path:
-    """Append a term to a user's list, creating the list (and directory) when needed.
-
-    A new user list for a shipped category starts as a copy of the shipped one, because a user
-    list replaces the shipped list of the same name. The file is replaced atomically.
-
-    Args:
-        filters_dir: the user's filters directory.
-        category: the category (file stem) to add to.
-        term: the term as a person would write it.
-
-    Returns:
-        The list file written (unchanged when the term was already there).
-
-    Raises:
-        FilterListError: the category name or term is invalid, or the file cannot be written.
-    """
-    name = _category_name(category)
-    try:
-        normal = validate_term(term)
-    except ValueError as exc:
-        raise FilterListError(f"category {name}: {exc}") from None
-    if normal is None:
-        raise FilterListError(f"category {name}: {term!r} holds no words")
-    filters_dir = Path(filters_dir).expanduser()
-    path = _existing_list(filters_dir, name) or filters_dir / f"{name}.txt"
-    if path.exists():
-        existing = path.read_bytes()
-    else:
-        shipped = _existing_list(shipped_filters_dir(), name)
-        existing = shipped.read_bytes() if shipped else f"# {name}\n".encode()
-    if normal in _read_list(path, existing):
-        return path
-    if existing and not existing.endswith(b"\n"):
-        existing += b"\n"
-    temp = path.with_name(path.name + ".tmp")
-    try:
-        filters_dir.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(existing + term.strip().encode() + b"\n")
-        os.replace(temp, path)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise FilterListError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    return path
-
-
-def _category_name(stem: str) -> str:
-    name = _SEED_NAMES.get(stem.lower(), stem.lower())
-    if not _CATEGORY_NAME.fullmatch(name):
-        raise FilterListError(f"{stem!r} is not a usable category name (letters, digits, - and _)")
-    return name
-
-
-def _existing_list(directory: Path, category: str) -> Path | None:
-    if not directory.is_dir():
-        return None
-    for path in sorted(directory.glob("*.txt")):
-        if _SEED_NAMES.get(path.stem.lower(), path.stem.lower()) == category:
-            return path
-    return None
-
-
-def _ordered(lists: Mapping[str, Iterable[str]]) -> dict[str, Iterable[str]]:
-    seed = [c for c in SEED_CATEGORIES if c in lists]
-    return {c: lists[c] for c in [*seed, *sorted(set(lists) - set(seed))]}
-
-
-def _read_dir(directory: Path) -> dict[str, set[str]]:
-    """Every list in a directory; lists naming the same category are merged."""
-    try:
-        paths = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".txt")
-    except OSError as exc:
-        raise FilterListError(
-            f"{directory}: cannot read filters directory: {exc.strerror}"
-        ) from None
-    lists: dict[str, set[str]] = {}
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise FilterListError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        lists.setdefault(_category_name(path.stem), set()).update(_read_list(path, data))
-    return lists
-
-
-def _read_list(path: Path, data: bytes) -> set[str]:
-    """The normalized terms of one list file's bytes."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line_no = data[: exc.start].count(b"\n") + 1
-        raise FilterListError(
-            f"{path}:{line_no}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
-        ) from None
-    terms: set[str] = set()
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = _INLINE_COMMENT.sub("", raw).strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            normal = validate_term(line)
-        except ValueError as exc:
-            raise FilterListError(f"{path}:{number}: {exc}") from None
-        if normal:
-            terms.add(normal)
-    return terms
-
-
-def _unbalanced(text: str) -> bool:
-    """Whether a token opens or closes a bracket group it does not also close or open."""
-    return bool(_structure(text))
-
-
-@lru_cache(maxsize=1 << 16)
-def _structure(text: str) -> tuple[tuple[str, str], ...]:
-    """A token's unmatched brackets in order: (bracket, text that goes with it).
-
-    For a closer the text includes the weight just before it (``smile:1.2)`` -> ``:1.2)``), which
-    belongs to the group it closes. Escaped brackets are literal and never count.
-    """
-    events: list[tuple[str, str]] = []
-    depth = 0
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char in _OPENERS:
-            depth += 1
-            events.append((char, char))
-        elif char in _CLOSERS:
-            if depth:
-                depth -= 1
-                # Drop the opener this closer matches: it is the last unmatched opener.
-                for j in range(len(events) - 1, -1, -1):
-                    if events[j][0] in _OPENERS:
-                        del events[j]
-                        break
-            else:
-                weight = _WEIGHT_BEFORE.search(text, 0, i)
-                events.append((char, (weight.group(0).strip() if weight else "") + char))
-        i += 1
-    return tuple(events)

@@ -37,9 +37,11 @@ from functools import lru_cache
 
 __all__ = [
     "BREAK",
+    "CLOSERS",
     "COMMA",
     "IDEOGRAPHIC_COMMA",
     "NEWLINE",
+    "OPENERS",
     "SEPARATOR_KINDS",
     "SPACE",
     "Token",
@@ -48,6 +50,7 @@ __all__ = [
     "separator_kind",
     "split_pieces",
     "tokenize",
+    "unmatched_brackets",
 ]
 
 # Separator kinds, as bit flags: the separators between two kept tokens are OR-ed together and
@@ -57,6 +60,9 @@ NEWLINE = 2
 BREAK = 4
 SPACE = 8  # the implicit separator around an angle-bracket tag written without a comma
 IDEOGRAPHIC_COMMA = 16  # "、": kept as written when it is the only separator between two tokens
+
+OPENERS = "([{"
+CLOSERS = ")]}"
 
 # One capture group, so `re.split` returns token, separator-or-tag, token, … (odd = captured).
 _SPLIT = re.compile(r"(,|，|、|\r\n|\r|\n|\bBREAK\b|<[^<>,，、\r\n]+>)")
@@ -77,6 +83,7 @@ _WEIGHT = re.compile(rf"(?:\s*:\s*{_NUM})+\s*(?=[)\]}}]|$)")
 _TRAILING_WEIGHT = re.compile(rf"(?:\s*:\s*{_NUM})+\s*$")
 _BRACKETS_AND_UNDERSCORE = str.maketrans(dict.fromkeys("()[]{}_", " "))
 _BRACKETS = str.maketrans(dict.fromkeys("()[]{}", " "))
+_WEIGHT_BEFORE = re.compile(rf"\s*:\s*{_NUM}\s*$")
 _ANGLE_TAG = re.compile(r"<\s*([^<>]*?)\s*>")
 _EMBEDDING = re.compile(r"^[\s(\[{]*embedding:(.*?)(?:\s*:\s*" + _NUM + r")*[\s)\]}]*$", re.I)
 
@@ -202,3 +209,38 @@ def _normalize_tagged(text: str) -> str:
 
 
 _normalize_cached = lru_cache(maxsize=1 << 16)(_normalize)
+
+
+@lru_cache(maxsize=1 << 16)
+def unmatched_brackets(text: str) -> tuple[tuple[str, str], ...]:
+    """A token's unmatched attention brackets in order: (bracket, text that goes with it).
+
+    ``(a`` opens a group a later token closes, ``b:1.2)`` closes one an earlier token opened.
+
+    For a closer the text includes the weight just before it (``smile:1.2)`` -> ``:1.2)``), which
+    belongs to the group it closes. Escaped brackets are literal and never count.
+    """
+    events: list[tuple[str, str]] = []
+    depth = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char in OPENERS:
+            depth += 1
+            events.append((char, char))
+        elif char in CLOSERS:
+            if depth:
+                depth -= 1
+                # Drop the opener this closer matches: it is the last unmatched opener.
+                for j in range(len(events) - 1, -1, -1):
+                    if events[j][0] in OPENERS:
+                        del events[j]
+                        break
+            else:
+                weight = _WEIGHT_BEFORE.search(text, 0, i)
+                events.append((char, (weight.group(0).strip() if weight else "") + char))
+        i += 1
+    return tuple(events)
