@@ -120,15 +120,18 @@ class Crawler:
 
     # -- folders ------------------------------------------------------------------------------
 
-    def _model_folder(self, username: str, model: Json) -> str:
+    def _model_dir_name(self, username: str, model: Json) -> tuple[str, str]:
+        """(sanitized user, claimed model folder name): the same in root and in lora_dir."""
         user = sanitize_component(username, fallback="unknown-user")
         wanted = sanitize_component(
             str(model.get("name") or ""),
             fallback=f"model-{model.get('id')}",
             max_bytes=_TITLE_BYTES,
         )
-        name = self._store.claim_dir(f"Users/{user}", str(model.get("id")), wanted)
-        return str(self._layout.model_dir(user, name))
+        return user, self._store.claim_dir(f"Users/{user}", str(model.get("id")), wanted)
+
+    def _model_folder(self, username: str, model: Json) -> str:
+        return str(self._layout.model_dir(*self._model_dir_name(username, model)))
 
     def _file_name(self, folder: str, file: Json) -> str:
         """The file's name in `folder`; two versions shipping `lora.safetensors` both survive.
@@ -150,14 +153,7 @@ class Crawler:
     def _lora_folder(self, username: str, model: Json) -> str | None:
         if not is_lora_family(model.get("type")) or self._config.lora_link == "off":
             return None
-        user = sanitize_component(username, fallback="unknown-user")
-        wanted = sanitize_component(
-            str(model.get("name") or ""),
-            fallback=f"model-{model.get('id')}",
-            max_bytes=_TITLE_BYTES,
-        )
-        name = self._store.claim_dir(f"Users/{user}", str(model.get("id")), wanted)
-        folder = self._layout.lora_model_dir(user, name)
+        folder = self._layout.lora_model_dir(*self._model_dir_name(username, model))
         return str(folder) if folder is not None else None
 
     async def _post_folder(self, post_id: int, post: Json | None = None) -> str:

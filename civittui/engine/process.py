@@ -5,7 +5,6 @@ The runner decides *when* (queues, workers, events); this module decides *what*.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import anyio
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
+from civittui.download.verify import sha256_file
 from civittui.engine.events import Event, ItemProgress, ItemStarted
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.errors import DownloadError, ItemError
@@ -81,14 +81,6 @@ def original_image_url(url: str, media_type: object) -> str:
     if len(segments) >= 4 and "=" in segments[-2]:
         segments[-2] = "original=true,quality=100" if media_type == "video" else "original=true"
     return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), parts.query, ""))
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _size_ok(actual: int, expected: int | None, *, exact: bool) -> bool:
@@ -155,14 +147,11 @@ class ItemProcessor:
             return None
         if not _size_ok(size, item.size, exact=False):
             return None
-        digest = await anyio.to_thread.run_sync(_sha256_of, path)
+        digest = await anyio.to_thread.run_sync(sha256_file, path)
         if item.sha256 and digest != item.sha256:
             return None
-        self._store.mark_done(
-            item.key, target=item.target, name=item.name, path=str(path), size=size, sha256=digest
-        )
         await self._place(item, path)
-        return Done(path, size)
+        return self._record_done(item, path, size, digest)
 
     def _image_on_disk(self, item: ImageItem) -> Done | None:
         folder = Path(item.folder)
@@ -176,15 +165,7 @@ class ItemProcessor:
                 size = path.stat().st_size
                 if not self._layout.sidecar_path(folder, image_id).exists():
                     self._write_image_sidecar(item)
-                self._store.mark_done(
-                    item.key,
-                    target=item.target,
-                    name=path.name,
-                    path=str(path),
-                    size=size,
-                    sha256=None,
-                )
-                return Done(path, size)
+                return self._record_done(item, path, size, None)
         return None
 
     def _meta_unchanged(self, item: MetaItem) -> Done | None:
@@ -245,15 +226,7 @@ class ItemProcessor:
         )
         # Sidecar writes fsync (~10 ms here): in a thread, or every worker waits on the disk.
         await anyio.to_thread.run_sync(self._write_image_sidecar, item)
-        self._store.mark_done(
-            item.key,
-            target=item.target,
-            name=result.path.name,
-            path=str(result.path),
-            size=result.size,
-            sha256=result.sha256,
-        )
-        return Done(result.path, result.size)
+        return self._record_done(item, result.path, result.size, result.sha256)
 
     def _write_image_sidecar(self, item: ImageItem) -> None:
         meta = item.image.get("meta")
@@ -302,15 +275,7 @@ class ItemProcessor:
                 self._redact(exc.reason), http_status=exc.http_status, permanent=exc.permanent
             ) from None
         await self._place(item, result.path)
-        self._store.mark_done(
-            item.key,
-            target=item.target,
-            name=item.name,
-            path=str(result.path),
-            size=result.size,
-            sha256=result.sha256,
-        )
-        return Done(result.path, result.size)
+        return self._record_done(item, result.path, result.size, result.sha256)
 
     async def _place(self, item: FileItem, path: Path) -> None:
         """LoRA placement + WebUI card + preview (idempotent; after verification only)."""
@@ -364,13 +329,10 @@ class ItemProcessor:
             item.model.get("id"), item.version.get("id"), site=self._config.api_base
         )
         write_text_atomic(text_path, version_meta_text(meta, page_url=page))
-        size = json_path.stat().st_size
+        return self._record_done(item, json_path, json_path.stat().st_size, None)
+
+    def _record_done(self, item: Item, path: Path, size: int, sha256: str | None) -> Done:
         self._store.mark_done(
-            item.key,
-            target=item.target,
-            name=json_path.name,
-            path=str(json_path),
-            size=size,
-            sha256=None,
+            item.key, target=item.target, name=path.name, path=str(path), size=size, sha256=sha256
         )
-        return Done(json_path, size)
+        return Done(path, size)
