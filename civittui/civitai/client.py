@@ -252,7 +252,7 @@ class CivitaiClient:
                     "CivitAI sent the download to its own site (login or early-access page)",
                     http_status=status,
                 )
-            return location
+            return str(location)
         body = _json_or_none(response)
         if status < 300:
             raise ApiError(
