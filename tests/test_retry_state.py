@@ -165,3 +165,16 @@ def test_kill_9_at_any_moment_loses_nothing(mirror: Mirror) -> None:
     for post in fake.world.posts_of(creator):
         for image in post.images:
             assert next((mirror.root / "Users").rglob(f"{image.id}.txt"))
+
+
+def test_a_done_file_that_vanished_is_fetched_again(mirror: Mirror) -> None:
+    url = mirror.url("/user/carol/images")
+    assert mirror.run("get", url) == 0
+    images = sorted(p for p in (mirror.root / "Posts").rglob("*") if p.suffix in (".png", ".webp"))
+    gone = images[0]
+    served = gone.read_bytes()
+    gone.unlink()
+    mirror.fake.clear_requests()
+    assert mirror.run("get", url) == 0
+    assert gone.read_bytes() == served
+    assert len([r for r in mirror.fake.requests if r.server == "images"]) == 1
