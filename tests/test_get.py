@@ -266,3 +266,23 @@ def test_two_versions_with_the_same_file_name_both_survive(mirror: Mirror) -> No
     fake.clear_requests()
     assert mirror.run("get", mirror.url("/user/erin")) == 0
     assert not [r for r in fake.requests if r.server == "files"]
+
+
+def test_expired_presigned_url_is_resolved_again_and_the_download_goes_on(mirror: Mirror) -> None:
+    fake = mirror.fake
+    mirror.config_file.write_text('[download]\nsegment_min = "1MiB"\nsegments = 4\n', "utf-8")
+    creator = fake.world.add_creator("frank")
+    model = fake.world.add_model(creator, "Big One", "LORA", files=0)
+    version = model.versions[0]
+    entry = fake.world.add_file(version, "big.safetensors", size=6 * 1024 * 1024)
+    fake.files.faults.expire_after(entry.key, requests=2)
+    fake.files.faults.throttle_per_connection(2 * 1024 * 1024)  # ranges run side by side
+    assert mirror.run("get", mirror.url(f"/models/{model.id}")) == 0
+    assert sha256_file(next(mirror.root.rglob(entry.name))) == entry.content_sha256
+    resolves = [r for r in fake.requests if r.path == f"/api/download/models/{version.id}"]
+    assert len(resolves) >= 2
+    ranged = [r for r in fake.requests if r.server == "files"]
+    assert any(r.status == 403 for r in ranged)
+    assert len({r.range for r in ranged if r.status == 206}) >= 3
+    for request in ranged:
+        assert "authorization" not in request.headers
