@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
 from anyio.streams.memory import MemoryObjectReceiveStream
+from rich.console import RenderableType
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -22,7 +24,7 @@ from textual.events import DescendantFocus, Resize
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Tab, Tabs
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerError, WorkerState
 
 import civittui
 from civittui.config import Config
@@ -397,18 +399,34 @@ class CivittuiApp(App[int]):
 
         self.push_screen(SettingsScreen(self.config), saved)
 
-    async def action_quit(self) -> None:
+    def action_quit(self) -> None:
         """Stop the engine (state is saved), wait for it, and exit."""
+        self.exit(return_code=0)
+
+    def exit(
+        self,
+        result: int | None = None,
+        return_code: int = 0,
+        message: RenderableType | None = None,
+    ) -> None:
+        """Exit after the engine stopped and saved its state, however the exit was asked for."""
+        worker = self._engine_worker
+        if worker is None or worker.is_finished:
+            super().exit(result, return_code, message)
+            return
         if self._quitting:
             return
         self._quitting = True
         self.store.set_setting("tui.pane", self._pane)
         self.engine.stop()
-        worker = self._engine_worker
-        if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
-            await worker.wait()
-        self.close_store()
-        self.exit(return_code=0)
+
+        async def exit_when_stopped() -> None:
+            with suppress(WorkerError):
+                await worker.wait()
+            self.close_store()
+            super(CivittuiApp, self).exit(result, return_code, message)
+
+        self.run_worker(exit_when_stopped(), name="exit", group="exit")
 
     def close_store(self) -> None:
         """Save and close the state store when this app opened it (after the engine stopped)."""
