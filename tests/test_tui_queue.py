@@ -14,6 +14,7 @@ from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.screens.path_prompt import PathPrompt
 from civittui.tui.widgets.failures import FailureList
 from civittui.tui.widgets.queue import QueuePane, TargetList
+from civittui.tui.widgets.workers import WorkerList
 from tests.fakecivitai import FakeCivitai
 from tests.tui_support import tui_config, wait_until
 
@@ -244,3 +245,37 @@ def test_settings_file_is_private(tmp_path: Path) -> None:
     assert settings_path(config) == tmp_path / "config.toml"
     if os.name == "posix":
         assert not (tmp_path / "config.toml").exists()
+
+
+async def test_workers_show_a_live_row_per_download_and_finished_rows_leave(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    world = fake_civitai.world
+    model = world.add_model(world.add_creator("dave"), "Slow One", "LORA", file_size=256 * 1024)
+    entry = model.versions[0].files[0]
+    fake_civitai.files.faults.throttle_per_connection(128 * 1024)  # two seconds for the file
+    config = tui_config(tmp_path, fake_civitai)
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.add_urls([f"{fake_civitai.api_base}/models/{model.id}"])
+        worker_list = app.query_one(WorkerList)
+        key = f"file:{entry.id}"
+        await wait_until(
+            pilot,
+            lambda: (
+                (index := worker_list.index_of(key)) is not None
+                and 0 < worker_list.rows[index].done < entry.size
+            ),
+        )
+        await pilot.pause(0.3)
+        row = worker_list.rows[worker_list.index_of(key) or 0]
+        text = worker_list.render_row(row, 100).plain
+        assert entry.name[:10] in text and "%" in text and "/s" in text
+        assert "1 active" in str(app.query_one("#workers").border_subtitle)
+        await wait_until(
+            pilot, lambda: app.model.targets[f"model:{model.id}"].status is TargetStatus.DONE
+        )
+        await pilot.pause(0.3)
+        assert worker_list.index_of(key) is None
+        assert any(p.name == entry.name for p in config.root.rglob("*"))
+        await pilot.press("ctrl+q")
