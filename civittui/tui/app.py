@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import RenderableType
@@ -22,7 +22,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Footer, Header, Tab, Tabs
 from textual.worker import Worker, WorkerError, WorkerState
 
@@ -167,7 +166,7 @@ class CivittuiApp(App[int]):
         self._engine_worker = self.run_worker(
             self._serve(), name="engine", group="engine", exit_on_error=False
         )
-        self.run_worker(self._drain(events), name="events", group="events", exit_on_error=False)
+        self.run_worker(self._drain(events), name="events", group="events")
         self.set_interval(REPAINT_SECONDS, self.repaint)
         self.set_interval(30, self.query_one(FailuresPane).failure_list.clear_cache)
         self.prompt_actions.load_prompts()
@@ -212,13 +211,13 @@ class CivittuiApp(App[int]):
         if tabs.active != f"tab-{name}":
             tabs.active = f"tab-{name}"
         if focus:
-            target: Widget = {
-                "queue": lambda: self.query_one(TargetList),
-                "workers": lambda: self.query_one("#worker-list"),
-                "failures": lambda: self.query_one(FailureList),
-                "prompts": lambda: self.query_one(PromptsPane).prompt_list,
-            }[name]()
-            target.focus()
+            selector = {
+                "queue": "#targets",
+                "workers": "#worker-list",
+                "failures": "#failure-list",
+                "prompts": "#prompt-list",
+            }[name]
+            self.query_one(selector).focus()
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -258,7 +257,8 @@ class CivittuiApp(App[int]):
             if not self._quitting:
                 self.exit(return_code=2, message=message)
         elif event.state == WorkerState.SUCCESS:
-            self.summary = worker.result  # type: ignore[assignment]
+            result = worker.result
+            self.summary = result if isinstance(result, RunSummary) else None
 
     def repaint(self) -> None:
         """Push what changed since the last tick into the panes (runs at 5 Hz)."""
@@ -399,7 +399,7 @@ class CivittuiApp(App[int]):
 
         self.push_screen(SettingsScreen(self.config), saved)
 
-    def action_quit(self) -> None:
+    async def action_quit(self) -> None:
         """Stop the engine (state is saved), wait for it, and exit."""
         self.exit(return_code=0)
 
@@ -433,7 +433,7 @@ class CivittuiApp(App[int]):
         if self._owns_store:
             self.store.close()
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from palette_commands(self)
 

@@ -223,9 +223,9 @@ class ViewModel:
                 if self.workers.pop(event.key, None) is not None:
                     changes.workers_reordered = True
                 self._drop_failure(event.key)
-                row = FailureRow(event, at=_failed_at(event, self.wall()))
-                self.failures.insert(0, row)
-                self._failure_by_key[event.key] = row
+                failed = FailureRow(event, at=_failed_at(event, self.wall()))
+                self.failures.insert(0, failed)
+                self._failure_by_key[event.key] = failed
                 changes.failures_reordered = True
                 changes.status = True
             case TargetUpdated():

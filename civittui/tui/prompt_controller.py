@@ -67,7 +67,7 @@ class PromptController:
         """Switch off the categories the user switched off last time."""
         disabled = self.app.store.get_setting(DISABLED_SETTING, [])
         if isinstance(disabled, list) and disabled:
-            self.pane.set_enabled(c for c in self.filters.categories if c not in disabled)
+            self.pane.set_enabled([c for c in self.filters.categories if c not in disabled])
 
     def remember_categories(self, enabled: frozenset[str]) -> None:
         """Keep the switched-off categories in the state store."""

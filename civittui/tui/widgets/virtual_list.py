@@ -200,7 +200,7 @@ class VirtualList(ScrollView, Generic[RowT], can_focus=True):
             width = self.scrollable_content_region.width
             self.scroll_to_region(Region(0, self.cursor, width, 1), animate=False, force=True)
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is not None:
             self.cursor = offset.y + self.scroll_offset.y
