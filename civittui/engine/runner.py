@@ -280,6 +280,7 @@ class Engine:
         try:
             await self._send.send(event)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send.close()  # the consumer left: stop talking, but close what we opened
             self._send = None
 
     def _persist_target(self, state: _TargetState) -> None:
