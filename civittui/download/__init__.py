@@ -34,6 +34,7 @@ async def make_file_downloader(config: Config, builtin: Downloader) -> Downloade
             secret=config.aria2_secret,
             local_root=config.root,
             remote_root=config.aria2_root,
+            connections=config.download.segments,  # same politeness as the builtin engine
         )
         await aria2.check()
         return aria2
