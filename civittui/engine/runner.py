@@ -39,7 +39,7 @@ from civittui.engine.events import (
 )
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
 from civittui.engine.process import ItemProcessor, ProgressReporter
-from civittui.errors import ApiError, ItemError
+from civittui.errors import ApiError, ItemError, UrlError
 from civittui.filters import FilterSet
 from civittui.layout import Layout
 from civittui.redact import Redactor
@@ -129,14 +129,16 @@ class Engine:
         self.summary = RunSummary(dry_run=dry_run)
         if resume_queue:
             for record in store.targets():
+                try:
+                    target = parse_url(record.url, extra_hosts=self._hosts())
+                except UrlError:
+                    continue  # queued against another api_base: kept in the state, not run
+                state = self._add_target(target)
                 if record.status == TargetStatus.DONE:
-                    state = self._add_target(parse_url(record.url, extra_hosts=self._hosts()))
                     state.status = TargetStatus.DONE
                     state.found, state.done = record.found, record.done
                     state.failed, state.skipped = record.failed, record.skipped
                     state.crawled = True
-                else:
-                    self._add_target(parse_url(record.url, extra_hosts=self._hosts()))
 
     # -- commands (call from the event loop that runs serve) ----------------------------------
 
@@ -193,9 +195,16 @@ class Engine:
             return
         index = keys.index(key)
         new = max(0, min(len(keys) - 1, index + delta))
+        if new == index:
+            return
+        neighbour = keys[new]  # the target it now stands where
         keys.insert(new, keys.pop(index))
         self._targets = {k: self._targets[k] for k in keys}
-        self._store.move_target(key, delta)
+        # The state may hold targets this engine does not show (another api_base): move by
+        # the distance to the same neighbour there.
+        stored = [t.key for t in self._store.targets()]
+        if key in stored and neighbour in stored:
+            self._store.move_target(key, stored.index(neighbour) - stored.index(key))
 
     @property
     def paused(self) -> bool:
