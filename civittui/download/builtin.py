@@ -18,6 +18,7 @@ from pathlib import Path
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import httpcore
 import httpx
 
@@ -677,9 +678,17 @@ class _Job:
                             next_commit = anyio.current_time() + COMMIT_INTERVAL
                 except (httpx.TransportError, _ShortBody) as exc:
                     failure = exc  # what arrived before the failure is still written
+                except anyio.BrokenResourceError:
+                    # The writer task is gone: cancelled (Ctrl+C) or failed. The task group
+                    # reports which; this side only has to stop feeding it.
+                    await anyio.lowlevel.checkpoint()
+                    buffer = bytearray()
                 if buffer:
                     with anyio.CancelScope(shield=True):
-                        await send.send((offset, buffer))
+                        try:
+                            await send.send((offset, buffer))
+                        except anyio.BrokenResourceError:
+                            pass  # same as above: the task group raises the real reason
         if failure is not None:
             raise failure
         if not seg.finished and announced is not None and received < announced:
