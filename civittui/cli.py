@@ -235,9 +235,10 @@ def _run_headless(
                 await run_engine.serve(until_idle=True)
 
         try:
-            anyio.run(run)
-        except BaseExceptionGroup as group:
-            raise _first_user_error(group) from None
+            try:
+                anyio.run(run)
+            except BaseExceptionGroup as group:
+                raise _first_user_error(group) from None
         except KeyboardInterrupt:
             engine.summary.interrupted = True
             code = EXIT_INTERRUPTED
