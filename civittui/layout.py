@@ -57,7 +57,7 @@ _RESERVED = frozenset(
 # kept as ".gz", which is enough to keep the type visible).
 _EXTENSION = re.compile(r"\.[A-Za-z0-9_-]{1,16}$")
 
-_IMAGE_SUFFIXES = {
+MEDIA_SUFFIXES: dict[str, str] = {
     "image/jpeg": ".jpeg",
     "image/jpg": ".jpeg",
     "image/pjpeg": ".jpeg",
@@ -222,7 +222,7 @@ def image_suffix(content_type: str | None) -> str | None:
     if not content_type:
         return None
     media = content_type.split(";", 1)[0].strip().lower()
-    return _IMAGE_SUFFIXES.get(media)
+    return MEDIA_SUFFIXES.get(media)
 
 
 def _lexical(path: Path) -> str:

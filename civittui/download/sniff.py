@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import struct
 
+from civittui.layout import MEDIA_SUFFIXES
+
 __all__ = [
     "EXTENSIONS",
     "SAFETENSORS_MAX_HEADER",
@@ -15,17 +17,7 @@ __all__ = [
     "safetensors_header_problem",
 ]
 
-EXTENSIONS: dict[str, str] = {
-    "image/jpeg": ".jpeg",
-    "image/jpg": ".jpeg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "image/gif": ".gif",
-    "image/avif": ".avif",
-    "video/mp4": ".mp4",
-    "video/webm": ".webm",
-    "audio/mpeg": ".mp3",
-}
+EXTENSIONS: dict[str, str] = {**MEDIA_SUFFIXES, "audio/mpeg": ".mp3"}
 """Content-Type -> suffix for images and videos (the URL's name is cosmetic on the CDN)."""
 
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024

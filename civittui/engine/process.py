@@ -17,12 +17,13 @@ import anyio
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
+from civittui.download.sniff import EXTENSIONS
 from civittui.download.verify import sha256_file
 from civittui.engine.events import Event, ItemProgress, ItemStarted
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.errors import DownloadError, ItemError
 from civittui.filters import FilterSet
-from civittui.layout import Layout, image_suffix
+from civittui.layout import Layout
 from civittui.redact import Redactor
 from civittui.sidecars import (
     image_sidecar,
@@ -40,7 +41,8 @@ from civittui.store import ItemStatus, Store
 __all__ = ["Done", "ItemProcessor", "ProgressReporter", "original_image_url"]
 
 _PROGRESS_EVERY = 0.1  # s: ~10 updates a second per row is all the eye can use
-_IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".webp", ".gif", ".avif", ".mp4", ".webm", ".bin")
+# Every suffix the downloader may give an image (from its Content-Type), plus legacy ".jpg".
+_IMAGE_SUFFIXES = (*dict.fromkeys(EXTENSIONS.values()), ".jpg", ".bin")
 _SIZE_SLACK = 1024  # sizeKB is a float of bytes/1024
 
 
@@ -212,7 +214,7 @@ class ItemProcessor:
             raise ItemError("the API gave no URL for this image", permanent=True)
         folder = Path(item.folder)
         stem = self._layout.image_stem(folder, int(image["id"]))
-        guess = image_suffix(None) or (".mp4" if image.get("type") == "video" else ".jpeg")
+        guess = ".mp4" if image.get("type") == "video" else ".jpeg"  # replaced on arrival
         await emit(ItemStarted(item.key, f"{image['id']}", None, self._images.name))
         result = await self._images.download(
             DownloadRequest(
