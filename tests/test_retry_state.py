@@ -178,3 +178,17 @@ def test_a_done_file_that_vanished_is_fetched_again(mirror: Mirror) -> None:
     assert mirror.run("get", url) == 0
     assert gone.read_bytes() == served
     assert len([r for r in mirror.fake.requests if r.server == "images"]) == 1
+
+
+def test_retry_all_picks_up_items_an_interrupted_retry_left_pending(mirror: Mirror) -> None:
+    from civittui.store import Store
+
+    locked = _model(mirror.fake, "bob", "Members Only")
+    entry = locked.versions[0].files[0]
+    assert mirror.run("get", mirror.url(f"/models/{locked.id}"), key=False) == 1
+    with Store.open(mirror.root / ".civittui" / "state.json") as store:
+        record = store.item(f"file:{entry.id}")
+        assert record is not None
+        store.mark_pending(record.key, target=record.target, name=record.name, spec=None)
+    assert mirror.run("retry", "--all") == 0
+    assert sha256_file(next(mirror.root.rglob(entry.name))) == entry.content_sha256

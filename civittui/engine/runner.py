@@ -43,7 +43,7 @@ from civittui.errors import ApiError, ItemError, UrlError
 from civittui.filters import FilterSet
 from civittui.layout import Layout
 from civittui.redact import Redactor
-from civittui.store import ItemRecord, Store
+from civittui.store import ItemRecord, ItemStatus, Store
 
 __all__ = ["Engine"]
 
@@ -224,7 +224,9 @@ class Engine:
         """Re-queue recorded failures (all when `keys` is None); returns how many."""
         wanted = set(keys) if keys is not None else None
         count = 0
-        for record in self._store.failures():
+        # Pending items were re-queued by a run that stopped before reaching them.
+        pending = list(self._store.items(status=ItemStatus.PENDING))
+        for record in [*self._store.failures(), *pending]:
             if wanted is not None and record.key not in wanted:
                 continue
             if record.permanent and not include_permanent and wanted is None:
