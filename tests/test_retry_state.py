@@ -192,3 +192,27 @@ def test_retry_all_picks_up_items_an_interrupted_retry_left_pending(mirror: Mirr
         store.mark_pending(record.key, target=record.target, name=record.name, spec=None)
     assert mirror.run("retry", "--all") == 0
     assert sha256_file(next(mirror.root.rglob(entry.name))) == entry.content_sha256
+
+
+def test_status_names_what_the_nsfw_setting_hides(mirror: Mirror, capsys) -> None:
+    fake = mirror.fake
+    url = mirror.url("/user/bob")
+    assert mirror.run("get", url, "--nsfw", "soft") in (0, 1)
+    capsys.readouterr()
+    assert mirror.run("status", url, "--json", "--nsfw", "soft") == 1
+    audit = json.loads(capsys.readouterr().out)[0]
+    hidden = {g["key"] for g in audit["gaps"] if g["kind"] == "hidden by nsfw"}
+    creator = fake.world.creator("bob")
+    mature = {
+        f"image:{image.id}"
+        for post in fake.world.posts_of(creator)
+        if post.model_version_id is not None
+        for image in post.images
+        if image.nsfw_level > 2
+    }
+    assert hidden and hidden == mature
+    assert audit["listed"] == audit["verified"] + len(audit["gaps"])
+    # at every level nothing is hidden any more
+    assert mirror.run("status", url, "--json") == 1
+    audit = json.loads(capsys.readouterr().out)[0]
+    assert not [g for g in audit["gaps"] if g["kind"] == "hidden by nsfw"]

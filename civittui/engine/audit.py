@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,7 +36,7 @@ class Gap:
     name: str
     kind: str
     """`failed`, `early access`, `login required`, `deleted`, `archived`, `vanished`,
-    `not downloaded yet`."""
+    `hidden by nsfw`, `not downloaded yet`."""
     detail: str
 
 
@@ -102,30 +102,53 @@ async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> li
     hosts = (urlsplit(config.api_base).netloc,)
     targets = [parse_url(url, extra_hosts=hosts) for url in urls]
     gate = ApiGate(config.rate, cooldown_until=store.cooldown_until())
+    layout = Layout(config.root, config.lora_dir)
     client = CivitaiClient(config, gate)
-    crawler = Crawler(config, client, store, Layout(config.root, config.lora_dir))
+    crawler = Crawler(config, client, store, layout)
+    # Below `x`, the API hides items above the level: a second crawl at every level names them.
+    everything = replace(config, nsfw="x")
+    wide_client = CivitaiClient(everything, gate) if config.nsfw != "x" else None
     audits: list[TargetAudit] = []
     try:
         for target in targets:
             audit = TargetAudit(target.key, target.url)
             stats = CrawlStats()
+            seen: set[str] = set()
             try:
                 async for item in crawler.crawl(target, stats):
+                    seen.add(item.key)
                     _classify(audit, item.key, item.name, store.item(item.key))
+                if wide_client is not None:
+                    wide = Crawler(everything, wide_client, store, layout)
+                    async for item in wide.crawl(target, CrawlStats()):
+                        if item.key not in seen:
+                            seen.add(item.key)
+                            _classify_hidden(
+                                audit, item.key, item.name, store.item(item.key), config.nsfw
+                            )
             except ApiError as exc:
                 audit.error = exc.reason
             audit.notes.extend(stats.notes)
             if stats.dropped:
                 audit.notes.append(f"{stats.dropped} listed item(s) did not belong to the target")
-            if config.nsfw != "x":
-                audit.notes.append(
-                    f"nsfw = {config.nsfw}: items above that level are hidden by the API "
-                    "and not counted (use --nsfw x to include them)"
-                )
             audits.append(audit)
     finally:
         await client.aclose()
+        if wide_client is not None:
+            await wide_client.aclose()
     return audits
+
+
+def _classify_hidden(
+    audit: TargetAudit, key: str, name: str, record: ItemRecord | None, level: str
+) -> None:
+    """An item only an `nsfw = x` listing shows: a gap unless an earlier run fetched it."""
+    audit.listed += 1
+    if gap_reason(record, _exists(record)) is None:
+        audit.verified += 1
+    else:
+        detail = f"above the nsfw = {level} setting (run with --nsfw x to fetch it)"
+        audit.gaps.append(Gap(key, name, "hidden by nsfw", detail))
 
 
 def audit_offline(store: Store) -> list[TargetAudit]:
