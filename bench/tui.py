@@ -229,21 +229,9 @@ async def run_civittui(data: Data, args: argparse.Namespace) -> Result:
             target_list.focus()
             await pilot.pause()
             result.startup = time.perf_counter() - start
-            watch = FrameWatch(app)
-            await asyncio.sleep(1.0)  # let the start settle
-            result.idle_cpu = await cpu_over(args.seconds)
-            result.idle_latency = await measure_latency(
-                app, watch, lambda: target_list.cursor, args.presses
+            await _measure_idle_then_busy(
+                app, lambda: target_list.cursor, Feeder(data, model.apply), args, result
             )
-            feeder = Feeder(data, model.apply)
-            feeder.start()
-            await asyncio.sleep(0.5)
-            result.busy_cpu = await cpu_over(args.seconds)
-            result.busy_latency = await measure_latency(
-                app, watch, lambda: target_list.cursor, args.presses
-            )
-            await feeder.stop()
-            result.events = feeder.sent
             await pilot.press("ctrl+q")
     return result
 
@@ -303,22 +291,26 @@ async def run_naive(data: Data, args: argparse.Namespace) -> Result:
         queue.focus()
         await pilot.pause()
         result.startup = time.perf_counter() - start
-        watch = FrameWatch(app)
-        await asyncio.sleep(1.0)
-        result.idle_cpu = await cpu_over(args.seconds)
-        result.idle_latency = await measure_latency(
-            app, watch, lambda: queue.cursor_row, args.presses
+        await _measure_idle_then_busy(
+            app, lambda: queue.cursor_row, Feeder(data, app.apply), args, result
         )
-        feeder = Feeder(data, app.apply)
-        feeder.start()
-        await asyncio.sleep(0.5)
-        result.busy_cpu = await cpu_over(args.seconds)
-        result.busy_latency = await measure_latency(
-            app, watch, lambda: queue.cursor_row, args.presses
-        )
-        await feeder.stop()
-        result.events = feeder.sent
     return result
+
+
+async def _measure_idle_then_busy(
+    app: Any, cursor: Any, feeder: Feeder, args: Any, result: Any
+) -> None:
+    """The same procedure for both apps: idle CPU and latency, then under the event stream."""
+    watch = FrameWatch(app)
+    await asyncio.sleep(1.0)  # let the start settle
+    result.idle_cpu = await cpu_over(args.seconds)
+    result.idle_latency = await measure_latency(app, watch, cursor, args.presses)
+    feeder.start()
+    await asyncio.sleep(0.5)
+    result.busy_cpu = await cpu_over(args.seconds)
+    result.busy_latency = await measure_latency(app, watch, cursor, args.presses)
+    await feeder.stop()
+    result.events = feeder.sent
 
 
 def _ms(samples: list[float], q: float) -> float:
