@@ -38,8 +38,8 @@ VERSION_FROM_MODEL_VERSIONS = (
     "(issue 13 item 5)"
 )
 PRIMARY_NAME = (
-    "the first file listed claims the plain name; CivitAI lists the primary second in "
-    "model 4468 version 57618 (issue 13 item 4)"
+    "the first file listed claims the plain name; CivitAI lists the primary after a "
+    "same-named file in 4468 v57618 and in 4384 v78164/6202/5636/5213/4990 (issue 13 item 4)"
 )
 
 
@@ -56,13 +56,13 @@ class ReplayMirror:
     def lora(self) -> Path:
         return self.tmp / "Lora"
 
-    def get(self, path: str) -> int:
+    def get(self, *paths: str) -> int:
         config = self.tmp / "config.toml"
         config.touch()
         return main(
             [
                 "get",
-                self.replay.api_base + path,
+                *(self.replay.api_base + path for path in paths),
                 "--config",
                 str(config),
                 "--root",
@@ -168,19 +168,17 @@ def test_every_model_is_mirrored_whole(mirror: ReplayMirror, model_id: int) -> N
         _check_images(mirror.root, _version_images(mirror.replay, username, version["id"]))
 
 
-@pytest.mark.parametrize(
-    ("model_id", "version_id"),
-    sorted((m["id"], v["id"]) for m in CORPUS.models.values() for v in m["modelVersions"]),
-)
-def test_every_version_of_a_model_is_mirrored(
-    mirror: ReplayMirror, model_id: int, version_id: int
-) -> None:
+@pytest.mark.parametrize("model_id", sorted(CORPUS.models))
+def test_every_version_of_a_model_is_mirrored(mirror: ReplayMirror, model_id: int) -> None:
+    # One run with every version URL of the model (DreamShaper has 31).
     model = mirror.replay.models[model_id]
     username = model["creator"]["username"]
-    assert mirror.get(f"/models/{model_id}?modelVersionId={version_id}") == 0
-    version = next(v for v in model["modelVersions"] if v["id"] == version_id)
-    _check_version(mirror, username, model["type"], version)
-    _check_images(mirror.root, _version_images(mirror.replay, username, version_id))
+    versions = model["modelVersions"]
+    urls = [f"/models/{model_id}?modelVersionId={v['id']}" for v in versions]
+    assert mirror.get(*urls) == 0
+    for version in versions:
+        _check_version(mirror, username, model["type"], version)
+        _check_images(mirror.root, _version_images(mirror.replay, username, version["id"]))
 
 
 @pytest.mark.xfail(strict=True, reason=VERSION_FROM_MODEL_VERSIONS)
@@ -193,16 +191,41 @@ def test_every_captured_model_version_is_mirrored(mirror: ReplayMirror, version_
     _check_images(mirror.root, _version_images(mirror.replay, username, version_id))
 
 
+def _same_named_groups(model: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Per version, the files sharing the primary file's name (primary first), when 2 or more."""
+    groups = []
+    for version in model["modelVersions"]:
+        primary = next((f for f in version["files"] if f.get("primary")), None)
+        if primary is None:
+            continue
+        same = [f for f in version["files"] if f["name"] == primary["name"]]
+        if len(same) > 1:
+            groups.append([primary, *(f for f in same if f is not primary)])
+    return groups
+
+
+SAME_NAMED = [m for m in sorted(CORPUS.models) if _same_named_groups(CORPUS.models[m])]
+
+
 @pytest.mark.xfail(strict=True, reason=PRIMARY_NAME)
-def test_the_primary_of_same_named_files_keeps_the_plain_name(mirror: ReplayMirror) -> None:
-    model = mirror.replay.models[4468]
-    version = next(v for v in model["modelVersions"] if v["id"] == 57618)
-    names = [f["name"] for f in version["files"]]
-    assert len(names) == 2 and len(set(names)) == 1  # the captured shape this test is about
-    assert mirror.get("/models/4468") == 0
-    primary = next(f for f in version["files"] if f.get("primary"))
-    on_disk = _verified_file(mirror.root / "Users" / "rqdwdw", primary)
-    assert on_disk.name == primary["name"]
+@pytest.mark.parametrize("model_id", SAME_NAMED)
+def test_the_primary_of_same_named_files_keeps_the_plain_name(
+    mirror: ReplayMirror, model_id: int
+) -> None:
+    model = mirror.replay.models[model_id]
+    users = mirror.root / "Users" / model["creator"]["username"]
+    assert mirror.get(f"/models/{model_id}") == 0
+    wrong = []
+    for primary, *others in _same_named_groups(model):
+        if _verified_file(users, primary).name != primary["name"]:
+            wrong.append(primary["id"])
+        stem, dot, ext = primary["name"].rpartition(".")
+        wrong += [
+            other["id"]
+            for other in others
+            if _verified_file(users, other).name != f"{stem} ({other['id']}){dot}{ext}"
+        ]
+    assert not wrong, f"files not named as CivitAI's primary/other rule says: {wrong}"
 
 
 POSTS = sorted({i["postId"] for i in CORPUS.images.values() if isinstance(i.get("postId"), int)})
