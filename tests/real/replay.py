@@ -21,8 +21,9 @@ What the replay derives from the captures, because no capture of that exact quer
   else the ``primary`` file), as civitai/civitai does in
   ``src/pages/api/download/models/[modelVersionId].ts``.
 - Anything not captured: ``/api/v1/models/{id}`` and ``/model-versions/{id}`` answer 404
-  ``{"error": ...}``; ``/api/v1/posts/{id}`` the HTML 404 page the real site gives; tRPC
-  ``post.get`` a tRPC NOT_FOUND (the corpus holds no ``post.get`` capture).
+  ``{"error": ...}`` (the REST routes' error body); ``/api/v1/posts/{id}`` the HTML 404 page the
+  real site gives (no such REST route is deployed, issue 13); tRPC ``post.get`` a tRPC NOT_FOUND
+  in tRPC's error envelope (the corpus holds no ``post.get`` capture).
 
 Alterations made while serving (the captured files on disk are never changed): the real files are
 gigabytes and their bytes are not public, so every file is served as small synthetic safetensors
