@@ -671,8 +671,13 @@ def make_big_creator(
     versions: int = 3,
     images: int = 2000,
     username: str = "bigcreator",
+    bare_posts: int = 0,
 ) -> Creator:
-    """Add a creator with many small models and images (for crawl-cost benches)."""
+    """Add a creator with many small models and images (for crawl-cost benches).
+
+    ``bare_posts`` more posts of two images without meta (no detected resources) go to the
+    versions in turn, after each version's showcase post.
+    """
     creator = world.add_creator(username)
     all_versions: list[Version] = []
     for m in range(models):
@@ -686,4 +691,9 @@ def make_big_creator(
     for i, version in enumerate(all_versions):
         count = per_post + (1 if i < extra else 0)
         world.add_post(creator, version, title=f"Post {i:04d}", images=count, kinds=["png"])
+    for i in range(bare_posts):
+        version = all_versions[i % len(all_versions)]
+        world.add_post(
+            creator, version, title=f"Bare {i:04d}", images=2, kinds=["png"], with_meta=False
+        )
     return creator
