@@ -172,3 +172,40 @@ def test_version_target_falls_back_on_the_model_for_the_creator(mirror: Mirror) 
     on_disk = _sidecars(mirror.root / "Users" / "erin")
     assert {im.id for im in _posts(fake, "v7 videos")} <= set(on_disk)
     assert not {im.id for im in _posts(fake, "v8 no meta")} & set(on_disk)
+
+
+def _offline_status(mirror: Mirror, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
+    capsys.readouterr()
+    mirror.run("status", "--json")
+    return {a["key"]: a for a in json.loads(capsys.readouterr().out)}
+
+
+def test_offline_status_counts_items_another_target_recorded_first(
+    mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = mirror.fake
+    mix = _model(fake, "Dream Mix")
+    post = next(p for p in fake.world.posts.values() if p.title == "v8 showcase")
+    assert mirror.run("get", mirror.url(f"/models/{mix}"), "-q") == 0
+    assert mirror.run("get", mirror.url("/user/erin"), "-q") == 0
+    assert mirror.run("get", mirror.url(f"/posts/{post.id}"), "-q") == 0
+    audits = _offline_status(mirror, capsys)
+    creator = audits["user:erin"]
+    erin_images = sum(
+        len(p.images) for p in fake.world.posts.values() if p.user.username == "erin"
+    ) - len(_posts(fake, "erin's doodles"))
+    erin_files = sum(
+        len(v.files)
+        for m in fake.world.models.values()
+        if m.creator.username == "erin"
+        for v in m.versions
+    )
+    erin_versions = sum(
+        len(m.versions) for m in fake.world.models.values() if m.creator.username == "erin"
+    )
+    assert creator["listed"] == erin_images + erin_files + erin_versions
+    assert creator["verified"] == creator["listed"] and not creator["gaps"]
+    post_audit = audits[f"post:{post.id}"]
+    assert (
+        post_audit["listed"] >= len(post.images) and post_audit["verified"] == post_audit["listed"]
+    )

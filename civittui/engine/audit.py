@@ -160,6 +160,13 @@ def audit_offline(store: Store) -> list[TargetAudit]:
         key = record.target or "(no target)"
         audit = audits.setdefault(key, TargetAudit(key, ""))
         _classify(audit, record.key, record.name, record)
+    # Items a target listed that another target recorded first (a creator after one of its
+    # models, a post after its creator) belong to it as well.
+    for key, audit in audits.items():
+        for item_key in sorted(store.members(key)):
+            member = store.item(item_key)
+            if member is None or member.target != key:
+                _classify(audit, item_key, member.name if member else item_key, member)
     for audit in audits.values():
         audit.notes.append("offline: items never recorded are not known; pass URLs to ask the API")
     return list(audits.values())

@@ -148,6 +148,8 @@ class Crawler:
         else:
             gen = self._image_target(target, stats)
         async for item in gen:
+            # Offline `status` counts it for this target even when another one recorded it.
+            self._store.note_member(target.key, item.key)
             yield item
 
     # -- folders ------------------------------------------------------------------------------
