@@ -209,3 +209,52 @@ def test_offline_status_counts_items_another_target_recorded_first(
     assert (
         post_audit["listed"] >= len(post.images) and post_audit["verified"] == post_audit["listed"]
     )
+
+
+def test_online_status_shows_unplaced_images_as_a_gap(
+    mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = mirror.fake
+    fake.api_faults.inject("/api/trpc/post.get", status=404, times=100)
+    url = mirror.url(f"/models/{_model(fake, 'Dream Mix')}")
+    capsys.readouterr()
+    assert mirror.run("status", url, "--json") != 0
+    (audit,) = json.loads(capsys.readouterr().out)
+    (gap,) = [g for g in audit["gaps"] if g["kind"] == "unplaced"]
+    assert "could not be placed" in gap["detail"] and "post.get" in gap["detail"]
+
+
+def test_real_shapes_files_empty_html_post_page_and_foreign_download_host(
+    mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = mirror.fake
+    world = fake.world
+    gina = world.add_creator("gina")
+    empty = world.add_model(gina, "No Files Yet", "LORA", files=0)
+    world.add_post(gina, empty.versions[0], title="preview", images=2)
+    with httpx.Client(base_url=fake.api_base) as api:
+        listed = api.get("/api/v1/models", params={"username": "gina"}).json()["items"][0]
+        assert listed["modelVersions"][0]["files"] == [] and isinstance(listed["nsfwLevel"], int)
+        page = api.get("/api/v1/posts/1")
+        assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    assert mirror.run("get", mirror.url("/user/gina"), "-q") == 0
+    assert len(_sidecars(mirror.root / "Users" / "gina")) == 2
+    assert list((mirror.root / "Users" / "gina").rglob(f"model_meta_v{empty.versions[0].id}.json"))
+    # Every downloadUrl names api.civitai.com; the files still resolve on the API base, with
+    # the key, and nothing is sent anywhere else.
+    capsys.readouterr()
+    assert mirror.run("get", mirror.url("/user/erin"), "-q") == 0
+    resolves = [r for r in fake.requests if r.path.startswith("/api/download/models/")]
+    erin_files = [
+        f
+        for m in world.models.values()
+        if m.creator.username == "erin"
+        for v in m.versions
+        for f in v.files
+    ]
+    assert len(resolves) == len(erin_files)
+    assert all(r.headers.get("authorization") == f"Bearer {fake.api_key}" for r in resolves)
+    assert any(r.query.get("size") == ["full"] for r in resolves)  # typed URL of a same name
+    api_paths = [r.path for r in fake.requests if r.server == "api"]
+    assert any(p.startswith("/api/v1/posts/") for p in api_paths)  # HTML 404 ...
+    assert "/api/trpc/post.get" in api_paths  # ... so post.get

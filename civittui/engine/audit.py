@@ -36,7 +36,8 @@ class Gap:
     name: str
     kind: str
     """`failed`, `early access`, `login required`, `deleted`, `archived`, `vanished`,
-    `hidden by nsfw`, `not downloaded yet`."""
+    `hidden by nsfw`, `not downloaded yet`, `unplaced` (listed, but which version they were
+    posted to could not be learnt)."""
     detail: str
 
 
@@ -129,6 +130,11 @@ async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> li
             except ApiError as exc:
                 audit.error = exc.reason
             audit.notes.extend(stats.notes)
+            unplaced = stats.unplaced_error()
+            if unplaced:
+                audit.gaps.append(
+                    Gap(target.key, f"{stats.unplaced} image(s)", "unplaced", unplaced)
+                )
             if stats.dropped:
                 audit.notes.append(f"{stats.dropped} listed item(s) did not belong to the target")
             audits.append(audit)
