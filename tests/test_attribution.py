@@ -258,3 +258,14 @@ def test_real_shapes_files_empty_html_post_page_and_foreign_download_host(
     api_paths = [r.path for r in fake.requests if r.server == "api"]
     assert any(p.startswith("/api/v1/posts/") for p in api_paths)  # HTML 404 ...
     assert "/api/trpc/post.get" in api_paths  # ... so post.get
+
+
+def test_version_without_files_falls_back_on_the_model(mirror: Mirror) -> None:
+    world = mirror.fake.world
+    gina = world.add_creator("gina")
+    empty = world.add_model(gina, "No Files Yet", "LORA", files=0)
+    version = empty.versions[0]
+    world.add_post(gina, version, title="preview", images=2)
+    url = mirror.url(f"/models/{empty.id}?modelVersionId={version.id}")
+    assert mirror.run("get", url, "-q") == 0
+    assert len(_sidecars(mirror.root / "Users" / "gina")) == 2

@@ -27,6 +27,7 @@ from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
 from civittui.engine.attribution import Gallery
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.errors import ApiError
 from civittui.layout import Layout, sanitize_component, sanitize_filename
 from civittui.sidecars import is_lora_family
 from civittui.store import Store
@@ -439,7 +440,14 @@ class Crawler:
         in newer payloads); `/models/{id}` is asked only for what it lacks."""
         version_id = target.version_id if target.version_id is not None else target.id
         assert version_id is not None
-        found = await self._client.model_version(version_id)
+        try:
+            found = await self._client.model_version(version_id)
+        except ApiError as exc:
+            # A version without files answers 404 "Missing model file" here; `/models/{id}`
+            # still lists it (with `files: []`) when the URL named the model.
+            if exc.http_status != 404 or not isinstance(target.model_id, int):
+                raise
+            found = {"id": version_id, "modelId": target.model_id}
         model_id = found.get("modelId", target.model_id)
         if not isinstance(model_id, int) or found.get("id") != version_id:
             stats.notes.append(f"version {version_id}: CivitAI did not say which model it is of")
