@@ -1,14 +1,18 @@
-"""API requests civittui spends on a creator vs the floor the API allows.
+"""API requests civittui spends on a creator vs the per-version scheme and the floor.
 
-Generates a creator on the fake CivitAI (default: 40 models x 3 versions, 2,000 images), mirrors
-it with `civittui get` (min_interval 0), counts the API requests the fake server recorded, and
-compares them with:
-- the floor: list calls needed (`/models?username=` pages of 100, `/images?username=` pages of
-  200) + one presigned-URL resolve per file;
-- a per-item crawler (what the original scripts did): `/models/{id}` per model,
-  `/images?modelVersionId=` pages per version, one resolve per file.
+Generates a creator on the fake CivitAI (default: 40 models x 3 versions, 3,000 images in one
+showcase post per version, plus posts of two images without meta, i.e. with no detected
+resources and outside the 20-image showcase), mirrors it with `civittui get` (min_interval 0),
+counts the API requests the fake server recorded, and compares them with:
+- the per-version scheme (what the original scripts did): `/models?username=` pages, then
+  `/images?modelVersionId=V&username=U` pages for every version, one resolve per file. Its
+  listings return images posted to V *or detecting V*, so strictly it also needs a `post.get`
+  for posts whose images all detect V; that is not counted here (a lower bound);
+- the floor of the rule "an image goes to the version its post was posted to": the list pages
+  (`/models?username=` of 100, `/images?username=` of 200) + one resolve per file, i.e. every
+  post placed by a showcase image and no post lookup.
 
-    python bench/crawl_cost.py [--models 40] [--versions 3] [--images 2000]
+    python bench/crawl_cost.py [--models 40] [--versions 3] [--images 3000] [--bare 24 400]
 """
 
 from __future__ import annotations
@@ -29,10 +33,21 @@ from tests.fakecivitai import FakeCivitai  # noqa: E402
 from tests.fakecivitai.data import make_big_creator  # noqa: E402
 
 
-def run(models: int, versions: int, images: int) -> None:
+def _route(path: str) -> str:
+    if "/trpc/" in path:
+        return path
+    return path.rsplit("/", 1)[0] + "/{id}" if path[-1].isdigit() else path
+
+
+def run(models: int, versions: int, images: int, bare: int) -> None:
     with FakeCivitai() as fake, tempfile.TemporaryDirectory() as tmp:
-        creator = make_big_creator(fake.world, models=models, versions=versions, images=images)
-        files = sum(len(v.files) for m in fake.world.models_of(creator) for v in m.versions)
+        world = fake.world
+        creator = make_big_creator(
+            world, models=models, versions=versions, images=images, bare_posts=bare
+        )
+        all_versions = [v for m in world.models_of(creator) for v in m.versions]
+        files = sum(len(v.files) for v in all_versions)
+        own = [im for p in world.posts_of(creator) for im in p.images]
         config = Path(tmp) / "config.toml"
         config.write_text("", "utf-8")
         argv = [
@@ -53,22 +68,29 @@ def run(models: int, versions: int, images: int) -> None:
         api = [r for r in fake.requests if r.server == "api"]
         by_route: dict[str, int] = {}
         for request in api:
-            route = request.path.rsplit("/", 1)[0] if request.path[-1].isdigit() else request.path
-            by_route[route] = by_route.get(route, 0) + 1
-        floor = math.ceil(models / 100) + math.ceil(images / 200) + files
-        pages_per_version = max(1, math.ceil(images / (models * versions) / 200))
-        per_item = models + models * versions * pages_per_version + files
-        print(f"creator: {models} models x {versions} versions, {files} files, {images} images")
-        print(f"exit code {code}, {seconds:.1f} s at min_interval 0")
-        routes = ", ".join(f"{k} {v}" for k, v in sorted(by_route.items()))
-        print(f"civittui API requests: {len(api)}  ({routes})")
-        print(f"floor (list pages + one resolve per file): {floor}")
-        print(f"per-item crawler (model + version image pages + resolves): {per_item}")
-        print(f"civittui / floor = {len(api) / floor:.3f}x   (aim <= 1.1x)")
-        print(f"per-item / civittui = {per_item / len(api):.2f}x more calls")
+            by_route[_route(request.path)] = by_route.get(_route(request.path), 0) + 1
+        mirrored = len(list((Path(tmp) / "mirror").rglob("*.png")))
+        model_pages = math.ceil(models / 100)
+        floor = model_pages + math.ceil(len(own) / 200) + files
+        listed = [
+            sum(1 for im in own if world.posted_to(im) == v.id or v.id in im.model_version_ids)
+            for v in all_versions
+        ]
+        per_version = model_pages + sum(max(1, math.ceil(n / 200)) for n in listed) + files
         print(
-            f"at the default 1.5 s gate: civittui {len(api) * 1.5 / 60:.1f} min of API time, "
-            f"per-item {per_item * 1.5 / 60:.1f} min"
+            f"creator: {models} models x {versions} versions, {files} files, {len(own)} images "
+            f"in {len(world.posts_of(creator))} posts ({bare} posts without meta)"
+        )
+        print(f"exit code {code}, {mirrored} of {len(own)} images mirrored, {seconds:.1f} s")
+        routes = ", ".join(f"{k} {v}" for k, v in sorted(by_route.items()))
+        print(f"  civittui:    {len(api):5d} API requests  ({routes})")
+        print(
+            f"  per-version: {per_version:5d}  (model pages + one listing per version + resolves)"
+        )
+        print(f"  floor:       {floor:5d}  (list pages + one resolve per file, no post lookup)")
+        print(
+            f"  civittui / floor = {len(api) / floor:.3f}x, "
+            f"per-version / civittui = {per_version / len(api):.2f}x"
         )
 
 
@@ -76,6 +98,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--versions", type=int, default=3)
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--bare", type=int, nargs="+", default=[0, 24, 400])
     args = parser.parse_args()
-    run(args.models, args.versions, args.images)
+    for bare_posts in args.bare:
+        run(args.models, args.versions, args.images, bare_posts)

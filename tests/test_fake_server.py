@@ -108,7 +108,8 @@ def test_models_types_filter_and_list_shape(fake_civitai: FakeCivitai, api: http
     locon = next(m for m in items if m["type"] == "LoCon")
     version = locon["modelVersions"][0]
     assert "createdAt" not in version and "status" not in version
-    assert version["downloadUrl"] == f"{fake_civitai.api_base}/api/download/models/{version['id']}"
+    # Real payloads name CivitAI's API host whatever host was asked.
+    assert version["downloadUrl"] == f"https://api.civitai.com/api/download/models/{version['id']}"
     files = version["files"]
     assert [f["type"] for f in files] == ["Model", "Training Data"]
     assert files[0]["primary"] is True and "primary" not in files[1]

@@ -44,6 +44,7 @@ from civittui.download.sniff import (
     looks_like_error_page,
     safetensors_header_problem,
 )
+from civittui.download.verify import size_difference
 from civittui.errors import DownloadError, ItemError
 
 __all__ = ["BuiltinDownloader"]
@@ -869,7 +870,11 @@ class _Job:
         self.hasher.catch_up(self.part, total)
         digest = self.hasher.hexdigest()
         if request.sha256 is not None and digest != request.sha256.lower():
-            raise DownloadError(f"SHA256 mismatch: expected {request.sha256.lower()}, got {digest}")
+            differs = size_difference(size, request.expected_size)
+            raise DownloadError(
+                (f"{differs}: " if differs else "")
+                + f"SHA256 mismatch: expected {request.sha256.lower()}, got {digest}"
+            )
         head = b""
         if request.check_safetensors or request.pick_extension:
             head = read_head(self.part, 12)

@@ -59,6 +59,17 @@ def size_matches(actual: int, expected: int | None, tolerance: int = SIZE_TOLERA
     return expected is None or abs(actual - expected) <= tolerance
 
 
+def size_difference(actual: int, expected: int | None) -> str | None:
+    """`got 262,144 bytes of 228,588,904` when the sizes differ (beyond tolerance), else None.
+
+    Put before a hash mismatch: a body hundreds of times too short is an error page or a cut
+    transfer, which the digests alone do not say.
+    """
+    if size_matches(actual, expected):
+        return None
+    return f"got {actual:,} bytes of {expected:,}"
+
+
 def _looks_like_safetensors(path: Path) -> bool:
     """A safetensors file starts with a little-endian u64 header length, then a JSON object."""
     with path.open("rb") as fh:
@@ -86,8 +97,9 @@ def _verify_sync(
 ) -> Verified:
     try:
         size = path.stat().st_size
-        if not size_matches(size, expected_size):
-            raise DownloadError(f"{name}: {size} bytes on disk, expected {expected_size}")
+        differs = size_difference(size, expected_size)
+        if differs:
+            raise DownloadError(f"{name}: {differs}")
         if check_safetensors and not expected_sha256 and not _looks_like_safetensors(path):
             raise DownloadError(f"{name} is not a safetensors file (an error page?)")
         digest = sha256_file(path)

@@ -36,7 +36,8 @@ class Gap:
     name: str
     kind: str
     """`failed`, `early access`, `login required`, `deleted`, `archived`, `vanished`,
-    `hidden by nsfw`, `not downloaded yet`."""
+    `hidden by nsfw`, `not downloaded yet`, `unplaced` (listed, but which version they were
+    posted to could not be learnt)."""
     detail: str
 
 
@@ -129,6 +130,11 @@ async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> li
             except ApiError as exc:
                 audit.error = exc.reason
             audit.notes.extend(stats.notes)
+            unplaced = stats.unplaced_error()
+            if unplaced:
+                audit.gaps.append(
+                    Gap(target.key, f"{stats.unplaced} image(s)", "unplaced", unplaced)
+                )
             if stats.dropped:
                 audit.notes.append(f"{stats.dropped} listed item(s) did not belong to the target")
             audits.append(audit)
@@ -160,6 +166,13 @@ def audit_offline(store: Store) -> list[TargetAudit]:
         key = record.target or "(no target)"
         audit = audits.setdefault(key, TargetAudit(key, ""))
         _classify(audit, record.key, record.name, record)
+    # Items a target listed that another target recorded first (a creator after one of its
+    # models, a post after its creator) belong to it as well.
+    for key, audit in audits.items():
+        for item_key in sorted(store.members(key)):
+            member = store.item(item_key)
+            if member is None or member.target != key:
+                _classify(audit, item_key, member.name if member else item_key, member)
     for audit in audits.values():
         audit.notes.append("offline: items never recorded are not known; pass URLs to ask the API")
     return list(audits.values())

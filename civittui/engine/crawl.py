@@ -1,20 +1,23 @@
 """Target -> items, through the API, spending as few calls as the API allows.
 
+Images go to the version their post was posted to, which the API never returns on an image
+(see `attribution`):
 - creator: one paged `/models?username=` listing (versions and files come with it) plus one paged
-  `/images?username=` listing; each image goes to the model its post is attached to. Posts are
-  matched to versions by the version's showcase image ids and the images' `modelVersionIds`.
-- model / version: `/models/{id}` (+ `/model-versions/{v}` to learn the model of a bare version
-  id), then `/images?modelVersionId=&username=` per version.
+  `/images?username=` listing, placed by showcase ids; the posts left over by one `post.get`
+  each, or, when they outnumber the versions, by per-version listings first.
+- model: `/models/{id}`, then `/images?modelVersionId=&username=` per version, placed by showcase
+  and by "listed for V without V detected"; `post.get` for the rest.
+- version: `/model-versions/{v}` (+ `/models/{id}` only when it lacks the creator), then the
+  same as a model for that one version.
 - post: the post's fields (title, version) + `/images?postId=`.
 - creator images / single image: `/images?username=` or `?imageId=`, one folder per post title.
 
-Nothing is trusted: an image from another user, another post or another version than asked for is
-dropped and counted (`CrawlStats.dropped`).
+Nothing is trusted: an image from another user or another post than asked for is dropped and
+counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlStats.unplaced`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +25,9 @@ from typing import Any
 from civittui.civitai.client import CivitaiClient
 from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
+from civittui.engine.attribution import Gallery
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.errors import ApiError
 from civittui.layout import Layout, sanitize_component, sanitize_filename
 from civittui.sidecars import is_lora_family
 from civittui.store import Store
@@ -32,7 +37,6 @@ __all__ = ["CrawlStats", "Crawler"]
 Json = dict[str, Any]
 
 _TITLE_BYTES = 100  # room for the " (12345678)" a same-title post gets appended
-_PENDING_POSTS_CAP = 20_000  # images of not-yet-attributed posts kept in memory at most
 
 
 @dataclass(slots=True)
@@ -40,8 +44,19 @@ class CrawlStats:
     """What a crawl saw besides its items."""
 
     dropped: int = 0
-    """Items the server listed that do not belong to the target."""
+    """Items the server listed that provably belong to another user."""
     notes: list[str] = field(default_factory=list)
+    unplaced: int = 0
+    """Items of the target's user the engine could not place: gaps, the target fails."""
+    unplaced_reasons: list[str] = field(default_factory=list)
+
+    def unplaced_error(self) -> str | None:
+        """The target's failure reason when some items could not be placed."""
+        if not self.unplaced:
+            return None
+        return f"{self.unplaced} image(s) could not be placed: " + "; ".join(
+            dict.fromkeys(self.unplaced_reasons)
+        )
 
 
 def _same_user(a: object, b: str) -> bool:
@@ -70,6 +85,23 @@ def compact_version(version: Json, model_id: object) -> Json:
     }
 
 
+def _version_creator(version: Json) -> str:
+    """The creator's name a `/model-versions/{id}` payload carries (newer payloads only)."""
+    for holder in (version, version.get("model")):
+        creator = holder.get("creator") if isinstance(holder, dict) else None
+        name = creator.get("username") if isinstance(creator, dict) else None
+        if isinstance(name, str) and name:
+            return name
+    return ""
+
+
+def _model_of_version(version: Json, model_id: int, username: str) -> Json:
+    """A model object built from a `/model-versions/{id}` payload's `model` part."""
+    model = version.get("model")
+    fields = dict(model) if isinstance(model, dict) else {}
+    return {**fields, "id": model_id, "creator": {"username": username}}
+
+
 def _image_id(image: Json | None) -> int | None:
     """An image's id; `/models/{id}` strips it, so fall back on the URL's file name."""
     if not image:
@@ -95,6 +127,7 @@ class Crawler:
         self._layout = layout
         self._models: dict[int, Json] = {}
         self._post_dirs: dict[int, str] = {}
+        self._post_versions: dict[int, int | None] = {}
 
     async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         """Yield every item of `target`.
@@ -116,6 +149,8 @@ class Crawler:
         else:
             gen = self._image_target(target, stats)
         async for item in gen:
+            # Offline `status` counts it for this target even when another one recorded it.
+            self._store.note_member(target.key, item.key)
             yield item
 
     # -- folders ------------------------------------------------------------------------------
@@ -219,13 +254,74 @@ class Crawler:
         types += [v.lower() for k, v in target.api_params if k == "types"]
         return not types or str(model.get("type", "")).lower() in types
 
+    # -- attribution --------------------------------------------------------------------------
+
+    def _belongs(self, image: Json, username: str, stats: CrawlStats) -> bool:
+        """False for an item that provably belongs to another user (counted as dropped).
+
+        An item without `username` is kept: the server's own `username=` filter chose it.
+        """
+        named = image.get("username")
+        if named is None or _same_user(named, username):
+            return True
+        stats.dropped += 1
+        return False
+
+    async def _post_version(self, post_id: int) -> tuple[bool, int | None]:
+        """(known, version) of a post from tRPC `post.get`, asked once per run."""
+        if post_id not in self._post_versions:
+            post = await self._client.post(post_id)
+            if post is None:
+                return False, None
+            version = post.get("modelVersionId")
+            self._post_versions[post_id] = version if isinstance(version, int) else None
+        return True, self._post_versions[post_id]
+
+    async def _resolve(
+        self, gallery: Gallery, username: str, stats: CrawlStats
+    ) -> AsyncIterator[tuple[int, Json]]:
+        """Place the posts no listing could, one `post.get` each; the rest become gaps."""
+        lost_posts = 0
+        for post_id in gallery.undecided():
+            known, version = await self._post_version(post_id)
+            if not known:
+                stats.unplaced += gallery.give_up(post_id)
+                lost_posts += 1
+                continue
+            for pair in gallery.decide(post_id, version):
+                yield pair
+        if lost_posts:
+            stats.unplaced_reasons.append(
+                f"{lost_posts} post(s) of {username}: CivitAI did not say which version they "
+                "were posted to (post.get failed), so their images could not be placed"
+            )
+        if gallery.elsewhere:
+            stats.notes.append(
+                f"{gallery.elsewhere} image(s) of {username} listed here were posted to another "
+                "model or to none (their generation data names this one)"
+            )
+
+    @staticmethod
+    def _showcase(versions: list[Json]) -> dict[int, int]:
+        """Showcase image id -> version id (showcase images are the creator's posts on it)."""
+        showcase: dict[int, int] = {}
+        for version in versions:
+            for image in version.get("images") or []:
+                image_id = _image_id(image) if isinstance(image, dict) else None
+                if image_id is not None:
+                    showcase[image_id] = version["id"]
+        return showcase
+
     # -- creators -----------------------------------------------------------------------------
 
     async def _creator(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
+        """Models listing, then one `/images?username=` listing placed by showcase; posts left
+        over are placed by `post.get`, or, when they outnumber the versions, by per-version
+        listings first (which also prove unlisted posts attached elsewhere)."""
         username = target.username or ""
         types = [v for k, v in target.api_params if k == "types"] or list(self._config.model_types)
-        version_owner: dict[int, tuple[Json, Json]] = {}
-        showcase: dict[int, int] = {}  # image id -> version id
+        version_owner: dict[int, Json] = {}
+        versions: list[Json] = []
         async for page in self._client.user_models(username, types=types):
             for model in page:
                 creator = (model.get("creator") or {}).get("username")
@@ -238,64 +334,56 @@ class Crawler:
                 for version in model.get("modelVersions") or []:
                     if not isinstance(version, dict) or not isinstance(version.get("id"), int):
                         continue
-                    version_owner[version["id"]] = (model, version)
-                    for image in version.get("images") or []:
-                        image_id = _image_id(image) if isinstance(image, dict) else None
-                        if image_id is not None:
-                            showcase[image_id] = version["id"]
+                    version_owner[version["id"]] = model
+                    versions.append(version)
                     for item in self._version_items(target.key, username, model, version):
                         yield item
         if not version_owner:
             return
-        post_version: dict[int, int] = {}
-        pending: dict[int, list[Json]] = defaultdict(list)
-        pending_count = 0
+        gallery = Gallery(version_owner, self._showcase(versions))
+
+        def image_items(pairs: list[tuple[int, Json]]) -> list[Item]:
+            return [
+                ImageItem(
+                    f"image:{image['id']}",
+                    target.key,
+                    image,
+                    self._model_folder(username, version_owner[version_id]),
+                )
+                for version_id, image in pairs
+            ]
+
         async for page in self._client.images(username=username):
             for image in page:
-                if not _same_user(image.get("username"), username):
-                    stats.dropped += 1
-                    continue
-                post_id = image.get("postId")
-                version_id = post_version.get(post_id) if isinstance(post_id, int) else None
-                if version_id is None:
-                    version_id = showcase.get(image.get("id"))  # type: ignore[arg-type]
-                if version_id is None:
-                    version_id = next(
-                        (v for v in image.get("modelVersionIds") or [] if v in version_owner), None
-                    )
-                if version_id is None:
-                    if isinstance(post_id, int) and pending_count < _PENDING_POSTS_CAP:
-                        pending[post_id].append(image)
-                        pending_count += 1
-                    else:
-                        stats.dropped += 1
-                    continue
-                if isinstance(post_id, int):
-                    post_version[post_id] = version_id
-                    waiting = pending.pop(post_id, [])
-                    pending_count -= len(waiting)
-                else:
-                    waiting = []
-                model, _ = version_owner[version_id]
-                folder = self._model_folder(username, model)
-                for each in [*waiting, image]:
-                    yield ImageItem(f"image:{each['id']}", target.key, each, folder)
-        unattached = sum(len(v) for v in pending.values())
-        if unattached:
-            stats.dropped += unattached
-            stats.notes.append(
-                f"{unattached} image(s) of {username} belong to posts not attached to any of "
-                f"their models (get them with /user/{username}/images)"
-            )
+                if self._belongs(image, username, stats) and not self._unplaceable(image, stats):
+                    for item in image_items(gallery.see(image)):
+                        yield item
+        if len(gallery.undecided()) > len(version_owner):
+            # Fewer calls than one post.get per post: every version's own listing.
+            for version_id in version_owner:
+                async for page in self._client.images(modelVersionId=version_id, username=username):
+                    for image in page:
+                        if _same_user(image.get("username") or username, username):
+                            for item in image_items(gallery.see(image, version_id)):
+                                yield item
+            gallery.unlisted_elsewhere()
+        async for version_id, image in self._resolve(gallery, username, stats):
+            for item in image_items([(version_id, image)]):
+                yield item
+
+    @staticmethod
+    def _unplaceable(image: Json, stats: CrawlStats) -> bool:
+        if isinstance(image.get("postId"), int) and isinstance(image.get("id"), int):
+            return False
+        stats.unplaced += 1
+        stats.unplaced_reasons.append(f"image {image.get('id')!r} came without a post id")
+        return True
 
     async def _creator_images(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         username = target.username or ""
         async for page in self._client.images(username=username):
             for image in page:
-                if not _same_user(image.get("username"), username) or not isinstance(
-                    image.get("postId"), int
-                ):
-                    stats.dropped += 1
+                if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
                     continue
                 folder = await self._post_folder(image["postId"])
                 yield ImageItem(f"image:{image['id']}", target.key, image, folder)
@@ -308,54 +396,88 @@ class Crawler:
         return self._models[model_id]
 
     async def _version_images(
-        self, target: str, username: str, model: Json, version_id: int, stats: CrawlStats
+        self,
+        target: str,
+        username: str,
+        model: Json,
+        version_ids: list[int],
+        stats: CrawlStats,
     ) -> AsyncIterator[Item]:
+        """The images posted to `version_ids`: each version's listing (posted to it or merely
+        detecting it), placed by evidence, then `post.get` for posts no evidence placed."""
         folder = self._model_folder(username, model)
-        async for page in self._client.images(modelVersionId=version_id, username=username):
-            for image in page:
-                if not _same_user(image.get("username"), username) or version_id not in (
-                    image.get("modelVersionIds") or []
-                ):
-                    stats.dropped += 1
-                    continue
-                yield ImageItem(f"image:{image['id']}", target, image, folder)
+        versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
+        gallery = Gallery(version_ids, self._showcase([v for v in versions if "id" in v]))
+        for version_id in version_ids:
+            async for page in self._client.images(modelVersionId=version_id, username=username):
+                for image in page:
+                    if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
+                        continue
+                    for _, each in gallery.see(image, version_id):
+                        yield ImageItem(f"image:{each['id']}", target, each, folder)
+        async for _, each in self._resolve(gallery, username, stats):
+            yield ImageItem(f"image:{each['id']}", target, each, folder)
 
     async def _model_target(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         assert target.id is not None
         model = await self._get_model(target.id)
         username = str((model.get("creator") or {}).get("username") or "")
         self._note_mode(model, stats)
+        version_ids: list[int] = []
         for version in model.get("modelVersions") or []:
             if not isinstance(version, dict) or not isinstance(version.get("id"), int):
                 continue
+            version_ids.append(version["id"])
             for item in self._version_items(target.key, username, model, version):
                 yield item
-            async for image_item in self._version_images(
-                target.key, username, model, version["id"], stats
-            ):
-                yield image_item
+        async for image_item in self._version_images(
+            target.key, username, model, version_ids, stats
+        ):
+            yield image_item
 
     async def _version_target(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
+        """`/model-versions/{id}` carries files, showcase, model name and type (and the creator
+        in newer payloads); `/models/{id}` is asked only for what it lacks."""
         version_id = target.version_id if target.version_id is not None else target.id
         assert version_id is not None
-        model_id = target.model_id
-        if not isinstance(model_id, int):
+        try:
             found = await self._client.model_version(version_id)
-            model_id = found.get("modelId")
-        if not isinstance(model_id, int):
+        except ApiError as exc:
+            # A version without files answers 404 "Missing model file" here; `/models/{id}`
+            # still lists it (with `files: []`) when the URL named the model.
+            if exc.http_status != 404 or not isinstance(target.model_id, int):
+                raise
+            found = {"id": version_id, "modelId": target.model_id}
+        model_id = found.get("modelId", target.model_id)
+        if not isinstance(model_id, int) or found.get("id") != version_id:
+            stats.notes.append(f"version {version_id}: CivitAI did not say which model it is of")
             return
-        model = await self._get_model(model_id)
-        username = str((model.get("creator") or {}).get("username") or "")
-        for version in model.get("modelVersions") or []:
-            if isinstance(version, dict) and version.get("id") == version_id:
-                for item in self._version_items(target.key, username, model, version):
-                    yield item
-                async for image_item in self._version_images(
-                    target.key, username, model, version_id, stats
-                ):
-                    yield image_item
+        username = _version_creator(found)
+        if model_id in self._models or not username:
+            model = await self._get_model(model_id)
+            username = str((model.get("creator") or {}).get("username") or "")
+            version = next(
+                (
+                    v
+                    for v in model.get("modelVersions") or []
+                    if isinstance(v, dict) and v.get("id") == version_id
+                ),
+                None,
+            )
+            if version is None:
+                stats.notes.append(
+                    f"version {version_id} is not a published version of model {model_id}"
+                )
                 return
-        stats.notes.append(f"version {version_id} is not a published version of model {model_id}")
+        else:
+            model, version = _model_of_version(found, model_id, username), found
+        self._note_mode(model, stats)
+        for item in self._version_items(target.key, username, model, version):
+            yield item
+        async for image_item in self._version_images(
+            target.key, username, model, [version_id], stats
+        ):
+            yield image_item
 
     # -- posts and single images --------------------------------------------------------------
 

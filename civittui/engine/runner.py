@@ -470,6 +470,9 @@ class Engine:
             state.error = self._redact(exc.reason)
             self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
         state.crawled = True
+        if stats.unplaced and not state.error:
+            state.error = self._redact(stats.unplaced_error() or "")
+            self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
         self.summary.dropped += stats.dropped
         for note in stats.notes:
             self._notify(Notice(self._redact(note)))

@@ -28,6 +28,7 @@ from civittui.errors import StateError
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
 from civittui.state.index import ItemIndex
+from civittui.state.members import Members
 from civittui.state.queue import TargetQueue
 from civittui.state.records import (
     ITEM_KINDS,
@@ -73,6 +74,7 @@ class Store:
         self._index = ItemIndex(self._writes)
         self._queue = TargetQueue(self._writes)
         self._claims = DirClaims(self._writes)
+        self._members = Members(self._writes)
         meta = self._writes.table("civittui").doc(_META_DOC) or {}
         if meta.get("format") != FORMAT:
             self._writes.put("civittui", _META_DOC, {**meta, "format": FORMAT})
@@ -344,11 +346,25 @@ class Store:
         """Take a target out of the queue (its items stay); no-op if unknown."""
         with self._lock:
             self._queue.remove(key)
+            self._members.drop(key)
 
     def move_target(self, key: str, delta: int) -> None:
         """Move a target `delta` places (negative: to the front), clamped; no-op if unknown."""
         with self._lock:
             self._queue.move(key, delta)
+
+    def note_member(self, target: str, key: str) -> None:
+        """Remember that item `key` belongs to `target` too, unless `target` recorded it."""
+        kind, doc_id = parse_key(key)
+        with self._lock:
+            doc = self._writes.table(kind).doc(doc_id)
+            if doc is None or doc.get("target") != target:
+                self._members.add(target, key)
+
+    def members(self, target: str) -> set[str]:
+        """Keys of the items `target` listed that another target (or none yet) recorded."""
+        with self._lock:
+            return self._members.of(target)
 
     # ------------------------------------------------------------------ settings, cool-down
 

@@ -9,7 +9,11 @@
 
 Default world: ``alice`` (hostile/Unicode names, a 235-image post, png/jpeg/webp/mp4),
 ``bob`` (login-required, early-access, archived, wrong-hash, every NSFW level),
-``carol`` (two posts attached to no model). ``python -m tests.fakecivitai`` serves it by hand.
+``carol`` (two posts attached to no model), ``erin`` (same-named files, a post without meta and
+items without ``username``, videos, a post made with another of her models, a post on no model).
+As on CivitAI, an image's ``modelVersionIds`` are its detected resources only and
+``/images?modelVersionId=V`` lists images posted to V or detecting V.
+``python -m tests.fakecivitai`` serves it by hand.
 """
 
 from .cdn import FakeCdn

@@ -151,10 +151,17 @@ class Image:
     meta: dict[str, Any] | None
     created_at: datetime
     model_version_ids: list[int]
+    """The resources *detected* in the generation data, never the version the post is on:
+    CivitAI's search index stores `modelVersionIds: modelVersionIdsAuto`
+    (src/server/search-index/metrics-images.search-index.ts in civitai/civitai)."""
     base_model: str | None
     hash: str
     stats: dict[str, int] = field(default_factory=dict)
     index: int = 0
+    version_ids_key: bool = True
+    """False: the `/images` item has no `modelVersionIds` key (as in many 2024-25 captures)."""
+    username_shown: bool = True
+    """False: the `/images` item has no `username` (as some real items do)."""
 
 
 @dataclass(eq=False)
@@ -242,6 +249,11 @@ class World:
             if post.model_version_id == version.id and post.user is model.creator:
                 out.extend(post.images)
         return out
+
+    def posted_to(self, image: Image) -> int | None:
+        """The version the image's post is attached to (never returned on an image)."""
+        post = self.posts.get(image.post_id)
+        return post.model_version_id if post is not None else None
 
     def delete_image(self, image: Image) -> None:
         """Remove an image from the API and its bytes from the CDN (404 from then on)."""
@@ -433,6 +445,7 @@ class World:
         nsfw_levels: list[int] | None = None,
         with_meta: bool = True,
         detail: str | None = None,
+        detected: list[int] | None = None,
     ) -> Post:
         """Create a post (attached to ``version`` or not) with ``images`` images."""
         post = Post(
@@ -446,7 +459,14 @@ class World:
         )
         self.posts[post.id] = post
         if images:
-            self.add_images(post, images, kinds=kinds, nsfw_levels=nsfw_levels, with_meta=with_meta)
+            self.add_images(
+                post,
+                images,
+                kinds=kinds,
+                nsfw_levels=nsfw_levels,
+                with_meta=with_meta,
+                detected=detected,
+            )
         return post
 
     def add_images(
@@ -457,8 +477,14 @@ class World:
         kinds: list[str] | None = None,
         nsfw_levels: list[int] | None = None,
         with_meta: bool = True,
+        detected: list[int] | None = None,
     ) -> list[Image]:
-        """Add ``n`` images to ``post``; ``kinds`` (png/jpeg/webp/mp4) and levels cycle."""
+        """Add ``n`` images to ``post``; ``kinds`` (png/jpeg/webp/mp4) and levels cycle.
+
+        ``modelVersionIds`` are the resources detected in the meta: by default the post's version
+        (its LoRA is in the prompt) and sometimes a foreign checkpoint; ``[]`` without meta and
+        for videos, as on CivitAI. ``detected`` overrides that for images with meta.
+        """
         kinds = kinds or ["png", "jpeg", "webp"]
         nsfw_levels = nsfw_levels or [1]
         version = self.versions.get(post.model_version_id) if post.model_version_id else None
@@ -468,14 +494,15 @@ class World:
             image_id = next(self._image_ids)
             kind = kinds[i % len(kinds)]
             width, height = [(832, 1216), (1024, 1024), (1216, 832), (512, 768)][image_id % 4]
-            version_ids = [version.id] if version else []
-            if version is not None and image_id % 4 == 0:
-                version_ids.append(FOREIGN_CHECKPOINT_VERSION_ID)
-            meta = (
-                make_meta(image_id, width, height, version.id if version else None)
-                if with_meta and kind != "mp4"
-                else None
-            )
+            has_meta = with_meta and kind != "mp4"
+            if detected is not None:
+                version_ids = list(detected) if has_meta else []
+            else:
+                version_ids = [version.id] if version and has_meta else []
+                if version_ids and image_id % 4 == 0:
+                    version_ids.append(FOREIGN_CHECKPOINT_VERSION_ID)
+            lora = next((v for v in version_ids if v in self.versions), None)
+            meta = make_meta(image_id, width, height, lora) if has_meta else None
             image = Image(
                 id=image_id,
                 uuid=_uuid(image_id),
@@ -500,6 +527,8 @@ class World:
                     "commentCount": image_id % 4,
                 },
                 index=len(post.images),
+                # Many real captures have no `modelVersionIds` key at all.
+                version_ids_key=image_id % 10 != 7,
             )
             self.images_cdn.put_bytes(image.uuid, media_bytes(kind, image_id), image.content_type)
             post.images.append(image)
@@ -588,11 +617,46 @@ def make_default_world(files_cdn: FakeCdn, images_cdn: FakeCdn) -> World:
     world.add_post(carol, None, title="carol's sketches", images=3, kinds=["png", "webp"])
     world.add_post(carol, None, title=None, images=3, kinds=["jpeg"])
 
+    _add_erin(world)
+
     # A fan's post on alice's newest LoRA version: in that version's gallery
     # (/images?modelVersionId=), never among alice's own images or showcase.
     dave = world.add_creator("dave")
     world.add_post(dave, lora_v2, title="fan art", images=2, kinds=["png"])
     return world
+
+
+def _add_erin(world: World) -> None:
+    """``erin``: what real galleries look like when images do not say where they were posted.
+
+    - ``Dream Mix`` (Checkpoint, v7 and v8): each version ships a pruned and a full file under
+      one name, the full one (typed download URL) listed before the primary pruned one, as
+      DreamShaper does.
+    - a v8 showcase post (25 images: 20 in the showcase), a v8 post without meta (empty
+      ``modelVersionIds``, no ``username`` on the items), a v7 post whose images are videos;
+    - ``Erin Style`` (LORA): a post whose images detect Dream Mix v8 (it was made with it);
+    - a post attached to no model.
+    """
+    erin = world.add_creator("erin")
+    mix = world.add_model(erin, "Dream Mix", "Checkpoint", versions=["v7", "v8"], files=0)
+    v8, v7 = mix.versions
+    for version in (v7, v8):
+        world.add_file(
+            version,
+            "dreammix.safetensors",
+            type="Model",
+            primary=False,
+            metadata={"format": "SafeTensor", "size": "full", "fp": "fp32"},
+        )
+        world.add_file(version, "dreammix.safetensors", type="Model", primary=True)
+    world.add_post(erin, v8, title="v8 showcase", images=25)
+    bare = world.add_post(erin, v8, title="v8 no meta", images=3, with_meta=False)
+    for image in bare.images:
+        image.username_shown = False
+    world.add_post(erin, v7, title="v7 videos", images=2, kinds=["mp4"])
+    style = world.add_model(erin, "Erin Style", "LORA", base_model="SD 1.5")
+    world.add_post(erin, style.versions[0], title="made with dream mix", images=3, detected=[v8.id])
+    world.add_post(erin, None, title="erin's doodles", images=2, kinds=["png"])
 
 
 def _training_zip(seed: int) -> bytes:
@@ -607,8 +671,13 @@ def make_big_creator(
     versions: int = 3,
     images: int = 2000,
     username: str = "bigcreator",
+    bare_posts: int = 0,
 ) -> Creator:
-    """Add a creator with many small models and images (for crawl-cost benches)."""
+    """Add a creator with many small models and images (for crawl-cost benches).
+
+    ``bare_posts`` more posts of two images without meta (no detected resources) go to the
+    versions in turn, after each version's showcase post.
+    """
     creator = world.add_creator(username)
     all_versions: list[Version] = []
     for m in range(models):
@@ -622,4 +691,9 @@ def make_big_creator(
     for i, version in enumerate(all_versions):
         count = per_post + (1 if i < extra else 0)
         world.add_post(creator, version, title=f"Post {i:04d}", images=count, kinds=["png"])
+    for i in range(bare_posts):
+        version = all_versions[i % len(all_versions)]
+        world.add_post(
+            creator, version, title=f"Bare {i:04d}", images=2, kinds=["png"], with_meta=False
+        )
     return creator

@@ -70,6 +70,9 @@ def make_meta(seed: int, width: int, height: int, lora_version_id: int | None) -
         "Model hash": model_hash,
         "Clip skip": str(1 + seed % 2),
     }
+    if seed % 7 == 5:
+        # ComfyUI-made uploads carry `Model` as an object, not the A1111 string.
+        meta["Model"] = {"name": model, "hash": model_hash}
     if lora_version_id is not None:
         meta["civitaiResources"] = [
             {"type": "lora", "weight": 0.8, "modelVersionId": lora_version_id}

@@ -37,6 +37,13 @@ def _reactions(image: Image) -> int:
 
 
 def _image_sort(sort: str) -> SortSpec:
+    # Real image cursors are three opaque numbers (`22138|364671|25494`): the sort value, the
+    # id and the post id here.
+    spec = _image_sort2(sort)
+    return SortSpec(lambda im: (*spec.values(im), im.post_id), spec.descending)
+
+
+def _image_sort2(sort: str) -> SortSpec:
     if sort == "Newest":
         return SortSpec(lambda im: (int(im.created_at.timestamp() * 1000), im.id))
     if sort == "Oldest":
@@ -77,12 +84,21 @@ def list_images(req: Req) -> Response:
         images = [im for im in images if im.post_id == post_id]
     if image_id is not None:
         images = [im for im in images if im.id == image_id]
+    # "Posted to V, or V among the image's resources": getAllImages in
+    # src/server/services/image.service.ts (civitai/civitai); the posted-to version itself is
+    # never part of the returned item.
     if version_id is not None:
-        images = [im for im in images if version_id in im.model_version_ids]
+        images = [
+            im
+            for im in images
+            if world.posted_to(im) == version_id or version_id in im.model_version_ids
+        ]
     if model_id is not None:
         model = world.models.get(model_id)
         ids = {v.id for v in model.versions} if model else set()
-        images = [im for im in images if ids & set(im.model_version_ids)]
+        images = [
+            im for im in images if world.posted_to(im) in ids or ids & set(im.model_version_ids)
+        ]
     if username:
         images = [im for im in images if im.username.lower() == username.lower()]
     if user_id is not None:

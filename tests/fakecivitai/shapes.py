@@ -23,9 +23,17 @@ def remove_empty(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if v is not None and v != []}
 
 
+# Real payloads name CivitAI's own API host in `downloadUrl`, not the host that was asked; the
+# fake does the same, so a client must map it onto its API base (set to None to name the fake).
+DOWNLOAD_HOST: str | None = "https://api.civitai.com"
+# Newer `/model-versions/{id}` payloads name the creator; the select in
+# src/server/selectors/modelVersion.selector.ts (getModelVersionApiSelect) of older ones does not.
+VERSION_CREATOR = False
+
+
 def download_url(api_base: str, version: Version, file: FileEntry | None = None) -> str:
     """``createModelFileDownloadUrl``: bare for the primary file, typed otherwise."""
-    url = f"{api_base}/api/download/models/{version.id}"
+    url = f"{DOWNLOAD_HOST or api_base}/api/download/models/{version.id}"
     if file is None or file.primary:
         return url
     params = {"type": file.type}
@@ -241,6 +249,8 @@ def model_version_json(world: World, api_base: str, version: Version) -> dict:
     }
     if not archived:
         out["downloadUrl"] = download_url(api_base, version)
+    if VERSION_CREATOR:
+        out["creator"] = {"username": model.creator.username, "image": model.creator.image}
     return out
 
 
@@ -249,7 +259,7 @@ def image_json(world: World, image: Image, *, with_meta: bool, flat_meta: bool) 
     meta: Any = None
     if with_meta and image.meta is not None:
         meta = dict(image.meta) if flat_meta else {"id": image.id, "meta": dict(image.meta)}
-    return {
+    out: dict[str, Any] = {
         "id": image.id,
         "url": image_cdn_url(world, image, image.uuid),
         "hash": image.hash,
@@ -267,6 +277,11 @@ def image_json(world: World, image: Image, *, with_meta: bool, flat_meta: bool) 
         "baseModel": image.base_model,
         "modelVersionIds": list(image.model_version_ids),
     }
+    if not image.username_shown:
+        del out["username"]
+    if not image.version_ids_key:
+        del out["modelVersionIds"]
+    return out
 
 
 def post_rest_json(world: World, post: Post) -> dict:
