@@ -27,16 +27,6 @@ from tests.real.replay import CORPUS_DIR, ReplayCivitai, load_corpus
 CORPUS = load_corpus()
 LORA_TYPES = {"LORA", "LoCon", "DoRA"}
 
-ATTRIBUTION = (
-    "crawl attribution: the creator crawl keeps only images of posts it can tie to one of the "
-    "creator's models (showcase ids / modelVersionIds), so a creator's post attached to no "
-    "captured model is dropped and the run still exits 0 (issue 13 item 1)"
-)
-VERSION_FROM_MODEL_VERSIONS = (
-    "a version target needs /models/{modelId}, which this corpus (like a deleted or hidden "
-    "model) does not answer, though /model-versions/{id} carries files and images "
-    "(issue 13 item 5)"
-)
 PRIMARY_NAME = (
     "the first file listed claims the plain name; CivitAI lists the primary after a "
     "same-named file in 4468 v57618 and in 4384 v78164/6202/5636/5213/4990 (issue 13 item 4)"
@@ -181,7 +171,6 @@ def test_every_version_of_a_model_is_mirrored(mirror: ReplayMirror, model_id: in
         _check_images(mirror.root, _version_images(mirror.replay, username, version["id"]))
 
 
-@pytest.mark.xfail(strict=True, reason=VERSION_FROM_MODEL_VERSIONS)
 @pytest.mark.parametrize("version_id", sorted(CORPUS.versions))
 def test_every_captured_model_version_is_mirrored(mirror: ReplayMirror, version_id: int) -> None:
     version = mirror.replay.versions[version_id]
@@ -239,23 +228,17 @@ def test_every_post_is_mirrored_with_its_sidecars(mirror: ReplayMirror, post_id:
     _check_images(mirror.root / "Posts", images)
 
 
-def _creators() -> list[Any]:
-    """Every creator of the corpus; those with a post tied to no captured model are xfail."""
-    models_of: dict[str, list[int]] = {}
-    for model in CORPUS.models.values():
-        models_of.setdefault(model["creator"]["username"], []).append(model["id"])
-    image_users = {str(i["username"]) for i in CORPUS.images.values() if i.get("username")}
-    params = []
-    for username in sorted(set(models_of) | image_users):
-        marks = (
-            [pytest.mark.xfail(strict=True, reason=ATTRIBUTION)] if username in image_users else []
-        )
-        params.append(pytest.param(username, marks=marks, id=username))
-    return params
+def _model_creators() -> list[str]:
+    return sorted({model["creator"]["username"] for model in CORPUS.models.values()})
 
 
-@pytest.mark.parametrize("username", _creators())
+def _image_creators() -> list[str]:
+    return sorted({str(i["username"]) for i in CORPUS.images.values() if i.get("username")})
+
+
+@pytest.mark.parametrize("username", _model_creators())
 def test_every_creator_is_mirrored_whole(mirror: ReplayMirror, username: str) -> None:
+    """`/user/NAME`: every model, version and file of the creator (design.md §4)."""
     replay = mirror.replay
     assert mirror.get(f"/user/{username}") == 0
     for model in replay.models.values():
@@ -263,4 +246,10 @@ def test_every_creator_is_mirrored_whole(mirror: ReplayMirror, username: str) ->
             continue
         for version in model["modelVersions"]:
             _check_version(mirror, username, model["type"], version)
-    _check_images(mirror.root, replay.images_matching({"username": [username]}))
+
+
+@pytest.mark.parametrize("username", _image_creators())
+def test_every_image_a_creator_posted_is_mirrored(mirror: ReplayMirror, username: str) -> None:
+    """`/user/NAME/images`: every image the creator posted, whatever model it is attached to."""
+    assert mirror.get(f"/user/{username}/images") == 0
+    _check_images(mirror.root / "Posts", mirror.replay.images_matching({"username": [username]}))
