@@ -7,7 +7,6 @@ from the state and the disk.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +23,7 @@ from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.errors import ApiError
 from civittui.layout import Layout
 from civittui.store import ItemRecord, ItemStatus, Store
+from civittui.textsafe import display_text, json_text
 
 __all__ = ["Gap", "TargetAudit", "audit_offline", "audit_targets", "gap_reason", "run_status"]
 
@@ -176,7 +176,7 @@ def run_status(config: Config, urls: Sequence[str], *, as_json: bool) -> int:
     finally:
         store.close()
     if as_json:
-        print(json.dumps([asdict(a) for a in audits], indent=2, ensure_ascii=False))
+        print(json_text([asdict(a) for a in audits]))
     else:
         _print_audits(audits)
     complete = all(not a.gaps and not a.error for a in audits)
@@ -185,23 +185,24 @@ def run_status(config: Config, urls: Sequence[str], *, as_json: bool) -> int:
 
 def _print_audits(audits: Sequence[TargetAudit]) -> None:
     out = sys.stdout
+
+    def say(line: str) -> None:
+        print(display_text(line), file=out)  # names, titles and errors come from the server
+
     if not audits:
-        print("nothing recorded yet: run `civittui get URL` first, or pass URLs", file=out)
+        say("nothing recorded yet: run `civittui get URL` first, or pass URLs")
     for audit in audits:
-        print(f"{audit.key}  {audit.url}", file=out)
+        say(f"{audit.key}  {audit.url}")
         if audit.error:
-            print(f"  target failed: {audit.error}", file=out)
-        print(
-            f"  listed {audit.listed}, on disk and verified {audit.verified}, "
-            f"gaps {len(audit.gaps)}",
-            file=out,
-        )
+            say(f"  target failed: {audit.error}")
+        verified, gaps = audit.verified, len(audit.gaps)
+        say(f"  listed {audit.listed}, on disk and verified {verified}, gaps {gaps}")
         by_kind: dict[str, int] = {}
         for gap in audit.gaps:
             by_kind[gap.kind] = by_kind.get(gap.kind, 0) + 1
         if by_kind:
-            print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(by_kind.items())), file=out)
+            say("  " + ", ".join(f"{k}: {v}" for k, v in sorted(by_kind.items())))
         for gap in audit.gaps:
-            print(f"    {gap.key:<16} {gap.name[:40]:<40} {gap.kind}: {gap.detail}", file=out)
+            say(f"    {gap.key:<16} {display_text(gap.name)[:40]:<40} {gap.kind}: {gap.detail}")
         for note in audit.notes:
-            print(f"  note: {note}", file=out)
+            say(f"  note: {note}")
