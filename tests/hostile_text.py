@@ -36,7 +36,8 @@ CREATOR = "mallory"
 def hostile_world(files_cdn: FakeCdn, images_cdn: FakeCdn) -> World:
     """The default world plus ``mallory``: a model, its file, a post and prompts all hostile.
 
-    The model's one file has a wrong hash, so a run records a failure named with hostile text.
+    The model's one file has a wrong hash, so a run records a failure named with hostile text;
+    a second, archived model makes the engine post a notice quoting its (markup) name.
     """
     world = make_default_world(files_cdn, images_cdn)
     mallory = world.add_creator(CREATOR)
@@ -44,6 +45,8 @@ def hostile_world(files_cdn: FakeCdn, images_cdn: FakeCdn) -> World:
     version = model.versions[0]
     version.trained_words = [HOSTILE]
     world.add_file(version, f"{HOSTILE}.safetensors", wrong_hash=True, size=24 * 1024)
+    # An archived model is announced with its name: the toast quotes the server's text.
+    world.add_model(mallory, f"{MARKUP} {OSC52}", "LORA", mode="Archived", files=0)
     post = world.add_post(mallory, version, title=HOSTILE, images=2, kinds=["png"])
     for image in post.images:
         assert image.meta is not None

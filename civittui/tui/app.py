@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 
 from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import RenderableType
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Tab, Tabs
 from textual.worker import Worker, WorkerError, WorkerState
@@ -32,6 +34,7 @@ from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
 from civittui.filters import FilterSet
 from civittui.store import Store
+from civittui.textsafe import display_text
 from civittui.tui.commands import PANES, palette_commands
 from civittui.tui.failure_controller import FailureController
 from civittui.tui.model import ViewModel
@@ -410,6 +413,8 @@ class CivittuiApp(App[int]):
         message: RenderableType | None = None,
     ) -> None:
         """Exit after the engine stopped and saved its state, however the exit was asked for."""
+        if isinstance(message, str):  # printed on the terminal after the app: may quote a server
+            message = Text(display_text(message))
         worker = self._engine_worker
         if worker is None or worker.is_finished:
             super().exit(result, return_code, message)
@@ -427,6 +432,28 @@ class CivittuiApp(App[int]):
             super(CivittuiApp, self).exit(result, return_code, message)
 
         self.run_worker(exit_when_stopped(), name="exit", group="exit")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast whose text is shown as written: never parsed as markup, never a control.
+
+        Notices quote server text (model names, error messages) and user text (URLs, paths);
+        parsed as markup, a `[/]` in them raised MarkupError and ended the app at every start.
+        """
+        super().notify(
+            display_text(message) if not markup else message,
+            title=display_text(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def close_store(self) -> None:
         """Save and close the state store when this app opened it (after the engine stopped)."""

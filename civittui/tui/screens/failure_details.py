@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from civittui.engine.events import ItemFailed
+from civittui.textsafe import display_text
 
 __all__ = ["FailureDetails", "hint_for", "page_url"]
 
@@ -87,16 +88,16 @@ class FailureDetails(ModalScreen[str | None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", justify="right")
         table.add_column()
-        table.add_row("item", Text(f"{event.name}  ({event.key})"))
-        table.add_row("error", Text(event.reason))
+        table.add_row("item", Text(display_text(f"{event.name}  ({event.key})")))
+        table.add_row("error", Text(display_text(event.reason)))
         table.add_row("HTTP status", str(event.http_status) if event.http_status else "-")
         table.add_row("kind", "permanent" if event.permanent else "retryable")
         table.add_row("attempts", str(event.attempts))
         table.add_row("failed at", f"{self._at:%Y-%m-%d %H:%M:%S}")
         if event.retry_at is not None:
             table.add_row("retry after", f"{event.retry_at:%Y-%m-%d %H:%M}")
-        table.add_row("URL", Text(self._url or "-"))
-        table.add_row("file", Text(self._path or "-"))
+        table.add_row("URL", Text(display_text(self._url or "-")))
+        table.add_row("file", Text(display_text(self._path or "-")))
         table.add_row("what to do", Text(hint_for(event, self._now)))
         with Vertical(id="failure-details", classes="dialog"):
             yield Static("Failure", classes="dialog-title")

@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static, TextArea
 
+from civittui.textsafe import display_text
+
 __all__ = ["FilterEditor"]
 
 
@@ -44,14 +46,14 @@ class FilterEditor(Vertical):
         """The category being edited."""
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="editor-title", classes="prompt-label")
+        yield Static("", id="editor-title", classes="prompt-label", markup=False)
         yield TextArea("", id="filter-text", soft_wrap=False, show_line_numbers=True)
-        yield Static("", id="editor-status")
+        yield Static("", id="editor-status", markup=False)
 
     def open(self, category: str, text: str, where: str) -> None:
         """Load `text` (the list of `category`, saved to `where`) and focus the text."""
         self.category = category
-        self.query_one("#editor-title", Static).update(f"{category} — {where}")
+        self.query_one("#editor-title", Static).update(display_text(f"{category} — {where}"))
         area = self.query_one(TextArea)
         area.load_text(text)
         self.show_status("ctrl+s save · esc close · one term a line, * matches anything")
@@ -65,7 +67,7 @@ class FilterEditor(Vertical):
     def show_status(self, message: str, *, error: bool = False) -> None:
         """Show a note (or an error) under the text."""
         status = self.query_one("#editor-status", Static)
-        status.update(message)
+        status.update(display_text(message))
         status.set_class(error, "-error")
 
     def action_save(self) -> None:

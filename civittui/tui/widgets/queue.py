@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from civittui.engine.events import TargetStatus, TargetUpdated
+from civittui.textsafe import display_text
 from civittui.tui.widgets.virtual_list import VirtualList
 
 __all__ = ["QueuePane", "TargetList"]
@@ -123,7 +124,7 @@ class QueuePane(Vertical):
             id="url",
             classes="url-input",
         )
-        yield Static("", id="url-error", classes="url-error")
+        yield Static("", id="url-error", classes="url-error", markup=False)
         yield Static(
             Text(
                 "status".ljust(_STATUS_WIDTH) + "done/fail/found".rjust(_COUNTS_WIDTH - 2) + "  url"
@@ -155,7 +156,7 @@ class QueuePane(Vertical):
     def show_error(self, message: str | None) -> None:
         """Show a one-line error under the URL box (None hides it)."""
         error = self.query_one("#url-error", Static)
-        error.update(message or "")
+        error.update(display_text(message or ""))
         error.display = bool(message)
 
     def accept_input(self) -> None:
