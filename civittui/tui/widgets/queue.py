@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -17,7 +17,7 @@ from civittui.engine.events import TargetStatus, TargetUpdated
 from civittui.textsafe import display_text
 from civittui.tui.widgets.virtual_list import VirtualList
 
-__all__ = ["QueuePane", "TargetList"]
+__all__ = ["QueuePane", "TargetList", "UrlInput"]
 
 _STATUS_WIDTH = 11
 _COUNTS_WIDTH = 17
@@ -104,6 +104,24 @@ class TargetList(VirtualList[TargetUpdated]):
             self.post_message(self.MoveRequested(row.key, delta))
 
 
+class UrlInput(Input):
+    """The URL box. A paste of several lines queues every line (`Input` keeps the first)."""
+
+    class LinesPasted(Message):
+        """Text of more than one line was pasted into the URL box."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+            """The pasted text, every line of it."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if len(event.text.strip().splitlines()) > 1:
+            event.prevent_default()  # `Input._on_paste` would keep line 1 and drop the rest
+            event.stop()
+            self.post_message(self.LinesPasted(event.text))
+
+
 class QueuePane(Vertical):
     """URL input on top, the targets below; the input has focus when the app starts."""
 
@@ -119,7 +137,7 @@ class QueuePane(Vertical):
             """What was typed or pasted (may hold several URLs separated by spaces)."""
 
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield UrlInput(
             placeholder="Paste a CivitAI URL and press Enter",
             id="url",
             classes="url-input",
