@@ -1,0 +1,53 @@
+"""Honest numbers and words in the TUI: retry counts, plurals, empty-search text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from civittui.engine.events import TargetStatus
+from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.widgets.failures import FailureList
+from tests.fakecivitai import FakeCivitai
+from tests.tui_support import tui_config, wait_until
+
+
+def _bad_hash_model(fake: FakeCivitai) -> int:
+    return next(m.id for m in fake.world.models.values() if m.name == "Bad Hash")
+
+
+def _settled_after(app: CivittuiApp, key: str, file_key: str, attempts: int) -> bool:
+    target = app.model.targets.get(key)
+    row = app.model.failure(file_key)
+    return (
+        target is not None
+        and target.status is TargetStatus.FAILED
+        and row is not None
+        and row.event.attempts == attempts
+        and row.state == "failed"
+    )
+
+
+async def test_retrying_a_failure_again_and_again_counts_it_once(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    model_id = _bad_hash_model(fake_civitai)
+    key = f"model:{model_id}"
+    app = make_app(
+        tui_config(tmp_path, fake_civitai), urls=[f"{fake_civitai.api_base}/models/{model_id}"]
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.model.failures) and key in app.model.targets)
+        file_key = app.model.failures[0].key
+        await wait_until(pilot, lambda: _settled_after(app, key, file_key, 1))
+        assert app.model.targets[key].failed == 1
+        failures = app.query_one(FailureList)
+        failures.focus()
+        for attempts, press in ((2, "r"), (3, "R"), (4, "r")):
+            await wait_until(pilot, lambda: getattr(failures.highlighted, "key", "") == file_key)
+            await pilot.press(press)
+            await wait_until(pilot, lambda a=attempts: _settled_after(app, key, file_key, a))
+            target = app.model.targets[key]
+            assert target.failed == 1, (
+                f"after {press}: {target.done}/{target.failed}/{target.found}"
+            )
+        await pilot.press("ctrl+q")
