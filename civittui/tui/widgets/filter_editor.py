@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 
 from civittui.textsafe import display_text
+from civittui.tui.screens.confirm import ConfirmScreen
 
 __all__ = ["FilterEditor"]
 
@@ -44,6 +45,7 @@ class FilterEditor(Vertical):
         super().__init__(id=id)
         self.category: str | None = None
         """The category being edited."""
+        self._saved_text = ""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="editor-title", classes="prompt-label", markup=False)
@@ -56,6 +58,7 @@ class FilterEditor(Vertical):
         self.query_one("#editor-title", Static).update(display_text(f"{category} — {where}"))
         area = self.query_one(TextArea)
         area.load_text(text)
+        self._saved_text = text
         self.show_status("ctrl+s save · esc close · one term a line, * matches anything")
         area.focus()
 
@@ -75,6 +78,27 @@ class FilterEditor(Vertical):
         if self.category is not None:
             self.post_message(self.SaveRequested(self.category, self.text))
 
+    @property
+    def modified(self) -> bool:
+        """True when the text differs from what was last opened or saved."""
+        return self.text != self._saved_text
+
+    def mark_saved(self, message: str) -> None:
+        """The app saved the text: closing no longer asks, and `message` says where."""
+        self._saved_text = self.text
+        self.show_status(message)
+
     def action_close(self) -> None:
-        """Ask to close the editor."""
-        self.post_message(self.CloseRequested())
+        """Ask to close the editor; unsaved edits are discarded only when the user says so."""
+        if not self.modified:
+            self.post_message(self.CloseRequested())
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.post_message(self.CloseRequested())
+            else:
+                self.query_one(TextArea).focus()
+
+        question = f"The {self.category} list has unsaved changes.\nDiscard them?"
+        self.app.push_screen(ConfirmScreen(question, yes="Discard", no="Keep editing"), answered)
