@@ -6,9 +6,15 @@ from pathlib import Path
 
 from civittui.engine.events import TargetStatus
 from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.widgets.failures import FailureList
 from tests.fakecivitai import FakeCivitai
 from tests.tui_support import tui_config, wait_until
+
+
+def _screen_text(app: CivittuiApp) -> str:
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
 def _bad_hash_model(fake: FakeCivitai) -> int:
@@ -50,4 +56,14 @@ async def test_retrying_a_failure_again_and_again_counts_it_once(
             assert target.failed == 1, (
                 f"after {press}: {target.done}/{target.failed}/{target.found}"
             )
-        await pilot.press("ctrl+q")
+
+        # The details say where it came from and was going, and what a retry can do.
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, FailureDetails))
+        text = _screen_text(app)
+        version_id = fake_civitai.world.models[model_id].versions[0].id
+        assert f"/models/{model_id}?modelVersionId={version_id}" in text
+        assert "bad_hash.safetensors" in text and "file  -" not in text
+        assert "bad file on CivitAI" in text
+        assert "disk" not in text and "retryable" not in text
+        await pilot.press("escape", "ctrl+q")
