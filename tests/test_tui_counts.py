@@ -67,3 +67,16 @@ async def test_retrying_a_failure_again_and_again_counts_it_once(
         assert "bad file on CivitAI" in text
         assert "disk" not in text and "retryable" not in text
         await pilot.press("escape", "ctrl+q")
+
+
+async def test_one_target_and_one_failure_are_singular(tmp_path: Path) -> None:
+    app = make_app(tui_config(tmp_path), urls=["https://civitai.com/images/5"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.action_toggle_pause()
+        queue = app.query_one("#queue")
+        await wait_until(pilot, lambda: str(queue.border_subtitle).startswith("1 target "))
+        assert str(queue.border_subtitle) in (
+            "1 target · 1 item queued",
+            "1 target · 0 items queued",
+        )
+        await pilot.press("ctrl+q")

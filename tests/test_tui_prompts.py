@@ -172,6 +172,10 @@ async def test_token_view_counts_tokens_and_a_adds_one_to_a_list(tmp_path: Path)
         await pilot.press("ctrl+q")
 
 
+def _line(widget: PromptList, y: int) -> str:
+    return "".join(segment.text for segment in widget.render_line(y))
+
+
 async def test_search_narrows_the_list(tmp_path: Path) -> None:
     app = _app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -183,4 +187,8 @@ async def test_search_narrows_the_list(tmp_path: Path) -> None:
         await pilot.press("enter")
         assert app.focused is prompt_list
         assert _filtered(app) == "1girl, smile, castle, sunset"
+        # a search with no match says so (there are saved prompts)
+        await pilot.press("slash", *"zzz")
+        assert prompt_list.rows == []
+        assert "No saved prompt matches “zzz”." in _line(prompt_list, 0)
         await pilot.press("ctrl+q")

@@ -485,7 +485,8 @@ class CivittuiApp(App[int]):
             self.store.close()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" panel would be a second "Keys" beside our help screen.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield from palette_commands(self)
 
 

@@ -14,6 +14,7 @@ from textual.widgets import Checkbox, ContentSwitcher, Input
 
 from civittui.filters import FilterSet
 from civittui.prompt_tools import TokenCount
+from civittui.textsafe import display_text
 from civittui.tui.prompt_source import PromptEntry, search
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompt_detail import PromptDetail
@@ -185,6 +186,12 @@ class PromptsPane(Vertical):
         self._show_detail()
 
     def _show_search(self) -> None:
+        query = self._query.strip()
+        self.prompt_list.empty_text = (
+            f"No saved prompt matches “{display_text(query)}”."
+            if query and self.entries
+            else "No saved prompts yet."
+        )
         self.prompt_list.set_rows(search(self.entries, self._query))
         self.border_subtitle = f"{len(self.prompt_list.rows)} of {len(self.entries)}"
         self._show_detail()
