@@ -400,7 +400,7 @@ def _cmd_status(config: Config, args: argparse.Namespace) -> int:
             "and fetches only what is missing"
         )
         return EXIT_OK
-    return run_status(config, list(args.urls), as_json=bool(args.json))
+    return run_status(config, list(args.urls), as_json=bool(args.json), quiet=bool(args.quiet))
 
 
 _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
