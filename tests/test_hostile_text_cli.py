@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from civittui.layout import sanitize_component, sanitize_filename
 from civittui.textsafe import display_text, json_text
 from tests.cli_helpers import Mirror, make_mirror
 from tests.fakecivitai import FakeCivitai
@@ -90,3 +91,9 @@ def test_display_text_keeps_text_and_drops_what_steers_a_terminal() -> None:
     value = {"s": "x\x1b\x7f\x9b\u202e\ud800"}
     assert json.loads(json_text(value)) == value
     assert not UNSAFE.search(json_text(value))
+
+
+def test_file_names_share_the_definition_and_lose_bidi_overrides() -> None:
+    # "\u202egnp.exe" shows as "exe.png" in a file manager: the override becomes "_".
+    assert sanitize_filename("cute\u202egnp.exe", fallback="x") == "cute_gnp.exe"
+    assert not UNSAFE.search(sanitize_component(HOSTILE, fallback="x"))
