@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from civittui.engine.events import TargetStatus
+from civittui.textsafe import display_text
 from civittui.tui.app import CivittuiApp, make_app
 from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.screens.path_prompt import PathPrompt
 from civittui.tui.widgets.failures import FailureList
 from civittui.tui.widgets.prompts import PromptsPane
 from tests.fakecivitai import FakeCivitai
-from tests.hostile_text import CREATOR, HOSTILE, MARKUP, UNSAFE, hostile_world
+from tests.hostile_text import CREATOR, HOSTILE, MARKUP, OSC52, UNSAFE, hostile_world
 from tests.tui_support import tui_config, wait_until
 
 
@@ -119,3 +121,24 @@ async def test_markup_in_the_kept_queue_typed_urls_and_batch_lines_never_crashes
             assert again.query_one(FailureList) is not None
             await pilot.press("ctrl+q")
         assert again.return_code == 0
+
+
+async def test_a_pasted_line_with_escapes_shows_defused_in_the_url_and_search_boxes(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tui_config(tmp_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        url = app.query_one("#url", Input)
+        assert app.focused is url
+        app.post_message(events.Paste(HOSTILE))
+        await wait_until(pilot, lambda: url.value != "")
+        assert url.value == display_text(HOSTILE)
+        _assert_clean(app)
+        search = app.query_one("#prompt-search", Input)
+        search.focus()
+        await pilot.pause()
+        app.post_message(events.Paste(f"{OSC52}maid"))
+        await wait_until(pilot, lambda: search.value != "")
+        assert search.value == "]52;c;cHduZWQ=maid"
+        _assert_clean(app)
+        await pilot.press("ctrl+q")

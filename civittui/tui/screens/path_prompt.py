@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from civittui.textsafe import display_text
+from civittui.tui.widgets.safe_input import SafeInput
 
 __all__ = ["PathPrompt"]
 
@@ -44,7 +45,7 @@ class PathPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(display_text(self._title), classes="dialog-title", markup=False)
-            yield Input(placeholder=self._placeholder, id="path")
+            yield SafeInput(placeholder=self._placeholder, id="path")
             yield Static("", id="path-error", classes="url-error", markup=False)
 
     def on_mount(self) -> None:

@@ -19,6 +19,7 @@ from civittui.tui.prompt_source import PromptEntry, search
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompt_detail import PromptDetail
 from civittui.tui.widgets.prompt_list import PromptList
+from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.token_list import TokenList
 
 __all__ = ["PromptsPane"]
@@ -87,7 +88,7 @@ class PromptsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="prompt-controls"):
-            yield Input(placeholder="search prompts (/)", id="prompt-search")
+            yield SafeInput(placeholder="search prompts (/)", id="prompt-search")
             yield Horizontal(id="category-switches")
         with Horizontal(id="prompt-body"):
             yield PromptList(self.filters, id="prompt-list")

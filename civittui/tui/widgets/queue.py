@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 
 from civittui.engine.events import TargetStatus, TargetUpdated
 from civittui.textsafe import display_text
+from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.virtual_list import VirtualList
 
 __all__ = ["QueuePane", "TargetList", "UrlInput"]
@@ -104,7 +105,7 @@ class TargetList(VirtualList[TargetUpdated]):
             self.post_message(self.MoveRequested(row.key, delta))
 
 
-class UrlInput(Input):
+class UrlInput(SafeInput):
     """The URL box. A paste of several lines queues every line (`Input` keeps the first)."""
 
     class LinesPasted(Message):
@@ -120,6 +121,7 @@ class UrlInput(Input):
             event.prevent_default()  # `Input._on_paste` would keep line 1 and drop the rest
             event.stop()
             self.post_message(self.LinesPasted(event.text))
+        # else Textual goes on to `SafeInput._on_paste`, then `Input._on_paste` (the MRO)
 
 
 class QueuePane(Vertical):
