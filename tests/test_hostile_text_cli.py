@@ -6,6 +6,7 @@ it writes to stdout and stderr are checked.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from civittui.cli_progress import ProgressPrinter
+from civittui.engine.events import ItemStarted, Notice
 from civittui.layout import sanitize_component, sanitize_filename
 from civittui.textsafe import display_text, json_text
 from tests.cli_helpers import Mirror, make_mirror
@@ -97,3 +100,14 @@ def test_file_names_share_the_definition_and_lose_bidi_overrides() -> None:
     # "\u202egnp.exe" shows as "exe.png" in a file manager: the override becomes "_".
     assert sanitize_filename("cute\u202egnp.exe", fallback="x") == "cute_gnp.exe"
     assert not UNSAFE.search(sanitize_component(HOSTILE, fallback="x"))
+
+
+def test_the_live_progress_line_on_a_terminal_is_defused_too() -> None:
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, live=True)  # what a TTY gets: one rewritten line
+    printer.handle(ItemStarted("file:1", HOSTILE, 1000, "builtin"))
+    printer.handle(Notice(HOSTILE, level="error"))
+    written = stream.getvalue()
+    assert "pwned-title" in written
+    # "\r" is the live line's own rewrite; nothing else may steer the terminal.
+    assert not UNSAFE.search(written.replace("\r", ""))
