@@ -7,7 +7,6 @@ Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retry
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from civittui import __version__
 from civittui.config import Config, describe, load_config, to_json_dict
 from civittui.errors import CivittuiError, ConfigError, UrlError
+from civittui.textsafe import display_text, json_text
 
 __all__ = ["main"]
 
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = _HANDLERS[args.command or "tui"]
         return handler(config, args)
     except CivittuiError as exc:
-        print(f"civittui: {exc}", file=sys.stderr)
+        print(display_text(f"civittui: {exc}"), file=sys.stderr)  # may quote the server
         return exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
     except KeyboardInterrupt:
         print("civittui: interrupted", file=sys.stderr)
@@ -246,7 +246,7 @@ def _run_headless(
         failed_target = any(t.get("status") == "failed" for t in summary.targets)
         if code == EXIT_OK and (summary.failed or failed_target):
             code = EXIT_FAILED
-        print(format_summary(summary), file=sys.stderr)
+        print(display_text(format_summary(summary)), file=sys.stderr)
         return code
     finally:
         store.close()
@@ -271,9 +271,10 @@ def _write_report(path: Path, summary: Any) -> None:
     from dataclasses import asdict
 
     try:
-        path.write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False), "utf-8")
+        path.write_text(json_text(asdict(summary)), "utf-8")
     except OSError as exc:
-        print(f"civittui: cannot write report {path}: {exc.strerror}", file=sys.stderr)
+        message = f"civittui: cannot write report {path}: {exc.strerror}"
+        print(display_text(message), file=sys.stderr)
 
 
 def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
@@ -320,15 +321,22 @@ def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
             }
             for r in records
         ]
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(json_text(rows))
         return EXIT_OK
     if not records:
         print("no recorded failures")
         return EXIT_OK
     for r in records:
         flag = " (permanent)" if r.permanent else ""
-        print(f"{r.key:<16} {r.name[:40]:<40} {r.error}{flag}  attempts={r.attempts}  {r.updated}")
+        name = display_text(r.name)[:40]
+        line = f"{r.key:<16} {name:<40} {r.error}{flag}  attempts={r.attempts}  {r.updated}"
+        print(display_text(line))
     return EXIT_OK
+
+
+def _lines(text: str) -> str:
+    """Several lines of output, each made safe for the terminal on its own."""
+    return "\n".join(display_text(line) for line in text.split("\n"))
 
 
 def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
@@ -339,14 +347,19 @@ def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
     report = refilter(config.root, filters, dry_run=args.dry_run)
     if args.dry_run and not args.quiet:
         for path in report.changes:
-            print(f"would change {path}")
-    print(format_refilter_report(report))
+            print(display_text(f"would change {path}"))
+    print(_lines(format_refilter_report(report)))
     return EXIT_OK
 
 
 def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
     from civittui.filters import FilterSet
-    from civittui.prompt_tools import count_tokens, format_token_table, write_tokens_csv
+    from civittui.prompt_tools import (
+        TokenCount,
+        count_tokens,
+        format_token_table,
+        write_tokens_csv,
+    )
 
     filters = FilterSet.load(config.filters_dir)
     counts = count_tokens(config.root, filters, top=args.top, uncategorized_only=args.uncategorized)
@@ -354,20 +367,21 @@ def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
         write_tokens_csv(counts, args.csv)
     if args.json:
         rows = [{"token": c.token, "count": c.count, "category": c.category} for c in counts]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json_text(rows))
     else:
-        print(format_token_table(counts))
+        shown = [TokenCount(display_text(c.token), c.count, c.category) for c in counts]
+        print(format_token_table(shown))
     return EXIT_OK
 
 
 def _cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(to_json_dict(config), indent=2, ensure_ascii=False, default=str))
+        print(json_text(to_json_dict(config), default=str))
         return EXIT_OK
     rows = describe(config)
     width = max(len(key) for key, _, _ in rows)
     for key, value, source in rows:
-        print(f"{key:<{width}}  {value}  [{source}]")
+        print(display_text(f"{key:<{width}}  {value}  [{source}]"))
     return EXIT_OK
 
 
@@ -386,7 +400,7 @@ def _cmd_status(config: Config, args: argparse.Namespace) -> int:
             "and fetches only what is missing"
         )
         return EXIT_OK
-    return run_status(config, list(args.urls), as_json=bool(args.json))
+    return run_status(config, list(args.urls), as_json=bool(args.json), quiet=bool(args.quiet))
 
 
 _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {

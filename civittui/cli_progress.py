@@ -23,6 +23,7 @@ from civittui.engine.events import (
     TargetStatus,
     TargetUpdated,
 )
+from civittui.textsafe import display_text
 
 __all__ = ["ProgressPrinter", "format_bytes", "format_summary"]
 
@@ -98,7 +99,7 @@ class ProgressPrinter:
 
     def _print(self, text: str) -> None:
         self._clear()
-        print(text, file=self._out, flush=True)
+        print(display_text(text), file=self._out, flush=True)  # names and reasons: server text
 
     def _clear(self) -> None:
         if self._live and self._line_len:
@@ -122,7 +123,7 @@ class ProgressPrinter:
         if self._gate is not None and self._gate.backoff_for > 0:
             gate = f" | backing off {self._gate.backoff_reason}: {self._gate.backoff_for:.0f} s"
         got = self._totals["bytes"]
-        line = (
+        line = display_text(
             f"done {self._totals['done']} failed {self._totals['failed']} "
             f"{format_bytes(got)} ({format_bytes(got / elapsed)}/s){gate} | {active}"
         )

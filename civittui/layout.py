@@ -20,6 +20,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from civittui.textsafe import UNSAFE_CHARS
+
 __all__ = [
     "CLAIM_SUFFIX_BYTES",
     "MAX_COMPONENT_BYTES",
@@ -42,9 +44,9 @@ CLAIM_SUFFIX_BYTES = 14
 TITLE_MAX_BYTES = MAX_COMPONENT_BYTES - CLAIM_SUFFIX_BYTES
 """Budget of a post title or model name before the store claims it as a folder name."""
 
-# Forbidden on Windows (and ":" / "/" on macOS / Linux); every C0/C1 control character; lone
-# surrogates, which cannot be encoded to UTF-8 and would fail at write time instead.
-_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+# Forbidden on Windows (and ":" / "/" on macOS / Linux); and what is never shown on a terminal
+# (`textsafe.UNSAFE_CHARS`: controls, bidi overrides, lone surrogates that UTF-8 cannot encode).
+_FORBIDDEN = re.compile(rf'[<>:"/\\|?*{UNSAFE_CHARS}]')
 
 # Windows treats these as devices whatever the case and whatever follows the first dot
 # ("con.txt", "NUL.tar.gz"); the superscript digits count too (see CPython ntpath.isreserved).

@@ -9,6 +9,7 @@ from textual.widgets import Checkbox, Input, OptionList, Static, TextArea
 from civittui.filters import shipped_filters_dir
 from civittui.tui.app import CivittuiApp, make_app
 from civittui.tui.screens.choose import ChooseScreen
+from civittui.tui.screens.confirm import ConfirmScreen
 from civittui.tui.widgets.prompt_list import PromptList
 from civittui.tui.widgets.prompts import PromptsPane
 from civittui.tui.widgets.token_list import TokenList
@@ -122,7 +123,26 @@ async def test_editing_a_list_re_renders_every_prompt_and_leaves_the_shipped_lis
         status = str(app.query_one("#editor-status", Static).render())
         assert "matches every token" in status
         assert "*" not in saved.read_text("utf-8").splitlines()
-        await pilot.press("escape")  # close the editor
+        # Esc with unsaved edits asks first; "keep editing" keeps them
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.query_one("#prompt-side").current == "filter-editor"
+        assert area.text.rstrip().endswith("*") and app.focused is area
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")  # discard
+        await pilot.pause()
+        assert app.query_one("#prompt-side").current == "prompt-detail"
+        assert "*" not in saved.read_text("utf-8").splitlines()
+        # saved edits close at once
+        await pilot.press("e")
+        app.screen.query_one(OptionList).highlighted = 2
+        await pilot.press("enter")
+        area.insert("\nfrown\n")
+        await pilot.press("ctrl+s", "escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
         assert app.query_one("#prompt-side").current == "prompt-detail"
         await pilot.press("ctrl+q")
 
@@ -152,6 +172,10 @@ async def test_token_view_counts_tokens_and_a_adds_one_to_a_list(tmp_path: Path)
         await pilot.press("ctrl+q")
 
 
+def _line(widget: PromptList, y: int) -> str:
+    return "".join(segment.text for segment in widget.render_line(y))
+
+
 async def test_search_narrows_the_list(tmp_path: Path) -> None:
     app = _app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -163,4 +187,8 @@ async def test_search_narrows_the_list(tmp_path: Path) -> None:
         await pilot.press("enter")
         assert app.focused is prompt_list
         assert _filtered(app) == "1girl, smile, castle, sunset"
+        # a search with no match says so (there are saved prompts)
+        await pilot.press("slash", *"zzz")
+        assert prompt_list.rows == []
+        assert "No saved prompt matches “zzz”." in _line(prompt_list, 0)
         await pilot.press("ctrl+q")

@@ -108,12 +108,14 @@ async def test_the_palette_offers_every_action_and_runs_it(tmp_path: Path) -> No
             "Token view",
             "Search prompts",
             "Settings",
-            "Keys",
+            "Help: every key",
             "Zoom pane",
             "Go to failures",
             "Toggle category sex",
         ):
             assert expected in titles
+        every = [command.title for command in app.get_system_commands(app.screen)]
+        assert len([t for t in every if "key" in t.lower()]) == 1  # one help entry, not two
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"pause / res")

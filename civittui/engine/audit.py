@@ -7,7 +7,6 @@ from the state and the disk.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +23,7 @@ from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.errors import ApiError
 from civittui.layout import Layout
 from civittui.store import ItemRecord, ItemStatus, Store
+from civittui.textsafe import display_text, json_text
 
 __all__ = ["Gap", "TargetAudit", "audit_offline", "audit_targets", "gap_reason", "run_status"]
 
@@ -178,8 +178,11 @@ def audit_offline(store: Store) -> list[TargetAudit]:
     return list(audits.values())
 
 
-def run_status(config: Config, urls: Sequence[str], *, as_json: bool) -> int:
-    """The `status` command: print the audit; exit 0 when nothing is missing, else 1."""
+def run_status(config: Config, urls: Sequence[str], *, as_json: bool, quiet: bool = False) -> int:
+    """The `status` command: print the audit; exit 0 when nothing is missing, else 1.
+
+    `quiet` prints only the incomplete targets (without their item lines) and the total.
+    """
     store = Store.open(config.state_path)
     try:
         if urls:
@@ -189,32 +192,53 @@ def run_status(config: Config, urls: Sequence[str], *, as_json: bool) -> int:
     finally:
         store.close()
     if as_json:
-        print(json.dumps([asdict(a) for a in audits], indent=2, ensure_ascii=False))
+        print(json_text([asdict(a) for a in audits]))
     else:
-        _print_audits(audits)
+        _print_audits(audits, quiet=quiet)
     complete = all(not a.gaps and not a.error for a in audits)
     return 0 if complete else 1
 
 
-def _print_audits(audits: Sequence[TargetAudit]) -> None:
+def _print_audits(audits: Sequence[TargetAudit], *, quiet: bool = False) -> None:
     out = sys.stdout
+
+    def say(line: str) -> None:
+        print(display_text(line), file=out)  # names, titles and errors come from the server
+
     if not audits:
-        print("nothing recorded yet: run `civittui get URL` first, or pass URLs", file=out)
+        say("nothing recorded yet: run `civittui get URL` first, or pass URLs")
+        return
+    # A note every target carries (the offline caveat) is said once, at the end.
+    shared = [n for n in audits[0].notes if len(audits) > 1 and all(n in a.notes for a in audits)]
     for audit in audits:
-        print(f"{audit.key}  {audit.url}", file=out)
+        complete = not audit.gaps and not audit.error
+        if quiet and complete:
+            continue
+        say(f"{audit.key}  {audit.url}")
         if audit.error:
-            print(f"  target failed: {audit.error}", file=out)
-        print(
-            f"  listed {audit.listed}, on disk and verified {audit.verified}, "
-            f"gaps {len(audit.gaps)}",
-            file=out,
-        )
+            say(f"  target failed: {audit.error}")
+        verified, gaps = audit.verified, len(audit.gaps)
+        say(f"  listed {audit.listed}, on disk and verified {verified}, gaps {gaps}")
         by_kind: dict[str, int] = {}
         for gap in audit.gaps:
             by_kind[gap.kind] = by_kind.get(gap.kind, 0) + 1
         if by_kind:
-            print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(by_kind.items())), file=out)
+            say("  " + ", ".join(f"{k}: {v}" for k, v in sorted(by_kind.items())))
+        if quiet:
+            continue
         for gap in audit.gaps:
-            print(f"    {gap.key:<16} {gap.name[:40]:<40} {gap.kind}: {gap.detail}", file=out)
+            say(f"    {gap.key:<16} {display_text(gap.name)[:40]:<40} {gap.kind}: {gap.detail}")
         for note in audit.notes:
-            print(f"  note: {note}", file=out)
+            if note not in shared:
+                say(f"  note: {note}")
+    incomplete = sum(1 for a in audits if a.gaps or a.error)
+    listed = sum(a.listed for a in audits)
+    verified = sum(a.verified for a in audits)
+    gaps = sum(len(a.gaps) for a in audits)
+    targets = f"{len(audits)} target" + ("" if len(audits) == 1 else "s")
+    say(
+        f"total: {targets}, listed {listed}, on disk and verified {verified}, gaps {gaps}"
+        + (f"; {incomplete} incomplete" if incomplete else "; complete")
+    )
+    for note in shared:
+        say(f"note: {note}")

@@ -243,6 +243,11 @@ class Engine:
             item = item_from_spec(record.spec)
         except ValueError:
             return False
+        if record.status == ItemStatus.FAILED:
+            state = self._targets.get(record.target or "")
+            if state is not None and state.failed > 0:
+                state.failed -= 1  # counted again if it fails again: once per item, not per try
+                self._notify(state.event())
         self._store.mark_pending(
             record.key, target=record.target, name=record.name, spec=record.spec
         )

@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 
 from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import RenderableType
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Tab, Tabs
 from textual.worker import Worker, WorkerError, WorkerState
@@ -32,6 +34,7 @@ from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
 from civittui.filters import FilterSet
 from civittui.store import Store
+from civittui.textsafe import display_text
 from civittui.tui.commands import PANES, palette_commands
 from civittui.tui.failure_controller import FailureController
 from civittui.tui.model import ViewModel
@@ -43,7 +46,7 @@ from civittui.tui.screens.settings import SettingsScreen
 from civittui.tui.widgets.failures import FailureList, FailuresPane
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompts import PromptsPane
-from civittui.tui.widgets.queue import QueuePane, TargetList
+from civittui.tui.widgets.queue import QueuePane, TargetList, UrlInput
 from civittui.tui.widgets.status_line import StatusLine
 from civittui.tui.widgets.thumbnail import images_supported
 from civittui.tui.widgets.token_list import TokenList
@@ -153,15 +156,19 @@ class CivittuiApp(App[int]):
             yield PromptsPane(
                 self.prompt_actions.filters, images=self.images, id="prompts", classes="pane"
             )
-        yield StatusLine("", id="status")
+        yield StatusLine("", id="status", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.prompt_actions.restore_categories()
         self._seed()
         self._layout_for(self.size.width, self.size.height)
-        self._activate_pane(self._pane if self._pane in PANES else "queue", focus=False)
-        self.query_one(QueuePane).url_input.focus()
+        pane = self._pane if self._pane in PANES else "queue"
+        if pane == "queue":
+            self._activate_pane(pane, focus=False)
+            self.query_one(QueuePane).url_input.focus()
+        else:
+            self._activate_pane(pane)  # where the user left off
         events = self.engine.subscribe()
         self._engine_worker = self.run_worker(
             self._serve(), name="engine", group="engine", exit_on_error=False
@@ -203,13 +210,20 @@ class CivittuiApp(App[int]):
         prompts = self.query_one(PromptsPane)
         prompts.set_class(not self._tabbed and self.screen.maximized is not prompts, "-compact")
 
+    @property
+    def active_pane(self) -> str:
+        """The pane the user is in (`queue`, `workers`, `failures` or `prompts`)."""
+        return self._pane
+
     def _activate_pane(self, name: str, *, focus: bool = True) -> None:
+        """Make `name` the active pane: `_pane` is the one source of truth, the tab bar and the
+        `-active` classes only show it."""
         self._pane = name
         for pane in PANES:
             self.query_one(f"#{pane}").set_class(pane == name, "-active")
         tabs = self.query_one(Tabs)
         if tabs.active != f"tab-{name}":
-            tabs.active = f"tab-{name}"
+            tabs.active = f"tab-{name}"  # posts a TabActivated that `_tab_activated` ignores
         if focus:
             selector = {
                 "queue": "#targets",
@@ -221,15 +235,24 @@ class CivittuiApp(App[int]):
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        """A tab the user clicked. A message the bar posted for an earlier switch arrives after
+        later ones: acting on it re-activated the pane just left, and the two switches fed each
+        other forever (100% CPU, input ignored). Only the tab still shown as active counts."""
+        tabs = self.query_one(Tabs)
+        if event.tab.id != tabs.active:
+            return  # stale: the bar has moved on since
         name = (event.tab.id or "tab-queue").removeprefix("tab-")
-        if name != self._pane:
+        if name in PANES and name != self._pane:
             self._activate_pane(name)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
-        """Keep the tab bar on the pane that holds the focus."""
+        """Keep the active pane on the pane that holds the focus (a click, Tab, a dialog)."""
+        if event.widget is not self.focused:
+            return  # stale: focus moved on before this message arrived
         for ancestor in event.widget.ancestors_with_self:
-            if ancestor.id in PANES and ancestor.id != self._pane:
-                self._activate_pane(str(ancestor.id), focus=False)
+            if ancestor.id in PANES:
+                if ancestor.id != self._pane:
+                    self._activate_pane(str(ancestor.id), focus=False)
                 break
 
     # -- engine ----------------------------------------------------------------------------------
@@ -290,6 +313,10 @@ class CivittuiApp(App[int]):
     @on(QueuePane.UrlSubmitted)
     def _url_submitted(self, event: QueuePane.UrlSubmitted) -> None:
         self.queue_actions.submit(event.text)
+
+    @on(UrlInput.LinesPasted)
+    def _lines_pasted(self, event: UrlInput.LinesPasted) -> None:
+        self.queue_actions.add_lines(event.text.splitlines())
 
     @on(TargetList.RemoveRequested)
     def _remove(self, event: TargetList.RemoveRequested) -> None:
@@ -410,6 +437,8 @@ class CivittuiApp(App[int]):
         message: RenderableType | None = None,
     ) -> None:
         """Exit after the engine stopped and saved its state, however the exit was asked for."""
+        if isinstance(message, str):  # printed on the terminal after the app: may quote a server
+            message = Text(display_text(message))
         worker = self._engine_worker
         if worker is None or worker.is_finished:
             super().exit(result, return_code, message)
@@ -428,13 +457,36 @@ class CivittuiApp(App[int]):
 
         self.run_worker(exit_when_stopped(), name="exit", group="exit")
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast whose text is shown as written: never parsed as markup, never a control.
+
+        Notices quote server text (model names, error messages) and user text (URLs, paths);
+        parsed as markup, a `[/]` in them raised MarkupError and ended the app at every start.
+        """
+        super().notify(
+            display_text(message) if not markup else message,
+            title=display_text(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+
     def close_store(self) -> None:
         """Save and close the state store when this app opened it (after the engine stopped)."""
         if self._owns_store:
             self.store.close()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" panel would be a second "Keys" beside our help screen.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield from palette_commands(self)
 
 

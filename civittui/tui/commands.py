@@ -59,7 +59,7 @@ def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
         ("Search prompts", "Search saved prompts", prompts("search")),
         ("Reload prompts", "Read saved prompts again", app.action_reload_prompts),
         ("Settings", "Root, LoRA folder, downloader, API key, rate", app.action_settings),
-        ("Keys", "Every key binding", app.action_help),
+        ("Help: every key", "Every key binding, pane by pane", app.action_help),
         ("Zoom pane", "Fill the screen with the focused pane, or restore", app.action_zoom),
     ]
     entries += [(f"Go to {pane}", f"Show the {pane} pane", _show(app, pane)) for pane in PANES]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
+from civittui.layout import Layout
+from civittui.store import ItemRecord
 from civittui.tui.screens.confirm import ConfirmScreen
 from civittui.tui.screens.failure_details import FailureDetails, page_url
 
@@ -72,6 +76,7 @@ class FailureController:
         if row is None:
             return
         record = app.store.item(key)
+        item = _item_of(record)
 
         def chosen(choice: str | None) -> None:
             if choice == "retry":
@@ -83,9 +88,35 @@ class FailureController:
             FailureDetails(
                 row.event,
                 at=row.at,
-                url=page_url(app.config.api_base, key),
-                path=record.path if record else None,
+                url=page_url(app.config.api_base, key, item),
+                path=(record.path if record else None) or self._intended_path(item),
                 now=app.wall(),
             ),
             chosen,
         )
+
+    def _intended_path(self, item: Item | None) -> str | None:
+        """Where the item was going (a failure before the download has no recorded path)."""
+        config = self.app.config
+        layout = Layout(config.root, config.lora_dir)
+        try:
+            if isinstance(item, FileItem):
+                return str(layout.file_path(Path(item.folder), item.name))
+            if isinstance(item, ImageItem):
+                return str(layout.image_stem(Path(item.folder), int(item.image["id"]))) + ".*"
+            if isinstance(item, MetaItem):
+                version_id = item.version.get("id")
+                if isinstance(version_id, int):
+                    return str(layout.meta_paths(item.username, version_id)[0])
+        except (ValueError, KeyError, TypeError):
+            return None  # a spec this version cannot place: show no path rather than a wrong one
+        return None
+
+
+def _item_of(record: ItemRecord | None) -> Item | None:
+    if record is None or not record.spec:
+        return None
+    try:
+        return item_from_spec(record.spec)
+    except ValueError:
+        return None

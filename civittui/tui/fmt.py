@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rich.cells import cell_len, set_cell_size
 
-__all__ = ["ago", "bar", "duration", "fit", "size", "speed"]
+__all__ = ["ago", "bar", "count", "duration", "fit", "size", "speed"]
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -21,6 +21,11 @@ def size(n: float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 target`, `3 targets`, `1,204 items`."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def speed(bytes_per_second: float) -> str:

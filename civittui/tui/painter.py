@@ -65,7 +65,9 @@ def paint(
         backing_off=backoff > 0,
     )
     _subtitle(workers, f"{totals.active} active · {fmt.speed(totals.throughput)}")
-    _subtitle(queue, f"{totals.targets} targets · {totals.queued:,} items queued")
+    _subtitle(
+        queue, f"{fmt.count(totals.targets, 'target')} · {fmt.count(totals.queued, 'item')} queued"
+    )
 
 
 def _subtitle(pane: Widget, text: str) -> None:

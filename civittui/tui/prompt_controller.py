@@ -140,7 +140,7 @@ class PromptController:
         except FilterListError as exc:
             editor.show_status(str(exc), error=True)
             return
-        editor.show_status(f"saved {path}")
+        editor.mark_saved(f"saved {path}")
         if self.app.config.filters_dir is None:
             self.app.notify(
                 f"Lists saved in {directory}; set filters_dir to it in the config file to use "

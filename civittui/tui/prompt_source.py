@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from civittui.prompt_tools import iter_sidecars
+from civittui.textsafe import display_text
 
 __all__ = ["PromptEntry", "entry_from_sidecar", "load_prompts", "search"]
 
@@ -69,14 +70,16 @@ def entry_from_sidecar(path: Path | None, doc: Mapping[str, object]) -> PromptEn
         return None
     meta = doc.get("meta")
     meta = meta if isinstance(meta, dict) else {}
-    prompt = _text(doc.get("prompt")) or _text(meta.get("prompt"))
+    # Sidecars hold server text as-is; the pane shows it, so it is made safe here, once.
+    prompt = display_text(_text(doc.get("prompt")) or _text(meta.get("prompt")), multiline=True)
     negative = _text(doc.get("negativePrompt")) or _text(meta.get("negativePrompt"))
-    username = _text(doc.get("username"))
+    negative = display_text(negative, multiline=True)
+    username = display_text(_text(doc.get("username")))
     return PromptEntry(
         image_id=image_id,
         post_id=_int(doc.get("postId")),
         username=username,
-        created_at=_text(doc.get("createdAt")),
+        created_at=display_text(_text(doc.get("createdAt"))),
         width=_int(doc.get("width")),
         height=_int(doc.get("height")),
         prompt=prompt,

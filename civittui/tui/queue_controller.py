@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from civittui.civitai.urls import read_batch_file
+from civittui.civitai.urls import parse_url, read_batch_file
 from civittui.errors import ConfigError, UrlError
 from civittui.tui.screens.path_prompt import PathPrompt
 from civittui.tui.widgets.queue import QueuePane
@@ -48,6 +48,32 @@ class QueueController:
         if self.add_urls(text.split()) is not None:
             self.app.query_one(QueuePane).accept_input()
 
+    def add_lines(self, lines: Sequence[str]) -> None:
+        """Queue every URL of a multi-line paste; lines that are not URLs are listed, not lost.
+
+        Blank lines and `#` comments are skipped, as in a batch file.
+        """
+        app = self.app
+        good: list[str] = []
+        bad: list[str] = []
+        for number, line in enumerate(lines, 1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            try:
+                parse_url(entry, extra_hosts=(app.config.api_host,))
+            except UrlError as exc:
+                bad.append(f"line {number}: {exc}")
+                continue
+            good.append(entry)
+        keys = (self.add_urls(good) or []) if good else []
+        pane = app.query_one(QueuePane)  # the paste never entered the box: nothing to clear
+        if keys:
+            app.notify(f"queued {_count(len(keys), 'URL')} from the paste")
+        if bad:
+            shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+            pane.show_error(f"{_count(len(bad), 'line')} not queued: {shown}")
+
     def remove(self, key: str) -> None:
         """Drop a target from the queue."""
         self.app.engine.remove_target(key)
@@ -88,3 +114,8 @@ class QueueController:
             return None
 
         app.push_screen(PathPrompt("Batch file (one URL a line)", check, placeholder="urls.txt"))
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 URL`, `3 URLs`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

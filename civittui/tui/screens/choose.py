@@ -9,8 +9,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
+
+from civittui.textsafe import display_text
 
 __all__ = ["ChooseScreen"]
 
@@ -34,8 +37,8 @@ class ChooseScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self._title, classes="dialog-title")
-            yield OptionList(*self._choices, id="choices")
+            yield Static(display_text(self._title), classes="dialog-title", markup=False)
+            yield OptionList(*(Content(display_text(c)) for c in self._choices), id="choices")
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:

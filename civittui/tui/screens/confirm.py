@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from civittui.textsafe import display_text
+
 __all__ = ["ConfirmScreen"]
 
 
@@ -36,7 +38,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self._question, classes="dialog-body")
+            yield Static(
+                display_text(self._question, multiline=True), classes="dialog-body", markup=False
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._yes, id="yes", variant="primary")
                 yield Button(self._no, id="no")

@@ -14,20 +14,48 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from civittui.engine.events import ItemFailed
+from civittui.engine.items import FileItem, Item, MetaItem
+from civittui.textsafe import display_text
 
-__all__ = ["FailureDetails", "hint_for", "page_url"]
+__all__ = ["FailureDetails", "hint_for", "kind_of", "page_url"]
 
 
-def page_url(api_base: str, key: str) -> str | None:
-    """The CivitAI page of an item key, when the key names one (`image:5` -> `/images/5`)."""
+def page_url(api_base: str, key: str, item: Item | None = None) -> str | None:
+    """The CivitAI page of an item: `/images/5`, or its model's page at its version."""
     kind, _, ident = key.partition(":")
-    if not ident.isdigit():
-        return None
-    if kind == "image":
+    if kind == "image" and ident.isdigit():
         return f"{api_base}/images/{ident}"
-    if kind == "meta":
+    if isinstance(item, FileItem | MetaItem):
+        model_id, version_id = item.model.get("id"), item.version.get("id")
+        if isinstance(model_id, int) and isinstance(version_id, int):
+            return f"{api_base}/models/{model_id}?modelVersionId={version_id}"
+    if kind == "meta" and ident.isdigit():
         return f"{api_base}/model-versions/{ident}"
     return None
+
+
+def _bad_bytes(reason: str) -> bool:
+    """The server sent the wrong bytes: fetching again brings the same ones."""
+    lowered = reason.lower()
+    return "mismatch" in lowered or "not a safetensors file" in lowered
+
+
+def _disk_trouble(reason: str) -> bool:
+    lowered = reason.lower()
+    return any(
+        word in lowered for word in ("no space", "disk", "errno 28", "read-only", "permission")
+    )
+
+
+def kind_of(event: ItemFailed) -> str:
+    """`permanent`, `retryable`, or why retrying is unlikely to help."""
+    if event.permanent:
+        return "permanent"
+    if _bad_bytes(event.reason):
+        return "bad file on CivitAI: a retry fetches the same bytes"
+    if event.attempts >= 3:
+        return f"retryable, but it failed {event.attempts} times"
+    return "retryable"
 
 
 def hint_for(event: ItemFailed, now: datetime) -> str:
@@ -46,7 +74,14 @@ def hint_for(event: ItemFailed, now: datetime) -> str:
         return "Gone or archived on CivitAI; retrying will not help. Dismiss it with d."
     if status == 429 or (status is not None and status >= 500):
         return "The server was busy; retry later with r."
-    return "Retry with r; if it keeps failing, check free disk space and the network."
+    if _bad_bytes(event.reason):
+        return (
+            "CivitAI serves a file that does not match what it publishes; downloading it again "
+            "gets the same bytes. Retry (r) once the creator has re-uploaded it, or dismiss (d)."
+        )
+    if _disk_trouble(event.reason):
+        return "Check free disk space and that the folder is writable, then retry with r."
+    return "Retry with r; if it keeps failing, check the network and the error above."
 
 
 class FailureDetails(ModalScreen[str | None]):
@@ -87,16 +122,16 @@ class FailureDetails(ModalScreen[str | None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", justify="right")
         table.add_column()
-        table.add_row("item", Text(f"{event.name}  ({event.key})"))
-        table.add_row("error", Text(event.reason))
+        table.add_row("item", Text(display_text(f"{event.name}  ({event.key})")))
+        table.add_row("error", Text(display_text(event.reason)))
         table.add_row("HTTP status", str(event.http_status) if event.http_status else "-")
-        table.add_row("kind", "permanent" if event.permanent else "retryable")
+        table.add_row("kind", Text(kind_of(event)))
         table.add_row("attempts", str(event.attempts))
         table.add_row("failed at", f"{self._at:%Y-%m-%d %H:%M:%S}")
         if event.retry_at is not None:
             table.add_row("retry after", f"{event.retry_at:%Y-%m-%d %H:%M}")
-        table.add_row("URL", Text(self._url or "-"))
-        table.add_row("file", Text(self._path or "-"))
+        table.add_row("URL", Text(display_text(self._url or "-")))
+        table.add_row("file", Text(display_text(self._path or "-")))
         table.add_row("what to do", Text(hint_for(event, self._now)))
         with Vertical(id="failure-details", classes="dialog"):
             yield Static("Failure", classes="dialog-title")

@@ -12,6 +12,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from civittui.textsafe import display_text
+from civittui.tui.widgets.safe_input import SafeInput
+
 __all__ = ["PathPrompt"]
 
 
@@ -41,9 +44,9 @@ class PathPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self._title, classes="dialog-title")
-            yield Input(placeholder=self._placeholder, id="path")
-            yield Static("", id="path-error", classes="url-error")
+            yield Static(display_text(self._title), classes="dialog-title", markup=False)
+            yield SafeInput(placeholder=self._placeholder, id="path")
+            yield Static("", id="path-error", classes="url-error", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#path-error").display = False
@@ -59,7 +62,7 @@ class PathPrompt(ModalScreen[str | None]):
             self.dismiss(path)
             return
         message = self.query_one("#path-error", Static)
-        message.update(error)
+        message.update(display_text(error))
         message.display = True
 
     def action_cancel(self) -> None:

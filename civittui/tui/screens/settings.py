@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from civittui.config import Config, default_config_path, write_config_values
 from civittui.errors import ConfigError
+from civittui.textsafe import display_text
 
 __all__ = ["SettingsScreen", "settings_path"]
 
@@ -66,7 +67,7 @@ class SettingsScreen(ModalScreen[Path | None]):
                 yield Input("", password=True, placeholder="paste a CivitAI API key", id="api_key")
                 yield Label("Seconds between API calls (min_interval)")
                 yield Input(f"{config.rate.min_interval:g}", type="number", id="min_interval")
-            yield Static("", id="settings-error", classes="url-error")
+            yield Static("", id="settings-error", classes="url-error", markup=False)
             yield Static(f"Saved to {path} (mode 0600); used from the next start.", classes="hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", id="save", variant="primary")
@@ -95,7 +96,7 @@ class SettingsScreen(ModalScreen[Path | None]):
             write_config_values(path, self.values())
         except ConfigError as exc:
             error = self.query_one("#settings-error", Static)
-            error.update(str(exc))
+            error.update(display_text(str(exc)))
             error.display = True
             return
         self.dismiss(path)

@@ -167,4 +167,4 @@ class FailuresPane(Vertical):
     def show_failures(self, rows: Iterable[FailureRow]) -> None:
         """Replace the rows (failures added, retried away or dismissed)."""
         self.failure_list.set_rows(list(rows))
-        self.border_subtitle = f"{len(self.failure_list.rows)} failures"
+        self.border_subtitle = fmt.count(len(self.failure_list.rows), "failure")

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from civittui.filters import FilterSet
+from civittui.textsafe import display_text
 from civittui.tui.prompt_source import PromptEntry
 from civittui.tui.widgets.prompt_list import highlight
 from civittui.tui.widgets.thumbnail import Thumbnail
@@ -35,7 +36,7 @@ def settings_text(entry: PromptEntry) -> Text:
     for key, label in _SETTINGS:
         value = entry.meta.get(key)
         if value not in (None, ""):
-            rows.append((label, str(value)))
+            rows.append((label, display_text(value)))
     rows.append(("user", entry.username or "-"))
     rows.append(("posted", entry.created_at[:10] or "-"))
     text = Text(end="")

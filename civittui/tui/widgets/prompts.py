@@ -14,10 +14,12 @@ from textual.widgets import Checkbox, ContentSwitcher, Input
 
 from civittui.filters import FilterSet
 from civittui.prompt_tools import TokenCount
+from civittui.textsafe import display_text
 from civittui.tui.prompt_source import PromptEntry, search
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompt_detail import PromptDetail
 from civittui.tui.widgets.prompt_list import PromptList
+from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.token_list import TokenList
 
 __all__ = ["PromptsPane"]
@@ -86,7 +88,7 @@ class PromptsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="prompt-controls"):
-            yield Input(placeholder="search prompts (/)", id="prompt-search")
+            yield SafeInput(placeholder="search prompts (/)", id="prompt-search")
             yield Horizontal(id="category-switches")
         with Horizontal(id="prompt-body"):
             yield PromptList(self.filters, id="prompt-list")
@@ -185,6 +187,12 @@ class PromptsPane(Vertical):
         self._show_detail()
 
     def _show_search(self) -> None:
+        query = self._query.strip()
+        self.prompt_list.empty_text = (
+            f"No saved prompt matches “{display_text(query)}”."
+            if query and self.entries
+            else "No saved prompts yet."
+        )
         self.prompt_list.set_rows(search(self.entries, self._query))
         self.border_subtitle = f"{len(self.prompt_list.rows)} of {len(self.entries)}"
         self._show_detail()

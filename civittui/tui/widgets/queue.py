@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -14,9 +14,11 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from civittui.engine.events import TargetStatus, TargetUpdated
+from civittui.textsafe import display_text
+from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.virtual_list import VirtualList
 
-__all__ = ["QueuePane", "TargetList"]
+__all__ = ["QueuePane", "TargetList", "UrlInput"]
 
 _STATUS_WIDTH = 11
 _COUNTS_WIDTH = 17
@@ -103,6 +105,25 @@ class TargetList(VirtualList[TargetUpdated]):
             self.post_message(self.MoveRequested(row.key, delta))
 
 
+class UrlInput(SafeInput):
+    """The URL box. A paste of several lines queues every line (`Input` keeps the first)."""
+
+    class LinesPasted(Message):
+        """Text of more than one line was pasted into the URL box."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+            """The pasted text, every line of it."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if len(event.text.strip().splitlines()) > 1:
+            event.prevent_default()  # `Input._on_paste` would keep line 1 and drop the rest
+            event.stop()
+            self.post_message(self.LinesPasted(event.text))
+        # else Textual goes on to `SafeInput._on_paste`, then `Input._on_paste` (the MRO)
+
+
 class QueuePane(Vertical):
     """URL input on top, the targets below; the input has focus when the app starts."""
 
@@ -118,12 +139,12 @@ class QueuePane(Vertical):
             """What was typed or pasted (may hold several URLs separated by spaces)."""
 
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield UrlInput(
             placeholder="Paste a CivitAI URL and press Enter",
             id="url",
             classes="url-input",
         )
-        yield Static("", id="url-error", classes="url-error")
+        yield Static("", id="url-error", classes="url-error", markup=False)
         yield Static(
             Text(
                 "status".ljust(_STATUS_WIDTH) + "done/fail/found".rjust(_COUNTS_WIDTH - 2) + "  url"
@@ -155,7 +176,7 @@ class QueuePane(Vertical):
     def show_error(self, message: str | None) -> None:
         """Show a one-line error under the URL box (None hides it)."""
         error = self.query_one("#url-error", Static)
-        error.update(message or "")
+        error.update(display_text(message or ""))
         error.display = bool(message)
 
     def accept_input(self) -> None:

@@ -54,7 +54,7 @@ class Thumbnail(Container):
         self._entry: PromptEntry | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="thumb-text", classes="thumb-placeholder")
+        yield Static("", id="thumb-text", classes="thumb-placeholder", markup=False)
 
     def show(self, entry: PromptEntry | None) -> None:
         """Show `entry`'s image (or its placeholder); None clears."""

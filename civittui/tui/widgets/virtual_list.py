@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, Generic, TypeVar
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -20,6 +21,8 @@ from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from civittui.textsafe import display_text
 
 __all__ = ["VirtualList"]
 
@@ -254,6 +257,11 @@ class VirtualList(ScrollView, Generic[RowT], can_focus=True):
         text.end = ""
         text.no_wrap = True
         text.truncate(width, overflow="ellipsis", pad=True)
-        segments = list(text.render(self.app.console))
-        strip = Strip(segments, text.cell_len)
+        # Every row shows server text (names, reasons, prompts): nothing in it may reach the
+        # terminal as a control or bidi character, whichever list drew it.
+        segments = [
+            Segment(display_text(segment.text), segment.style)
+            for segment in text.render(self.app.console)
+        ]
+        strip = Strip(segments)
         return strip.apply_style(self.rich_style).crop_extend(0, width, self.rich_style)

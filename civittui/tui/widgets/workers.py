@@ -70,7 +70,7 @@ class WorkersPane(Vertical):
     ALLOW_MAXIMIZE = True
 
     def compose(self) -> ComposeResult:
-        yield Static("API ready · 0 API calls", id="gate", classes="gate-line")
+        yield Static("API ready · 0 API calls", id="gate", classes="gate-line", markup=False)
         yield WorkerList(empty_text="No active downloads.", id="worker-list")
 
     @property
