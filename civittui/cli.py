@@ -209,12 +209,16 @@ def _run_headless(
 
     dry_run = bool(getattr(args, "dry_run", False))
     report: Path | None = getattr(args, "report", None)
+    # A dry run writes nothing (not even the state), so it needs no lock and may run beside
+    # the process that holds it.
     lock = RunLock(config.state_path.with_name("lock"))
-    lock.acquire()
+    if not dry_run:
+        lock.acquire()
     try:
-        store = Store.open(config.state_path)
+        store = Store.open(config.state_path, read_only=dry_run)
     except BaseException:
-        lock.release()
+        if not dry_run:
+            lock.release()
         raise
     engine: Engine | None = None
     code = EXIT_OK
@@ -250,7 +254,8 @@ def _run_headless(
         return code
     finally:
         store.close()
-        lock.release()
+        if not dry_run:
+            lock.release()
         if report is not None and engine is not None:
             _write_report(report, engine.summary)
 
@@ -299,7 +304,7 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
 def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
     from civittui.store import Store
 
-    store = Store.open(config.state_path)
+    store = Store.open(config.state_path, read_only=True)
     try:
         records = store.failures()
     finally:

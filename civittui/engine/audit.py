@@ -167,7 +167,8 @@ def audit_offline(store: Store) -> list[TargetAudit]:
 
 def run_status(config: Config, urls: Sequence[str], *, as_json: bool) -> int:
     """The `status` command: print the audit; exit 0 when nothing is missing, else 1."""
-    store = Store.open(config.state_path)
+    # Read-only: status runs beside a `get` holding the lock and must never write its state.
+    store = Store.open(config.state_path, read_only=True)
     try:
         if urls:
             audits = anyio.run(audit_targets, config, store, list(urls))

@@ -63,6 +63,8 @@ class _TargetState:
     crawled: bool = False
     error: str | None = None
     removed: bool = False
+    interrupted: bool = False
+    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
 
     def event(self) -> TargetUpdated:
         return TargetUpdated(
@@ -124,6 +126,8 @@ class Engine:
         self._queues: _Queues | None = None
         self._retries: list[Item] = []
         self._outstanding = 0
+        self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
+        self._backlog: list[Event] = []  # state changes from sync commands, sent by dispatch
         self._seen: set[str] = set()
         self._started = time.monotonic()
         self.summary = RunSummary(dry_run=dry_run)
@@ -169,9 +173,10 @@ class Engine:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.found = state.done = state.failed = state.skipped = 0
             for note in target.notes:
-                self._notify(Notice(note))
-            self._persist_target(state)
-            self._notify(state.event())
+                self._backlog.append(Notice(note))
+            if not self._dry_run:  # a dry run leaves no target behind to download later
+                self._persist_target(state)
+            self._backlog.append(state.event())
             keys.append(target.key)
         self._wake.set()
         return keys
@@ -284,6 +289,10 @@ class Engine:
         except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
+    async def _drain_backlog(self) -> None:
+        while self._backlog:
+            await self._emit(self._backlog.pop(0))
+
     async def _emit(self, event: Event) -> None:
         """Deliver a state change (waits for room: state changes are never dropped)."""
         if self._send is None:
@@ -367,8 +376,27 @@ class Engine:
             self._task_group = None
         return self.summary
 
+    def _keep_interrupted(self) -> None:
+        """Record every item a stop cut short as pending (with its spec), so the queue, `retry
+        --all` and the next run resume it from its `.part`; its target is not done."""
+        for item in self._inflight.values():
+            state = self._targets.get(item.target)
+            if state is not None:
+                state.interrupted = True
+            if not self._dry_run:
+                self._store.mark_pending(
+                    item.key, target=item.target, name=item.name, spec=item.to_spec()
+                )
+        self._inflight.clear()
+        for state in self._targets.values():
+            if state.status in (TargetStatus.CRAWLING, TargetStatus.DOWNLOADING):
+                state.interrupted = True  # stopped before its crawl or its downloads ended
+            if state.interrupted:
+                self._settle(state)
+
     async def _finish(self) -> None:
         with anyio.CancelScope(shield=True):
+            self._keep_interrupted()
             self.summary.api_calls = self._gate.calls
             self.summary.planned_seconds = round(
                 self.summary.planned_api_calls * self._config.rate.min_interval, 1
@@ -391,6 +419,7 @@ class Engine:
                 if not self._dry_run:
                     self._persist_target(state)
             await anyio.to_thread.run_sync(self._store.flush)
+            await self._drain_backlog()
             await self._emit(RunFinished(self.summary))
             if self._send is not None:
                 self._send.close()
@@ -420,6 +449,7 @@ class Engine:
         assert self._queues is not None
         last_ea_check = -_EARLY_ACCESS_CHECK
         while not self._stopping:
+            await self._drain_backlog()
             await self._resumed.wait()
             if not self._dry_run and time.monotonic() - last_ea_check >= _EARLY_ACCESS_CHECK:
                 last_ea_check = time.monotonic()
@@ -468,18 +498,20 @@ class Engine:
                 await self._route(item, state, processor)
         except ApiError as exc:
             state.error = self._redact(exc.reason)
-            self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
+            await self._emit(Notice(f"{state.target.url}: {state.error}", level="error"))
         state.crawled = True
         self.summary.dropped += stats.dropped
         for note in stats.notes:
-            self._notify(Notice(self._redact(note)))
+            await self._emit(Notice(self._redact(note)))
         self._settle(state)
         await self._emit(state.event())
         if not self._dry_run:
             self._persist_target(state)
 
     def _settle(self, state: _TargetState) -> None:
-        if not state.crawled:
+        if state.interrupted:
+            state.status = TargetStatus.QUEUED  # resumed by the queue, `retry --all`, a rerun
+        elif not state.crawled:
             state.status = TargetStatus.CRAWLING
         elif state.outstanding > 0:
             state.status = TargetStatus.DOWNLOADING
@@ -500,18 +532,20 @@ class Engine:
     ) -> None:
         assert self._queues is not None
         if not retry:
-            done = await processor.already_done(item)
+            done = await processor.check(item)
             if done is not None:
+                if not self._dry_run:  # a dry run looks only: no link, card, sidecar or record
+                    await processor.finish(item, done)
                 if state is not None:
                     state.done += 1
                     state.skipped += 1
                 self.summary.skipped += 1
                 self.summary.done += 1
-                self._notify(
+                await self._emit(
                     ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True)
                 )
                 if state is not None:
-                    self._notify(state.event())
+                    await self._emit(state.event())
                 return
         if self._dry_run:
             if isinstance(item, FileItem):
@@ -522,6 +556,7 @@ class Engine:
             await self._run_item(item, processor, state)
             return
         self._outstanding += 1
+        self._inflight[item.key] = item
         if state is not None:
             state.outstanding += 1
         if isinstance(item, ImageItem):
@@ -541,14 +576,18 @@ class Engine:
                 try:
                     await self._run_item(item, processor, state)
                 finally:
+                    # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
+                    # `_finish` records it pending; its target must not read as done.
                     self._outstanding -= 1
                     if state is not None:
                         state.outstanding -= 1
-                        if state.crawled:
-                            self._settle(state)
-                            self._notify(state.event())
-                            if state.outstanding == 0:
-                                self._persist_target(state)
+                        if item.key in self._inflight:
+                            state.interrupted = True
+                if state is not None and state.crawled:
+                    self._settle(state)
+                    await self._emit(state.event())
+                    if state.outstanding == 0:
+                        self._persist_target(state)
 
     async def _run_item(
         self, item: Item, processor: ItemProcessor, state: _TargetState | None
@@ -557,6 +596,7 @@ class Engine:
         try:
             result = await processor.process(item, reporter, self._emit)
         except ItemError as exc:
+            self._inflight.pop(item.key, None)
             reason = self._redact(exc.reason)
             record = self._store.mark_failed(
                 item.key,
@@ -575,6 +615,7 @@ class Engine:
                 state.failed += 1
             await self._emit(_failure_event(record))
             return
+        self._inflight.pop(item.key, None)
         self.summary.done += 1
         self.summary.bytes += result.size
         if state is not None:
