@@ -9,10 +9,11 @@ state flusher (about once a second, in a thread) and a gate ticker. Commands (`a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -45,9 +46,17 @@ from civittui.layout import Layout
 from civittui.redact import Redactor
 from civittui.store import ItemRecord, ItemStatus, Store
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "ItemSource"]
+
+
+class ItemSource(Protocol):
+    """Turns a target into items (the crawler; a test may stand in its own)."""
+
+    def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]: ...
+
 
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
+_TELL_EVERY = 0.1  # s between a target's count updates while it skips done items
 _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry date has passed
 
 
@@ -64,6 +73,8 @@ class _TargetState:
     error: str | None = None
     removed: bool = False
     interrupted: bool = False
+    told: float = 0.0
+    """When its counts were last sent while skipping done items."""
     """An item of it was stopped half-way: the target is not done, the next run resumes it."""
 
     def event(self) -> TargetUpdated:
@@ -94,6 +105,7 @@ class Engine:
         downloader: engine for model files (default: per `config.downloader`).
         resume_queue: start with the targets the store kept (the TUI); `get` passes False.
         dry_run: crawl only; nothing is downloaded or written.
+        items: makes the item source from the run's API client (default: the `Crawler`).
     """
 
     def __init__(
@@ -104,11 +116,13 @@ class Engine:
         downloader: Downloader | None = None,
         resume_queue: bool = False,
         dry_run: bool = False,
+        items: Callable[[CivitaiClient], ItemSource] | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._file_downloader = downloader
         self._dry_run = dry_run
+        self._item_source = items
         self._redact = Redactor([config.api_key, config.cookie, config.aria2_secret])
         self._filters = FilterSet.load(config.filters_dir)
         self._layout = Layout(config.root, config.lora_dir)
@@ -355,7 +369,11 @@ class Engine:
                 files=files,
                 redact=self._redact,
             )
-            crawler = Crawler(self._config, client, self._store, self._layout)
+            crawler: ItemSource = (
+                self._item_source(client)
+                if self._item_source is not None
+                else Crawler(self._config, client, self._store, self._layout)
+            )
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 async with image_receive, file_receive:
@@ -445,7 +463,9 @@ class Engine:
                 return state
         return None
 
-    async def _dispatch(self, crawler: Crawler, processor: ItemProcessor, until_idle: bool) -> None:
+    async def _dispatch(
+        self, crawler: ItemSource, processor: ItemProcessor, until_idle: bool
+    ) -> None:
         assert self._queues is not None
         last_ea_check = -_EARLY_ACCESS_CHECK
         while not self._stopping:
@@ -480,7 +500,7 @@ class Engine:
                 self._requeue(record)
 
     async def _crawl_target(
-        self, state: _TargetState, crawler: Crawler, processor: ItemProcessor
+        self, state: _TargetState, crawler: ItemSource, processor: ItemProcessor
     ) -> None:
         state.status = TargetStatus.CRAWLING
         await self._emit(state.event())
@@ -489,7 +509,8 @@ class Engine:
             async for item in crawler.crawl(state.target, stats):
                 if state.removed or self._stopping:
                     break
-                await self._resumed.wait()
+                if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
+                    await self._resumed.wait()
                 if item.key in self._seen:
                     continue
                 self._seen.add(item.key)
@@ -544,7 +565,10 @@ class Engine:
                 await self._emit(
                     ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True)
                 )
-                if state is not None:
+                # A target's counts are a snapshot: ten a second is all a UI can use, and the
+                # crawl's end sends the last one.
+                if state is not None and time.monotonic() - state.told >= _TELL_EVERY:
+                    state.told = time.monotonic()
                     await self._emit(state.event())
                 return
         if self._dry_run:
