@@ -281,6 +281,13 @@ def _write_report(path: Path, summary: Any) -> None:
         print(f"civittui: cannot write report {path}: {exc.strerror}", file=sys.stderr)
 
 
+def _is_target_key(key: str) -> bool:
+    from civittui.civitai.urls import TargetKind
+
+    kind, _, rest = key.partition(":")
+    return bool(rest) and kind in {k.value for k in TargetKind}
+
+
 def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
     from civittui.store import parse_key
 
@@ -290,9 +297,11 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
         try:
             parse_key(key)
         except ValueError:
-            raise ConfigError(
-                f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
-            ) from None
+            if not _is_target_key(key):
+                raise ConfigError(
+                    f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
+                    " or a target key (user:NAME, model:ID, post:ID, ...)"
+                ) from None
 
     def retry(engine: Any) -> int:
         keys = list(args.keys) or None
@@ -302,15 +311,32 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
-    from civittui.store import Store
+    from civittui.store import Store, is_target_failure
 
     store = Store.open(config.state_path, read_only=True)
     try:
         records = store.failures()
+        targets = [t for t in store.targets() if is_target_failure(t)]
     finally:
         store.close()
     if args.json:
+        # A target that failed as a whole is a row like an item's; `retry KEY` takes its key.
         rows = [
+            {
+                "key": t.key,
+                "name": t.url,
+                "target": t.key,
+                "reason": t.error,
+                "http_status": None,
+                "permanent": False,
+                "attempts": 1,
+                "last_try": t.updated,
+                "retry_at": None,
+                "path": None,
+            }
+            for t in targets
+        ]
+        rows += [
             {
                 "key": r.key,
                 "name": r.name,
@@ -327,9 +353,11 @@ def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return EXIT_OK
-    if not records:
+    if not records and not targets:
         print("no recorded failures")
         return EXIT_OK
+    for t in targets:
+        print(f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}")
     for r in records:
         flag = " (permanent)" if r.permanent else ""
         print(f"{r.key:<16} {r.name[:40]:<40} {r.error}{flag}  attempts={r.attempts}  {r.updated}")

@@ -44,7 +44,14 @@ from civittui.errors import ApiError, ItemError, UrlError
 from civittui.filters import FilterSet
 from civittui.layout import Layout
 from civittui.redact import Redactor
-from civittui.store import ItemRecord, ItemStatus, Store
+from civittui.store import (
+    ItemRecord,
+    ItemStatus,
+    Store,
+    TargetRecord,
+    is_target_failure,
+    items_failed,
+)
 
 __all__ = ["Engine", "ItemSource"]
 
@@ -240,13 +247,24 @@ class Engine:
         self._wake.set()
 
     def retry(self, keys: Sequence[str] | None = None, *, include_permanent: bool = False) -> int:
-        """Re-queue recorded failures (all when `keys` is None); returns how many."""
+        """Re-queue recorded failures (all when `keys` is None); returns how many.
+
+        Keys are item keys (`file:12`) or target keys (`user:alice`): a target that failed as a
+        whole is crawled again, and a target key also retries its failed items.
+        """
         wanted = set(keys) if keys is not None else None
         count = 0
+        for target in self._store.targets():
+            if is_target_failure(target) and (wanted is None or target.key in wanted):
+                try:
+                    self.add_urls([target.url])
+                except UrlError:
+                    continue  # queued against another api_base
+                count += 1
         # Pending items were re-queued by a run that stopped before reaching them.
         pending = list(self._store.items(status=ItemStatus.PENDING))
         for record in [*self._store.failures(), *pending]:
-            if wanted is not None and record.key not in wanted:
+            if wanted is not None and record.key not in wanted and record.target not in wanted:
                 continue
             if record.permanent and not include_permanent and wanted is None:
                 continue
@@ -269,8 +287,11 @@ class Engine:
         return True
 
     def dismiss(self, key: str) -> None:
-        """Forget a recorded failure."""
-        self._store.forget(key)
+        """Forget a recorded failure (a target that failed as a whole leaves the queue)."""
+        try:
+            self._store.forget(key)
+        except ValueError:
+            self.remove_target(key)
 
     def stop(self) -> None:
         """Ask `serve` to return soon; running downloads stop resumable, state is saved."""
@@ -285,8 +306,12 @@ class Engine:
         return [state.event() for state in self._targets.values()]
 
     def failures(self) -> list[ItemFailed]:
-        """Recorded failures, newest first."""
-        return [_failure_event(record) for record in self._store.failures()]
+        """Recorded failures, targets that failed as a whole first, then items newest first."""
+        targets = [t for t in self._store.targets() if is_target_failure(t)]
+        return [
+            *(_target_failure_event(t) for t in targets),
+            *(_failure_event(record) for record in self._store.failures()),
+        ]
 
     def gate_state(self) -> GateChanged:
         """The API gate now."""
@@ -519,7 +544,16 @@ class Engine:
                 await self._route(item, state, processor)
         except ApiError as exc:
             state.error = self._redact(exc.reason)
-            await self._emit(Notice(f"{state.target.url}: {state.error}", level="error"))
+            failed = ItemFailed(
+                key=state.target.key,
+                name=state.target.url,
+                reason=state.error,
+                http_status=exc.http_status,
+                permanent=exc.permanent,
+                attempts=1,
+                retry_at=exc.retry_at,
+            )
+            await self._emit(failed)  # a failure like an item's: listed and retryable
         state.crawled = True
         self.summary.dropped += stats.dropped
         for note in stats.notes:
@@ -539,7 +573,7 @@ class Engine:
         elif state.error or state.failed:
             state.status = TargetStatus.FAILED
             if not state.error:
-                state.error = f"{state.failed} item(s) failed"
+                state.error = items_failed(state.failed)
         else:
             state.status = TargetStatus.DONE
 
@@ -653,6 +687,18 @@ def _parse_iso(value: str) -> datetime:
     except ValueError:
         return datetime.max.replace(tzinfo=UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _target_failure_event(record: TargetRecord) -> ItemFailed:
+    return ItemFailed(
+        key=record.key,
+        name=record.url,
+        reason=record.error or "unknown error",
+        http_status=None,
+        permanent=False,
+        attempts=1,
+        retry_at=None,
+    )
 
 
 def _failure_event(record: ItemRecord) -> ItemFailed:

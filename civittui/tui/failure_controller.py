@@ -71,7 +71,10 @@ class FailureController:
         row = app.model.failure(key)
         if row is None:
             return
-        record = app.store.item(key)
+        try:
+            record = app.store.item(key)
+        except ValueError:
+            record = None  # a target that failed as a whole
 
         def chosen(choice: str | None) -> None:
             if choice == "retry":
