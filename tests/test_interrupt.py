@@ -33,8 +33,12 @@ def _wait_for(what: Callable[[], bool], seconds: float = 30.0) -> None:
 
 
 def _served_bytes(mirror: Mirror, name: str) -> bool:
+    return _part_has_bytes(mirror.root, name)
+
+
+def _part_has_bytes(root: Path, name: str) -> bool:
     """True once the `.part` of `name` holds bytes the CDN sent."""
-    for part in mirror.root.rglob(f"{name}.part"):
+    for part in root.rglob(f"{name}.part"):
         ranges = part.with_name(part.name + ".ranges")
         if ranges.exists():
             try:
@@ -130,3 +134,33 @@ def test_an_interrupted_target_is_resumed_by_the_next_queue_start(mirror: Mirror
         summary = anyio.run(lambda: engine.serve(until_idle=True))
     assert summary.failed == 0
     assert sha256_file(next(mirror.root.rglob(entry.name))) == entry.content_sha256
+
+
+async def test_ctrl_q_in_the_app_keeps_the_download_pending_and_the_next_start_resumes_it(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    from civittui.tui.app import make_app
+    from tests.tui_support import tui_config, wait_until
+
+    fake = fake_civitai
+    creator = fake.world.add_creator("kate")
+    model = fake.world.add_model(creator, "Slow Three", "Checkpoint", files=0)
+    entry = fake.world.add_file(model.versions[0], "slow3.safetensors", size=_SIZE)
+    fake.files.faults.throttle_per_connection(256 * 1024)
+    config = tui_config(tmp_path, fake)
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.add_urls([f"{fake.api_base}/models/{model.id}"])
+        await wait_until(pilot, lambda: _part_has_bytes(config.root, entry.name))
+        await pilot.press("ctrl+q")
+    with Store.open(config.state_path, read_only=True) as store:
+        assert [t.status for t in store.targets()] == ["queued"]
+        record = store.item(f"file:{entry.id}")
+        assert record is not None and record.status is ItemStatus.PENDING and record.spec
+
+    fake.files.faults.throttle_per_connection(None)
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: any(config.root.rglob(entry.name)))
+        await pilot.press("ctrl+q")
+    assert sha256_file(next(config.root.rglob(entry.name))) == entry.content_sha256
