@@ -148,7 +148,8 @@ class Engine:
         self._retries: list[Item] = []
         self._outstanding = 0
         self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
-        self._backlog: list[Event] = []  # state changes from sync commands, sent by dispatch
+        self._backlog: list[Event] = []  # state changes from sync commands, sent by `_teller`
+        self._told = anyio.Event()
         self._seen: set[str] = set()
         self._started = time.monotonic()
         self.summary = RunSummary(dry_run=dry_run)
@@ -190,8 +191,9 @@ class Engine:
             state = self._targets.get(target.key)
             if state is None or state.removed:
                 state = self._add_target(target)
-            elif state.status in (TargetStatus.DONE, TargetStatus.FAILED):
+            elif state.status in (TargetStatus.DONE, TargetStatus.FAILED) or state.interrupted:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
+                state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
             for note in target.notes:
                 self._backlog.append(Notice(note))
@@ -199,6 +201,7 @@ class Engine:
                 self._persist_target(state)
             self._backlog.append(state.event())
             keys.append(target.key)
+        self._told.set()
         self._wake.set()
         return keys
 
@@ -330,10 +333,22 @@ class Engine:
 
     async def _drain_backlog(self) -> None:
         while self._backlog:
-            await self._emit(self._backlog.pop(0))
+            await self._deliver(self._backlog.pop(0))
+
+    async def _teller(self) -> None:
+        """Send what the (synchronous) commands changed, in order, as soon as they did."""
+        while True:
+            await self._drain_backlog()
+            await self._told.wait()
+            self._told = anyio.Event()
 
     async def _emit(self, event: Event) -> None:
-        """Deliver a state change (waits for room: state changes are never dropped)."""
+        """Deliver a state change (waits for room: state changes are never dropped), after
+        those the commands made before it."""
+        await self._drain_backlog()
+        await self._deliver(event)
+
+    async def _deliver(self, event: Event) -> None:
         if self._send is None:
             return
         try:
@@ -407,6 +422,7 @@ class Engine:
                     for _ in range(max(1, self._config.concurrency.files)):
                         tg.start_soon(self._worker, file_receive.clone(), processor)
                 tg.start_soon(self._flusher)
+                tg.start_soon(self._teller)
                 tg.start_soon(self._gate_ticker)
                 try:
                     await self._dispatch(crawler, processor, until_idle)
@@ -494,7 +510,6 @@ class Engine:
         assert self._queues is not None
         last_ea_check = -_EARLY_ACCESS_CHECK
         while not self._stopping:
-            await self._drain_backlog()
             await self._resumed.wait()
             if not self._dry_run and time.monotonic() - last_ea_check >= _EARLY_ACCESS_CHECK:
                 last_ea_check = time.monotonic()
