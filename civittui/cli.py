@@ -90,8 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("file", type=Path, metavar="FILE")
 
     retry = command("retry", "re-run recorded failures")
-    retry.add_argument("keys", nargs="*", metavar="KEY", help="item keys, e.g. file:123")
-    retry.add_argument("--all", action="store_true", help="every failure (not permanent ones)")
+    retry.add_argument(
+        "keys", nargs="*", metavar="KEY", help="item or target keys, e.g. file:123, user:alice"
+    )
+    retry.add_argument(
+        "--all",
+        action="store_true",
+        help="every failure (not permanent ones), and what a stopped run left unfinished",
+    )
     retry.add_argument("--include-permanent", action="store_true", help="with --all: 404/410 too")
     retry.add_argument("--report", type=Path, metavar="FILE")
 

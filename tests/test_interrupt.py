@@ -164,3 +164,22 @@ async def test_ctrl_q_in_the_app_keeps_the_download_pending_and_the_next_start_r
         await wait_until(pilot, lambda: any(config.root.rglob(entry.name)))
         await pilot.press("ctrl+q")
     assert sha256_file(next(config.root.rglob(entry.name))) == entry.content_sha256
+
+
+def test_a_target_stopped_mid_crawl_is_a_gap_offline(mirror: Mirror) -> None:
+    """Offline status cannot know the items a stopped crawl never listed: the target is a gap."""
+    fake = mirror.fake
+    fake.images.faults.slow_body(None, 0.05)
+    proc = mirror.spawn("get", mirror.url("/user/alice"))
+    state = mirror.root / ".civittui" / "state.json"
+    try:
+        _wait_for(lambda: state.exists() or proc.poll() is not None)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    with Store.open(state, read_only=True) as store:
+        assert [t.status for t in store.targets()] == ["queued"]
+    assert mirror.run("status") == 1

@@ -253,12 +253,16 @@ class Engine:
         """Re-queue recorded failures (all when `keys` is None); returns how many.
 
         Keys are item keys (`file:12`) or target keys (`user:alice`): a target that failed as a
-        whole is crawled again, and a target key also retries its failed items.
+        whole is crawled again, and a target key also retries its failed items. All (`keys`
+        None) also takes up targets a stopped run left unfinished.
         """
         wanted = set(keys) if keys is not None else None
         count = 0
         for target in self._store.targets():
-            if is_target_failure(target) and (wanted is None or target.key in wanted):
+            unfinished = wanted is None and target.status not in ("done", "failed")
+            if unfinished or (
+                is_target_failure(target) and (wanted is None or target.key in wanted)
+            ):
                 try:
                     self.add_urls([target.url])
                 except UrlError:
@@ -516,7 +520,7 @@ class Engine:
                 self._requeue_due()
             if self._retries:
                 item = self._retries.pop(0)
-                self._seen.discard(item.key)
+                self._seen.add(item.key)  # a crawl this run lists it again: one download only
                 await self._route(item, self._targets.get(item.target), processor, retry=True)
                 continue
             state = self._next_target()
