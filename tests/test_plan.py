@@ -48,3 +48,13 @@ def test_primary_first_whatever_the_order_and_lora_cards_claimed(tmp_path: Path)
         assert names[6] == ("a.json", None)
         assert names[8] == ("A.preview.png", None)
         assert plan.file_names("/m", "/lora/m", list(reversed(files))) == names
+
+
+def test_a_scratch_shaped_name_still_gets_a_name(tmp_path: Path) -> None:
+    config = Config(root=tmp_path / "root")
+    with Store.open(config.state_path) as store:
+        plan = Planner(config, store, Layout(config.root, None))
+        names = plan.file_names("/m", None, [{"id": 9, "name": "x.safetensors.part"}])
+        assert names == {9: ("file-9", None)}
+        other = plan.file_names("/n", None, [{"id": 10, "name": "file-11"}, {"id": 11}])
+        assert other[10][0] == "file-11" and other[11][0] != "file-11"

@@ -16,8 +16,9 @@ state read-only, so the same planning leaves nothing behind.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ IMAGE_SUFFIXES = (*dict.fromkeys(EXTENSIONS.values()), ".jpg", ".bin")
 """Every suffix the downloader may give an image (from its Content-Type), plus legacy `.jpg`."""
 
 SIZE_SLACK = 1024  # sizeKB is a float of bytes/1024
-_MAX_CANDIDATES = 20  # names tried per file before it is refused a LoRA placement
+_MAX_CANDIDATES = 20  # `name (id) n.ext` forms tried before `file-{id}`
 
 _SUFFIXES = "|".join(re.escape(s.lstrip(".")) for s in (*IMAGE_SUFFIXES, ".txt"))
 _OWN_NAMES = re.compile(
@@ -70,6 +71,15 @@ def _suffixed(wanted: str, owner: str, n: int = 1) -> str:
         stem, suffix = wanted, ""
     tag = f" ({owner})" + (f" {n}" if n > 1 else "")
     return sanitize_filename(f"{stem}{tag}{'.' + suffix if suffix else ''}", fallback=wanted)
+
+
+def _candidates(wanted: str, owner: str) -> Iterator[str]:
+    """Names to try for a file, best first; the last ones never end (`file-{id}-{n}`)."""
+    yield wanted
+    for n in range(1, _MAX_CANDIDATES):
+        yield _suffixed(wanted, owner, n)
+    yield f"file-{owner}"  # a name like `x.part` keeps its scratch suffix through `_suffixed`
+    yield from (f"file-{owner}-{n}" for n in itertools.count(2))
 
 
 def _lora_slots(name: str) -> tuple[str, str, str] | None:
@@ -142,11 +152,10 @@ class Planner:
             # Older states held `{wanted} ({owner})` for a file named `{stem} ({owner}).{ext}`.
             name = _suffixed(wanted, owner) if held.startswith(f"{wanted} ({owner})") else held
             return name, self._place_in(lora_folder, owner, name)
-        candidates = [wanted] + [_suffixed(wanted, owner, n) for n in range(1, _MAX_CANDIDATES)]
-        for name in candidates:
+        for name in _candidates(wanted, owner):
             if not is_own_name(name) and self._store.claim_names([(scope, owner, name)]):
                 return name, self._place_in(lora_folder, owner, name)
-        raise ValueError(f"no free name for file {owner} in {folder}")
+        raise AssertionError("unreachable: _candidates never ends")
 
     def _place_in(self, lora_folder: str | None, owner: str, name: str) -> str | None:
         """`lora_folder` once the file, its card and its preview names are claimed there."""
