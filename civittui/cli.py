@@ -414,12 +414,15 @@ def _cmd_status(config: Config, args: argparse.Namespace) -> int:
     from civittui.engine.audit import run_status
 
     if args.reset_state:
+        from civittui.runlock import RunLock
         from civittui.store import quarantine
 
         if not config.state_path.exists():
             print(f"no state file at {config.state_path}")
             return EXIT_OK
-        moved = quarantine(config.state_path)
+        # Moving the state aside is a write: only with the lock, never under a running get.
+        with RunLock(config.state_path.with_name("lock")):
+            moved = quarantine(config.state_path)
         print(
             f"moved {config.state_path} to {moved}; the next run re-verifies what is on disk "
             "and fetches only what is missing"

@@ -86,6 +86,7 @@ def test_status_beside_a_running_get_never_writes_its_state(mirror: Mirror) -> N
             # A target the running get has not seen: planning it needs new folder claims.
             assert mirror.run("status", mirror.url("/user/bob")) in (0, 1)
             assert mirror.run("status") in (0, 1)
+            assert mirror.run("status", "--reset-state") == 2  # a write: refused under the lock
             assert state.read_bytes() == before
         finally:
             proc.send_signal(signal.SIGCONT)
