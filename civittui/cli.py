@@ -90,8 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("file", type=Path, metavar="FILE")
 
     retry = command("retry", "re-run recorded failures")
-    retry.add_argument("keys", nargs="*", metavar="KEY", help="item keys, e.g. file:123")
-    retry.add_argument("--all", action="store_true", help="every failure (not permanent ones)")
+    retry.add_argument(
+        "keys", nargs="*", metavar="KEY", help="item or target keys, e.g. file:123, user:alice"
+    )
+    retry.add_argument(
+        "--all",
+        action="store_true",
+        help="every failure (not permanent ones), and what a stopped run left unfinished",
+    )
     retry.add_argument("--include-permanent", action="store_true", help="with --all: 404/410 too")
     retry.add_argument("--report", type=Path, metavar="FILE")
 
@@ -209,12 +215,16 @@ def _run_headless(
 
     dry_run = bool(getattr(args, "dry_run", False))
     report: Path | None = getattr(args, "report", None)
+    # A dry run writes nothing (not even the state), so it needs no lock and may run beside
+    # the process that holds it.
     lock = RunLock(config.state_path.with_name("lock"))
-    lock.acquire()
+    if not dry_run:
+        lock.acquire()
     try:
-        store = Store.open(config.state_path)
+        store = Store.open(config.state_path, read_only=dry_run)
     except BaseException:
-        lock.release()
+        if not dry_run:
+            lock.release()
         raise
     engine: Engine | None = None
     code = EXIT_OK
@@ -250,7 +260,8 @@ def _run_headless(
         return code
     finally:
         store.close()
-        lock.release()
+        if not dry_run:
+            lock.release()
         if report is not None and engine is not None:
             _write_report(report, engine.summary)
 
@@ -277,6 +288,13 @@ def _write_report(path: Path, summary: Any) -> None:
         print(display_text(message), file=sys.stderr)
 
 
+def _is_target_key(key: str) -> bool:
+    from civittui.civitai.urls import TargetKind
+
+    kind, _, rest = key.partition(":")
+    return bool(rest) and kind in {k.value for k in TargetKind}
+
+
 def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
     from civittui.store import parse_key
 
@@ -286,9 +304,11 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
         try:
             parse_key(key)
         except ValueError:
-            raise ConfigError(
-                f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
-            ) from None
+            if not _is_target_key(key):
+                raise ConfigError(
+                    f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
+                    " or a target key (user:NAME, model:ID, post:ID, ...)"
+                ) from None
 
     def retry(engine: Any) -> int:
         keys = list(args.keys) or None
@@ -298,15 +318,32 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
-    from civittui.store import Store
+    from civittui.store import Store, is_target_failure
 
-    store = Store.open(config.state_path)
+    store = Store.open(config.state_path, read_only=True)
     try:
         records = store.failures()
+        targets = [t for t in store.targets() if is_target_failure(t)]
     finally:
         store.close()
     if args.json:
+        # A target that failed as a whole is a row like an item's; `retry KEY` takes its key.
         rows = [
+            {
+                "key": t.key,
+                "name": t.url,
+                "target": t.key,
+                "reason": t.error,
+                "http_status": None,
+                "permanent": False,
+                "attempts": 1,
+                "last_try": t.updated,
+                "retry_at": None,
+                "path": None,
+            }
+            for t in targets
+        ]
+        rows += [
             {
                 "key": r.key,
                 "name": r.name,
@@ -323,9 +360,11 @@ def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
         ]
         print(json_text(rows))
         return EXIT_OK
-    if not records:
+    if not records and not targets:
         print("no recorded failures")
         return EXIT_OK
+    for t in targets:
+        print(f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}")
     for r in records:
         flag = " (permanent)" if r.permanent else ""
         name = display_text(r.name)[:40]
@@ -389,12 +428,15 @@ def _cmd_status(config: Config, args: argparse.Namespace) -> int:
     from civittui.engine.audit import run_status
 
     if args.reset_state:
+        from civittui.runlock import RunLock
         from civittui.store import quarantine
 
         if not config.state_path.exists():
             print(f"no state file at {config.state_path}")
             return EXIT_OK
-        moved = quarantine(config.state_path)
+        # Moving the state aside is a write: only with the lock, never under a running get.
+        with RunLock(config.state_path.with_name("lock")):
+            moved = quarantine(config.state_path)
         print(
             f"moved {config.state_path} to {moved}; the next run re-verifies what is on disk "
             "and fetches only what is missing"

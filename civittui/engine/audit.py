@@ -159,9 +159,14 @@ def _classify_hidden(
 
 def audit_offline(store: Store) -> list[TargetAudit]:
     """Audit the remembered targets from the state and the disk (no API calls)."""
-    audits: dict[str, TargetAudit] = {
-        t.key: TargetAudit(t.key, t.url, error=t.error) for t in store.targets()
-    }
+    audits: dict[str, TargetAudit] = {}
+    for t in store.targets():
+        audit = audits[t.key] = TargetAudit(t.key, t.url, error=t.error)
+        if t.status not in ("done", "failed"):
+            # Stopped before its crawl ended (Ctrl+C, ctrl+q): items it never listed are
+            # unknown here, so the target itself is the gap until a run finishes it.
+            detail = "not finished: a run stopped before it; the next run resumes it"
+            audit.gaps.append(Gap(t.key, t.url, "not downloaded yet", detail))
     for record in store.items():
         key = record.target or "(no target)"
         audit = audits.setdefault(key, TargetAudit(key, ""))
@@ -183,7 +188,8 @@ def run_status(config: Config, urls: Sequence[str], *, as_json: bool, quiet: boo
 
     `quiet` prints only the incomplete targets (without their item lines) and the total.
     """
-    store = Store.open(config.state_path)
+    # Read-only: status runs beside a `get` holding the lock and must never write its state.
+    store = Store.open(config.state_path, read_only=True)
     try:
         if urls:
             audits = anyio.run(audit_targets, config, store, list(urls))

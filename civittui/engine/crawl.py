@@ -27,16 +27,15 @@ from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
 from civittui.engine.attribution import Gallery
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.engine.plan import Planner
 from civittui.errors import ApiError
-from civittui.layout import Layout, sanitize_component, sanitize_filename
-from civittui.sidecars import is_lora_family
+from civittui.layout import Layout
 from civittui.store import Store
 
 __all__ = ["CrawlStats", "Crawler"]
 
 Json = dict[str, Any]
 
-_TITLE_BYTES = 100  # room for the " (12345678)" a same-title post gets appended
 
 
 @dataclass(slots=True)
@@ -125,6 +124,7 @@ class Crawler:
         self._client = client
         self._store = store
         self._layout = layout
+        self._plan = Planner(config, store, layout)
         self._models: dict[int, Json] = {}
         self._post_dirs: dict[int, str] = {}
         self._post_versions: dict[int, int | None] = {}
@@ -156,51 +156,25 @@ class Crawler:
     # -- folders ------------------------------------------------------------------------------
 
     def _model_dir_name(self, username: str, model: Json) -> tuple[str, str]:
-        """(sanitized user, claimed model folder name): the same in root and in lora_dir."""
-        user = sanitize_component(username, fallback="unknown-user")
-        wanted = sanitize_component(
-            str(model.get("name") or ""),
-            fallback=f"model-{model.get('id')}",
-            max_bytes=_TITLE_BYTES,
-        )
-        return user, self._store.claim_dir(f"Users/{user}", str(model.get("id")), wanted)
+        return self._plan.model_dir_name(username, model)
 
     def _model_folder(self, username: str, model: Json) -> str:
-        return str(self._layout.model_dir(*self._model_dir_name(username, model)))
+        return self._plan.model_folder(username, model)
 
-    def _file_name(self, folder: str, file: Json) -> str:
-        """The file's name in `folder`; two versions shipping `lora.safetensors` both survive.
-
-        The first file to claim a name keeps it; a later, different file gets its id added
-        before the extension (`lora (3007).safetensors`), the same answer on every run.
-        """
-        wanted = sanitize_filename(str(file.get("name") or ""), fallback=f"file-{file['id']}")
-        claimed = self._store.claim_dir(f"files:{folder}", str(file["id"]), wanted)
-        if claimed == wanted:
-            return wanted
-        stem, dot, suffix = wanted.rpartition(".")
-        if not dot or not stem:
-            stem, suffix = wanted, ""
-        return sanitize_filename(
-            f"{stem} ({file['id']}){'.' + suffix if suffix else ''}", fallback=wanted
-        )
+    def _file_names(
+        self, folder: str, lora_folder: str | None, files: object
+    ) -> dict[int, tuple[str, str | None]]:
+        return self._plan.file_names(folder, lora_folder, files if isinstance(files, list) else [])
 
     def _lora_folder(self, username: str, model: Json) -> str | None:
-        if not is_lora_family(model.get("type")) or self._config.lora_link == "off":
-            return None
-        folder = self._layout.lora_model_dir(*self._model_dir_name(username, model))
-        return str(folder) if folder is not None else None
+        return self._plan.lora_folder(username, model)
 
     async def _post_folder(self, post_id: int, post: Json | None = None) -> str:
         if post_id in self._post_dirs:
             return self._post_dirs[post_id]
         if post is None:
             post = await self._client.post(post_id)
-        title = post.get("title") if post else None
-        wanted = sanitize_component(
-            title if isinstance(title, str) else "", fallback=str(post_id), max_bytes=_TITLE_BYTES
-        )
-        name = self._store.claim_dir("Posts", str(post_id), wanted)
+        name = self._plan.post_dir_name(post_id, post.get("title") if post else None)
         folder = str(self._layout.post_dir(name))
         self._post_dirs[post_id] = folder
         return folder
@@ -220,9 +194,11 @@ class Crawler:
             folder = self._model_folder(username, model)
         lora = self._lora_folder(username, model)
         small_version = compact_version(version, model_id)
+        names = self._file_names(folder, lora, version.get("files"))
         for file in version.get("files") or []:
-            if not isinstance(file, dict) or not isinstance(file.get("id"), int):
+            if not isinstance(file, dict) or file.get("id") not in names:
                 continue
+            name, placed = names[file["id"]]
             items.append(
                 FileItem(
                     key=f"file:{file['id']}",
@@ -232,8 +208,8 @@ class Crawler:
                     model={k: compact.get(k) for k in ("id", "name", "type", "description")},
                     username=username,
                     folder=folder,
-                    lora_folder=lora,
-                    dest_name=self._file_name(folder, file),
+                    lora_folder=placed,
+                    dest_name=name,
                 )
             )
         return items

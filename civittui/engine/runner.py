@@ -9,10 +9,11 @@ state flusher (about once a second, in a thread) and a gate ticker. Commands (`a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -43,11 +44,26 @@ from civittui.errors import ApiError, ItemError, UrlError
 from civittui.filters import FilterSet
 from civittui.layout import Layout
 from civittui.redact import Redactor
-from civittui.store import ItemRecord, ItemStatus, Store
+from civittui.store import (
+    ItemRecord,
+    ItemStatus,
+    Store,
+    TargetRecord,
+    is_target_failure,
+    items_failed,
+)
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "ItemSource"]
+
+
+class ItemSource(Protocol):
+    """Turns a target into items (the crawler; a test may stand in its own)."""
+
+    def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]: ...
+
 
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
+_TELL_EVERY = 0.1  # s between a target's count updates while it skips done items
 _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry date has passed
 
 
@@ -63,6 +79,10 @@ class _TargetState:
     crawled: bool = False
     error: str | None = None
     removed: bool = False
+    interrupted: bool = False
+    told: float = 0.0
+    """When its counts were last sent while skipping done items."""
+    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
 
     def event(self) -> TargetUpdated:
         return TargetUpdated(
@@ -92,6 +112,7 @@ class Engine:
         downloader: engine for model files (default: per `config.downloader`).
         resume_queue: start with the targets the store kept (the TUI); `get` passes False.
         dry_run: crawl only; nothing is downloaded or written.
+        items: makes the item source from the run's API client (default: the `Crawler`).
     """
 
     def __init__(
@@ -102,11 +123,13 @@ class Engine:
         downloader: Downloader | None = None,
         resume_queue: bool = False,
         dry_run: bool = False,
+        items: Callable[[CivitaiClient], ItemSource] | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._file_downloader = downloader
         self._dry_run = dry_run
+        self._item_source = items
         self._redact = Redactor([config.api_key, config.cookie, config.aria2_secret])
         self._filters = FilterSet.load(config.filters_dir)
         self._layout = Layout(config.root, config.lora_dir)
@@ -124,6 +147,9 @@ class Engine:
         self._queues: _Queues | None = None
         self._retries: list[Item] = []
         self._outstanding = 0
+        self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
+        self._backlog: list[Event] = []  # state changes from sync commands, sent by `_teller`
+        self._told = anyio.Event()
         self._seen: set[str] = set()
         self._started = time.monotonic()
         self.summary = RunSummary(dry_run=dry_run)
@@ -165,14 +191,17 @@ class Engine:
             state = self._targets.get(target.key)
             if state is None or state.removed:
                 state = self._add_target(target)
-            elif state.status in (TargetStatus.DONE, TargetStatus.FAILED):
+            elif state.status in (TargetStatus.DONE, TargetStatus.FAILED) or state.interrupted:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
+                state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
             for note in target.notes:
-                self._notify(Notice(note))
-            self._persist_target(state)
-            self._notify(state.event())
+                self._backlog.append(Notice(note))
+            if not self._dry_run:  # a dry run leaves no target behind to download later
+                self._persist_target(state)
+            self._backlog.append(state.event())
             keys.append(target.key)
+        self._told.set()
         self._wake.set()
         return keys
 
@@ -221,13 +250,28 @@ class Engine:
         self._wake.set()
 
     def retry(self, keys: Sequence[str] | None = None, *, include_permanent: bool = False) -> int:
-        """Re-queue recorded failures (all when `keys` is None); returns how many."""
+        """Re-queue recorded failures (all when `keys` is None); returns how many.
+
+        Keys are item keys (`file:12`) or target keys (`user:alice`): a target that failed as a
+        whole is crawled again, and a target key also retries its failed items. All (`keys`
+        None) also takes up targets a stopped run left unfinished.
+        """
         wanted = set(keys) if keys is not None else None
         count = 0
+        for target in self._store.targets():
+            unfinished = wanted is None and target.status not in ("done", "failed")
+            if unfinished or (
+                is_target_failure(target) and (wanted is None or target.key in wanted)
+            ):
+                try:
+                    self.add_urls([target.url])
+                except UrlError:
+                    continue  # queued against another api_base
+                count += 1
         # Pending items were re-queued by a run that stopped before reaching them.
         pending = list(self._store.items(status=ItemStatus.PENDING))
         for record in [*self._store.failures(), *pending]:
-            if wanted is not None and record.key not in wanted:
+            if wanted is not None and record.key not in wanted and record.target not in wanted:
                 continue
             if record.permanent and not include_permanent and wanted is None:
                 continue
@@ -255,8 +299,11 @@ class Engine:
         return True
 
     def dismiss(self, key: str) -> None:
-        """Forget a recorded failure."""
-        self._store.forget(key)
+        """Forget a recorded failure (a target that failed as a whole leaves the queue)."""
+        try:
+            self._store.forget(key)
+        except ValueError:
+            self.remove_target(key)
 
     def stop(self) -> None:
         """Ask `serve` to return soon; running downloads stop resumable, state is saved."""
@@ -271,8 +318,12 @@ class Engine:
         return [state.event() for state in self._targets.values()]
 
     def failures(self) -> list[ItemFailed]:
-        """Recorded failures, newest first."""
-        return [_failure_event(record) for record in self._store.failures()]
+        """Recorded failures, targets that failed as a whole first, then items newest first."""
+        targets = [t for t in self._store.targets() if is_target_failure(t)]
+        return [
+            *(_target_failure_event(t) for t in targets),
+            *(_failure_event(record) for record in self._store.failures()),
+        ]
 
     def gate_state(self) -> GateChanged:
         """The API gate now."""
@@ -289,8 +340,24 @@ class Engine:
         except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
+    async def _drain_backlog(self) -> None:
+        while self._backlog:
+            await self._deliver(self._backlog.pop(0))
+
+    async def _teller(self) -> None:
+        """Send what the (synchronous) commands changed, in order, as soon as they did."""
+        while True:
+            await self._drain_backlog()
+            await self._told.wait()
+            self._told = anyio.Event()
+
     async def _emit(self, event: Event) -> None:
-        """Deliver a state change (waits for room: state changes are never dropped)."""
+        """Deliver a state change (waits for room: state changes are never dropped), after
+        those the commands made before it."""
+        await self._drain_backlog()
+        await self._deliver(event)
+
+    async def _deliver(self, event: Event) -> None:
         if self._send is None:
             return
         try:
@@ -351,7 +418,11 @@ class Engine:
                 files=files,
                 redact=self._redact,
             )
-            crawler = Crawler(self._config, client, self._store, self._layout)
+            crawler: ItemSource = (
+                self._item_source(client)
+                if self._item_source is not None
+                else Crawler(self._config, client, self._store, self._layout)
+            )
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 async with image_receive, file_receive:
@@ -360,6 +431,7 @@ class Engine:
                     for _ in range(max(1, self._config.concurrency.files)):
                         tg.start_soon(self._worker, file_receive.clone(), processor)
                 tg.start_soon(self._flusher)
+                tg.start_soon(self._teller)
                 tg.start_soon(self._gate_ticker)
                 try:
                     await self._dispatch(crawler, processor, until_idle)
@@ -372,8 +444,27 @@ class Engine:
             self._task_group = None
         return self.summary
 
+    def _keep_interrupted(self) -> None:
+        """Record every item a stop cut short as pending (with its spec), so the queue, `retry
+        --all` and the next run resume it from its `.part`; its target is not done."""
+        for item in self._inflight.values():
+            state = self._targets.get(item.target)
+            if state is not None:
+                state.interrupted = True
+            if not self._dry_run:
+                self._store.mark_pending(
+                    item.key, target=item.target, name=item.name, spec=item.to_spec()
+                )
+        self._inflight.clear()
+        for state in self._targets.values():
+            if state.status in (TargetStatus.CRAWLING, TargetStatus.DOWNLOADING):
+                state.interrupted = True  # stopped before its crawl or its downloads ended
+            if state.interrupted:
+                self._settle(state)
+
     async def _finish(self) -> None:
         with anyio.CancelScope(shield=True):
+            self._keep_interrupted()
             self.summary.api_calls = self._gate.calls
             self.summary.planned_seconds = round(
                 self.summary.planned_api_calls * self._config.rate.min_interval, 1
@@ -396,6 +487,7 @@ class Engine:
                 if not self._dry_run:
                     self._persist_target(state)
             await anyio.to_thread.run_sync(self._store.flush)
+            await self._drain_backlog()
             await self._emit(RunFinished(self.summary))
             if self._send is not None:
                 self._send.close()
@@ -421,7 +513,9 @@ class Engine:
                 return state
         return None
 
-    async def _dispatch(self, crawler: Crawler, processor: ItemProcessor, until_idle: bool) -> None:
+    async def _dispatch(
+        self, crawler: ItemSource, processor: ItemProcessor, until_idle: bool
+    ) -> None:
         assert self._queues is not None
         last_ea_check = -_EARLY_ACCESS_CHECK
         while not self._stopping:
@@ -431,7 +525,7 @@ class Engine:
                 self._requeue_due()
             if self._retries:
                 item = self._retries.pop(0)
-                self._seen.discard(item.key)
+                self._seen.add(item.key)  # a crawl this run lists it again: one download only
                 await self._route(item, self._targets.get(item.target), processor, retry=True)
                 continue
             state = self._next_target()
@@ -455,7 +549,7 @@ class Engine:
                 self._requeue(record)
 
     async def _crawl_target(
-        self, state: _TargetState, crawler: Crawler, processor: ItemProcessor
+        self, state: _TargetState, crawler: ItemSource, processor: ItemProcessor
     ) -> None:
         state.status = TargetStatus.CRAWLING
         await self._emit(state.event())
@@ -464,7 +558,8 @@ class Engine:
             async for item in crawler.crawl(state.target, stats):
                 if state.removed or self._stopping:
                     break
-                await self._resumed.wait()
+                if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
+                    await self._resumed.wait()
                 if item.key in self._seen:
                     continue
                 self._seen.add(item.key)
@@ -473,28 +568,39 @@ class Engine:
                 await self._route(item, state, processor)
         except ApiError as exc:
             state.error = self._redact(exc.reason)
-            self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
+            failed = ItemFailed(
+                key=state.target.key,
+                name=state.target.url,
+                reason=state.error,
+                http_status=exc.http_status,
+                permanent=exc.permanent,
+                attempts=1,
+                retry_at=exc.retry_at,
+            )
+            await self._emit(failed)  # a failure like an item's: listed and retryable
         state.crawled = True
         if stats.unplaced and not state.error:
             state.error = self._redact(stats.unplaced_error() or "")
             self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
         self.summary.dropped += stats.dropped
         for note in stats.notes:
-            self._notify(Notice(self._redact(note)))
+            await self._emit(Notice(self._redact(note)))
         self._settle(state)
         await self._emit(state.event())
         if not self._dry_run:
             self._persist_target(state)
 
     def _settle(self, state: _TargetState) -> None:
-        if not state.crawled:
+        if state.interrupted:
+            state.status = TargetStatus.QUEUED  # resumed by the queue, `retry --all`, a rerun
+        elif not state.crawled:
             state.status = TargetStatus.CRAWLING
         elif state.outstanding > 0:
             state.status = TargetStatus.DOWNLOADING
         elif state.error or state.failed:
             state.status = TargetStatus.FAILED
             if not state.error:
-                state.error = f"{state.failed} item(s) failed"
+                state.error = items_failed(state.failed)
         else:
             state.status = TargetStatus.DONE
 
@@ -508,18 +614,23 @@ class Engine:
     ) -> None:
         assert self._queues is not None
         if not retry:
-            done = await processor.already_done(item)
+            done = await processor.check(item)
             if done is not None:
+                if not self._dry_run:  # a dry run looks only: no link, card, sidecar or record
+                    await processor.finish(item, done)
                 if state is not None:
                     state.done += 1
                     state.skipped += 1
                 self.summary.skipped += 1
                 self.summary.done += 1
-                self._notify(
+                await self._emit(
                     ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True)
                 )
-                if state is not None:
-                    self._notify(state.event())
+                # A target's counts are a snapshot: ten a second is all a UI can use, and the
+                # crawl's end sends the last one.
+                if state is not None and time.monotonic() - state.told >= _TELL_EVERY:
+                    state.told = time.monotonic()
+                    await self._emit(state.event())
                 return
         if self._dry_run:
             if isinstance(item, FileItem):
@@ -530,6 +641,7 @@ class Engine:
             await self._run_item(item, processor, state)
             return
         self._outstanding += 1
+        self._inflight[item.key] = item
         if state is not None:
             state.outstanding += 1
         if isinstance(item, ImageItem):
@@ -549,14 +661,18 @@ class Engine:
                 try:
                     await self._run_item(item, processor, state)
                 finally:
+                    # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
+                    # `_finish` records it pending; its target must not read as done.
                     self._outstanding -= 1
                     if state is not None:
                         state.outstanding -= 1
-                        if state.crawled:
-                            self._settle(state)
-                            self._notify(state.event())
-                            if state.outstanding == 0:
-                                self._persist_target(state)
+                        if item.key in self._inflight:
+                            state.interrupted = True
+                if state is not None and state.crawled:
+                    self._settle(state)
+                    await self._emit(state.event())
+                    if state.outstanding == 0:
+                        self._persist_target(state)
 
     async def _run_item(
         self, item: Item, processor: ItemProcessor, state: _TargetState | None
@@ -565,6 +681,7 @@ class Engine:
         try:
             result = await processor.process(item, reporter, self._emit)
         except ItemError as exc:
+            self._inflight.pop(item.key, None)
             reason = self._redact(exc.reason)
             record = self._store.mark_failed(
                 item.key,
@@ -583,6 +700,7 @@ class Engine:
                 state.failed += 1
             await self._emit(_failure_event(record))
             return
+        self._inflight.pop(item.key, None)
         self.summary.done += 1
         self.summary.bytes += result.size
         if state is not None:
@@ -596,6 +714,18 @@ def _parse_iso(value: str) -> datetime:
     except ValueError:
         return datetime.max.replace(tzinfo=UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _target_failure_event(record: TargetRecord) -> ItemFailed:
+    return ItemFailed(
+        key=record.key,
+        name=record.url,
+        reason=record.error or "unknown error",
+        http_status=None,
+        permanent=False,
+        attempts=1,
+        retry_at=None,
+    )
 
 
 def _failure_event(record: ItemRecord) -> ItemFailed:

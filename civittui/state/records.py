@@ -23,6 +23,8 @@ __all__ = [
     "ItemStatus",
     "TargetRecord",
     "check_no_secrets",
+    "is_target_failure",
+    "items_failed",
     "scrub_spec",
     "parse_key",
     "utc_now",
@@ -251,6 +253,20 @@ def compact(doc: Doc) -> Doc:
         and not (k == "attempts" and v == 0)
         and not (same and k == "first_seen")
     }
+
+
+def items_failed(count: int) -> str:
+    """A target's error when only some of its items failed (its crawl went through)."""
+    return f"{count} item(s) failed"
+
+
+def is_target_failure(record: TargetRecord) -> bool:
+    """Did the target itself fail (user not found, model deleted, network gone)?"""
+    return (
+        record.status == "failed"
+        and bool(record.error)
+        and record.error != items_failed(record.failed)
+    )
 
 
 def target_record(doc: Doc) -> TargetRecord:

@@ -61,9 +61,11 @@ def _own_spec(spec: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
 class Store:
     """civittui's state. Open with `Store.open`; `close` (or `with`) saves the last changes."""
 
-    def __init__(self, db: StateDB, storage: AtomicJSONStorage) -> None:
+    def __init__(self, db: StateDB, storage: AtomicJSONStorage, *, read_only: bool = False) -> None:
         """Use `Store.open`."""
         self.path = storage.path
+        self.read_only = read_only
+        """Changes stay in memory: the file is never written (see `open`)."""
         self._db = db
         self._storage = storage
         self._lock = threading.RLock()
@@ -82,11 +84,14 @@ class Store:
     # ----------------------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, read_only: bool = False) -> Store:
         """Open (or start) the state file at `path`, creating its folder.
 
         Args:
             path: usually `{root}/.civittui/state.json`.
+            read_only: for readers that may run beside the process holding the root's lock
+                (`status`, `failures`, `get --dry-run`): nothing is created, cleaned or written;
+                changes made in memory are dropped on close.
 
         Returns:
             The store, loaded into memory.
@@ -96,20 +101,22 @@ class Store:
                 civittui state; the message names the file and the way out (`quarantine`
                 moves it aside).
         """
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StateError(
-                f"cannot create the state folder {path.parent} ({err.strerror or err})"
-            ) from None
-        remove_stale_temps(path)
+        if not read_only:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StateError(
+                    f"cannot create the state folder {path.parent} ({err.strerror or err})"
+                ) from None
+            # Only the lock holder may clean: a reader would delete a running flush's temp.
+            remove_stale_temps(path)
         # Loading allocates ~1M objects that all stay alive: the cyclic collector would walk
         # them over and over for nothing (~15 % of a 100k open).
         collecting = gc.isenabled()
         gc.disable()
         try:
             db = StateDB(path, storage=AtomicJSONStorage)
-            return cls(db, db.storage)  # type: ignore[arg-type]
+            return cls(db, db.storage, read_only=read_only)  # type: ignore[arg-type]
         finally:
             if collecting:
                 gc.enable()
@@ -149,6 +156,8 @@ class Store:
         Raises:
             StateError: the file could not be written; the changes stay pending.
         """
+        if self.read_only:
+            return False
         with self._flush_lock:
             with self._lock:
                 gen = self._writes.gen
@@ -413,6 +422,21 @@ class Store:
             self._writes.put("civittui", _META_DOC, meta)
 
     # ------------------------------------------------------------------------ folder claims
+
+    def claimed(self, scope: str, owner: str) -> str | None:
+        """The name `owner` already holds in `scope`, if any (see `claim_dir`)."""
+        with self._lock:
+            return self._claims.held(scope, owner)
+
+    def claim_names(self, claims: list[tuple[str, str, str]]) -> bool:
+        """Claim each `(scope, owner, name)` exactly as given, all or none.
+
+        Returns:
+            False (and nothing claimed) when a name is held by another owner (compared
+            case-insensitively) or an owner already holds a different name in that scope.
+        """
+        with self._lock:
+            return self._claims.claim_exact(claims)
 
     def claim_dir(self, scope: str, owner: str, wanted: str) -> str:
         """The folder name `owner` uses inside `scope`, deduplicated and stable across runs.

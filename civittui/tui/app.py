@@ -188,7 +188,10 @@ class CivittuiApp(App[int]):
         self.model.set_paused(self.engine.paused)
 
     def _failed_at(self, failure: ItemFailed) -> datetime | None:
-        record = self.store.item(failure.key)
+        try:
+            record = self.store.item(failure.key)
+        except ValueError:
+            return None  # a target that failed as a whole (`user:ghost`), not an item
         if record is None:
             return None
         try:
