@@ -210,7 +210,7 @@ def _dump_like(data: dict[str, object], original: bytes) -> bytes:
 
 def _replace(path: Path, data: bytes) -> None:
     """Write a file atomically: a temporary file beside it, then a rename over it."""
-    temp = path.with_name(path.name + ".tmp")
+    temp = path.with_name(path.name + ".tmp")  # one fixed name: a leftover is reused
     try:
         with open(temp, "wb") as fh:
             fh.write(data)

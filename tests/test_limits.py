@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from civittui.cli import main
 from civittui.store import Store
+from tests.cli_helpers import make_mirror
+from tests.fakecivitai import FakeCivitai
 
 
 def test_queueing_many_targets_is_linear(tmp_path: Path) -> None:
@@ -54,3 +57,32 @@ def test_tokens_csv_never_writes_a_formula(tmp_path: Path, monkeypatch: pytest.M
     assert "1girl" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     assert any(c.startswith("'=cmd") for c in cells)
+
+
+def test_temps_left_by_a_kill_are_swept_by_the_next_run(
+    fake_civitai: FakeCivitai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kill -9 between writing `.model_meta_v….json.{hex}.tmp` and renaming it left the temp
+    # for good. The next run that writes into the folder removes our stale temps, only those.
+    mirror = make_mirror(fake_civitai, tmp_path, monkeypatch)
+    creator = fake_civitai.world.creator("alice")
+    assert creator is not None
+    model = fake_civitai.world.models_of(creator)[0]
+    version = model.versions[0].id
+    folder = mirror.root / "Users" / "alice"
+    folder.mkdir(parents=True)
+    stale = [
+        folder / f".model_meta_v{version}.json.0123abcd.tmp",
+        folder / f".model_meta_v{version}.txt.0123abcd89abcdef.tmp",
+        folder / ".card.json.ffffffff.tmp",
+    ]
+    kept = [folder / "notes.tmp", folder / ".mine.tmp", folder / ".x.json.0123abcd.tmp.bak"]
+    for path in [*stale, *kept]:
+        path.write_text("{", "utf-8")
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    fresh = folder / ".other.json.0123abcd.tmp"  # another process may be writing it right now
+    fresh.write_text("{", "utf-8")
+    assert mirror.run("get", mirror.url(f"/models/{model.id}")) in (0, 1)
+    assert (folder / f"model_meta_v{version}.json").is_file()
+    assert [p for p in stale if p.exists()] == []
+    assert all(p.exists() for p in [*kept, fresh])
