@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -86,3 +87,33 @@ def test_temps_left_by_a_kill_are_swept_by_the_next_run(
     assert (folder / f"model_meta_v{version}.json").is_file()
     assert [p for p in stale if p.exists()] == []
     assert all(p.exists() for p in [*kept, fresh])
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGTERM/SIGHUP to a child are POSIX signals")
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_end_the_run_like_ctrl_c(
+    fake_civitai: FakeCivitai,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signum: signal.Signals,
+    code: int,
+) -> None:
+    # Before, the default action killed the process: no summary, no report, exit -15 / -1.
+    mirror = make_mirror(fake_civitai, tmp_path, monkeypatch)
+    fake_civitai.images.faults.slow_body(None, 0.05)
+    report = tmp_path / "report.json"
+    proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
+    try:
+        deadline = time.monotonic() + 30
+        while not fake_civitai.requests_to("images") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fake_civitai.requests_to("images"), "the run never started downloading"
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert f"stopped by {signum.name}" in err
+    assert json.loads(report.read_text("utf-8"))["interrupted"] is True
+    json.loads((mirror.root / ".civittui" / "state.json").read_text("utf-8"))
