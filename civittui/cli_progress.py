@@ -26,6 +26,8 @@ from civittui.engine.events import (
 
 __all__ = ["ProgressPrinter", "format_bytes", "format_summary"]
 
+NOT_THE_TARGETS = "not the target's"
+
 
 def format_bytes(size: float) -> str:
     """`1536` -> `1.5 KiB`."""
@@ -55,7 +57,8 @@ def format_summary(summary: RunSummary) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed_by_reason.items()))
         parts[-1] += f" ({reasons})"
     if summary.dropped:
-        parts.append(f"dropped {summary.dropped} (not the target's)")
+        reasons = "; ".join(f"{k}: {v}" for k, v in sorted(summary.dropped_by_reason.items()))
+        parts.append(f"dropped {summary.dropped} ({reasons or NOT_THE_TARGETS})")
     rate = summary.bytes / summary.seconds if summary.seconds else 0.0
     parts.append(
         f"{format_bytes(summary.bytes)} in {summary.seconds:.1f} s ({format_bytes(rate)}/s)"

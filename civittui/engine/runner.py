@@ -325,7 +325,9 @@ class Engine:
 
     async def _serve(self, until_idle: bool) -> RunSummary:
         async with AsyncExitStack() as stack:
-            client = CivitaiClient(self._config, self._gate)
+            client = CivitaiClient(
+                self._config, self._gate, on_drop=self._bad_record, on_note=self._api_note
+            )
             stack.push_async_callback(client.aclose)
             images = BuiltinDownloader(self._config.download)
             stack.push_async_callback(images.aclose)
@@ -471,12 +473,26 @@ class Engine:
             self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
         state.crawled = True
         self.summary.dropped += stats.dropped
+        if stats.dropped:
+            reasons = self.summary.dropped_by_reason
+            reasons[_NOT_THE_TARGETS] = reasons.get(_NOT_THE_TARGETS, 0) + stats.dropped
         for note in stats.notes:
             self._notify(Notice(self._redact(note)))
         self._settle(state)
         await self._emit(state.event())
         if not self._dry_run:
             self._persist_target(state)
+
+    def _bad_record(self, reason: str) -> None:
+        """The client dropped a malformed record: count it, say so once per reason."""
+        self.summary.dropped += 1
+        reasons = self.summary.dropped_by_reason
+        if reason not in reasons:
+            self._notify(Notice(f"dropped a bad record from CivitAI: {reason}", level="warning"))
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+    def _api_note(self, note: str) -> None:
+        self._notify(Notice(self._redact(note), level="warning"))
 
     def _settle(self, state: _TargetState) -> None:
         if not state.crawled:
@@ -580,6 +596,9 @@ class Engine:
         if state is not None:
             state.done += 1
         await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
+
+
+_NOT_THE_TARGETS = "not the target's"
 
 
 def _parse_iso(value: str) -> datetime:
