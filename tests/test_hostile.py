@@ -7,6 +7,7 @@ reason and the run goes on. Real CLI runs against `tests/hostile_server.py` on l
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from civittui.civitai import client as client_module
 from civittui.cli import main
+from civittui.download import builtin as builtin_module
 from tests.fakecivitai.media import png_bytes, safetensors_bytes
 from tests.hostile_server import (
     HostileCivitai,
@@ -203,3 +205,162 @@ def test_a_cursor_that_loops_over_the_same_items_is_stopped(
     assert code == 0, err
     assert len(hostile.requests_to("api", "/api/v1/images")) == 1 + client_module.STALE_PAGES
     assert "no new items (a looping cursor)" in err
+
+
+# -- downloads ------------------------------------------------------------------------------
+
+
+def model_with(hostile: HostileCivitai, *files: dict) -> str:
+    """Serve model 10 with `files`; returns its page URL."""
+    no_images(hostile)
+    record = model(10, files=list(files))
+    hostile.api("/api/v1/models/10", lambda h: h.json(record))
+    return f"{hostile.api_base}/models/10"
+
+
+def failures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    capsys.readouterr()
+    config = tmp_path / "config.toml"
+    assert (
+        main(["failures", "--json", "--config", str(config), "--root", str(tmp_path / "mirror")])
+        == 0
+    )
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_nested_safetensors_header_whose_hash_matches_is_a_failure(
+    hostile: HostileCivitai, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CivitAI confirms the SHA256 of whatever was uploaded; a header of 100k nested arrays
+    # raised RecursionError, and the `.part` made every rerun crash the same way.
+    header = b"[" * 100_000 + b"]" * 100_000
+    body = len(header).to_bytes(8, "little") + header
+    sha = serve_file(hostile, 1, body)
+    url = model_with(hostile, file_entry(1, "evil.safetensors", len(body), sha))
+    for _ in range(2):
+        code = run(hostile, tmp_path, "get", url)
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert "Traceback" not in err
+        [failure] = failures(tmp_path, capsys)
+        assert "not a safetensors file (header nested too deeply)" in failure["reason"]
+    assert not list((tmp_path / "mirror").rglob("evil.safetensors*"))
+
+
+def test_retry_after_nan_from_the_cdn_is_ignored(
+    hostile: HostileCivitai, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = safetensors_bytes(4096, 2)
+    sha = serve_file(hostile, 1, good)
+    answers = iter(["busy"])
+
+    def flaky(h: HostileHandler) -> None:
+        if next(answers, None) == "busy":
+            h.send_body(503, b"busy", "text/plain", {"Retry-After": "nan"})
+        else:
+            h.send_body(200, good, "application/octet-stream")
+
+    hostile.cdn("/files/1.bin", flaky)
+    url = model_with(hostile, file_entry(1, "m.safetensors", len(good), sha))
+    code = run(hostile, tmp_path, "get", url)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    [path] = (tmp_path / "mirror").rglob("m.safetensors")
+    assert path.read_bytes() == good
+
+
+def test_a_body_longer_than_announced_by_the_api_is_refused_before_writing(
+    hostile: HostileCivitai, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 290 KB model grew to 52 MB: the Content-Length disagrees with the API's size.
+    good = safetensors_bytes(290 * 1024, 3)
+    sha = hashlib.sha256(good).hexdigest()
+    big = 52 << 20
+    location = f"{hostile.cdn_base}/files/1.bin"
+    hostile.api("/api/download/models/1", lambda h: h.redirect(location))
+    hostile.cdn(
+        "/files/1.bin",
+        lambda h: h.stream(iter([good] + [b"\0" * (1 << 20)] * 52), length=big + len(good)),
+    )
+    url = model_with(hostile, file_entry(1, "m.safetensors", len(good), sha))
+    code = run(hostile, tmp_path, "get", url)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    [failure] = failures(tmp_path, capsys)
+    assert f"the server announced {big + len(good)} bytes, the API {len(good)}" in failure["reason"]
+    assert sum(p.stat().st_size for p in (tmp_path / "mirror").rglob("*") if p.is_file()) < 1 << 20
+
+
+def test_an_endless_body_stops_past_the_expected_size(
+    hostile: HostileCivitai, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = safetensors_bytes(64 * 1024, 4)
+    sha = hashlib.sha256(good).hexdigest()
+    location = f"{hostile.cdn_base}/files/1.bin"
+    hostile.api("/api/download/models/1", lambda h: h.redirect(location))
+
+    def endless() -> Iterator[bytes]:
+        yield good
+        while True:
+            yield b"\0" * (64 << 10)
+
+    hostile.cdn("/files/1.bin", lambda h: h.stream(endless()))  # chunked: no length at all
+    url = model_with(hostile, file_entry(1, "m.safetensors", len(good), sha))
+    code = run(hostile, tmp_path, "get", url)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    [failure] = failures(tmp_path, capsys)
+    assert "the server sent more than the" in failure["reason"]
+    assert not list((tmp_path / "mirror").rglob("m.safetensors*"))
+
+
+def test_an_endless_image_stops_at_the_image_cap(
+    hostile: HostileCivitai,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(builtin_module, "IMAGE_MAX_BYTES", 256 << 10)
+    png = png_bytes(101)
+
+    def endless() -> Iterator[bytes]:
+        yield png
+        while True:
+            yield b"\0" * (64 << 10)
+
+    hostile.cdn("/img/101.jpeg", lambda h: h.stream(endless(), content_type="image/png"))
+    page = images_page([image(101, hostile.cdn_base)])
+    hostile.api("/api/v1/images", lambda h: h.json(page))
+    code = run(hostile, tmp_path, "get", f"{hostile.api_base}/user/mallory/images")
+    err = capsys.readouterr().err
+    assert code == 1, err
+    [failure] = failures(tmp_path, capsys)
+    assert (
+        f"the server sent more than the {256 << 10} bytes expected of the image"
+        in (failure["reason"])
+    )
+
+
+@pytest.mark.timeout(30)
+def test_a_download_trickling_a_byte_at_a_time_is_stalled(
+    hostile: HostileCivitai,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One byte every 50 ms keeps the per-read timeout (60 s) happy forever.
+    monkeypatch.setattr(builtin_module, "STALL_WINDOW", 0.3)
+    monkeypatch.setattr(builtin_module, "STALL_MIN_BYTES", 1024)
+    monkeypatch.setattr(builtin_module, "MAX_ATTEMPTS", 1)
+    location = f"{hostile.cdn_base}/files/1.bin"
+    hostile.api("/api/download/models/1", lambda h: h.redirect(location))
+    hostile.cdn(
+        "/files/1.bin",
+        lambda h: h.trickle(every=0.05, content_type="application/octet-stream", length=4096),
+    )
+    url = model_with(hostile, file_entry(1, "m.safetensors", 4096, None))
+    code = run(hostile, tmp_path, "get", url)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    [failure] = failures(tmp_path, capsys)
+    assert "the download stalled (less than 1 KiB in 0.3 s)" in failure["reason"]

@@ -18,7 +18,7 @@ from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
 from civittui.download.sniff import EXTENSIONS
-from civittui.download.verify import sha256_file
+from civittui.download.verify import sha256_file, size_matches
 from civittui.engine.events import Event, ItemProgress, ItemStarted
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.errors import DownloadError, ItemError
@@ -43,7 +43,6 @@ __all__ = ["Done", "ItemProcessor", "ProgressReporter", "original_image_url"]
 _PROGRESS_EVERY = 0.1  # s: ~10 updates a second per row is all the eye can use
 # Every suffix the downloader may give an image (from its Content-Type), plus legacy ".jpg".
 _IMAGE_SUFFIXES = (*dict.fromkeys(EXTENSIONS.values()), ".jpg", ".bin")
-_SIZE_SLACK = 1024  # sizeKB is a float of bytes/1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +87,7 @@ def original_image_url(url: str, media_type: object) -> str:
 def _size_ok(actual: int, expected: int | None, *, exact: bool) -> bool:
     if expected is None:
         return True
-    return actual == expected if exact else abs(actual - expected) <= _SIZE_SLACK
+    return actual == expected if exact else size_matches(actual, expected)
 
 
 class ItemProcessor:
