@@ -364,3 +364,44 @@ def test_a_download_trickling_a_byte_at_a_time_is_stalled(
     assert code == 1, err
     [failure] = failures(tmp_path, capsys)
     assert "the download stalled (less than 1 KiB in 0.3 s)" in failure["reason"]
+
+
+# -- state from elsewhere -------------------------------------------------------------------
+
+
+def test_retry_in_a_moved_root_is_a_failure_line(
+    hostile: HostileCivitai, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Failures keep absolute folders; after `mv A B`, `retry --root B` raised ValueError.
+    hostile.api("/api/download/models/1", lambda h: h.send_body(500, b"", "text/plain"))
+    url = model_with(hostile, file_entry(1, "m.safetensors", 5000, None))
+    assert run(hostile, tmp_path, "get", url) == 1
+    (tmp_path / "mirror").rename(tmp_path / "moved")
+    config = tmp_path / "config.toml"
+    base = ["--config", str(config), "--root", str(tmp_path / "moved")]
+    capsys.readouterr()
+    code = main(["retry", "--all", *base, "--api-base", hostile.api_base, "--min-interval", "0"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert "refusing a path outside the mirror" in err
+    assert "was the mirror moved?" in err
+
+
+@pytest.mark.parametrize("name", ["../../../outside", "a/b", "", ".."])
+def test_a_hand_edited_folder_claim_is_one_line(
+    hostile: HostileCivitai, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    url = model_with(hostile)
+    assert run(hostile, tmp_path, "get", url) == 0
+    state = tmp_path / "mirror" / ".civittui" / "state.json"
+    data = json.loads(state.read_text("utf-8"))
+    claim = next(iter(data["dirs"].values()))
+    claim["name"] = name
+    state.write_text(json.dumps(data), "utf-8")
+    capsys.readouterr()
+    assert run(hostile, tmp_path, "get", url) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"folder claim name {name!r} is not a plain folder or file name" in err
+    assert not (tmp_path / "outside").exists()
