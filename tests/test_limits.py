@@ -117,3 +117,21 @@ def test_sigterm_and_sighup_end_the_run_like_ctrl_c(
     assert f"stopped by {signum.name}" in err
     assert json.loads(report.read_text("utf-8"))["interrupted"] is True
     json.loads((mirror.root / ".civittui" / "state.json").read_text("utf-8"))
+
+
+def test_an_out_of_range_count_stops_the_cli_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `images = 100000000` was accepted, then the run started 10^8 workers and crashed.
+    for name in ("CIVITAI_API_KEY", "CIVITTUI_CONFIG", "CIVITTUI_ROOT", "CIVITTUI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "c.toml"
+    config.write_text("[concurrency]\nimages = 100000000\n", "utf-8")
+    url = "https://civitai.com/images/1"
+    assert main(["get", url, "--config", str(config), "--root", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"civittui: {config}:2: 'concurrency.images' must be a whole number > 0 and <= 256 "
+        "(got 100000000)"
+    )
+    assert not (tmp_path / "m").exists()
