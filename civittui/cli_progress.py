@@ -11,6 +11,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.cells import cell_len, set_cell_size
 
 from civittui.engine.events import (
+    NOT_THE_TARGETS,
     Event,
     GateChanged,
     ItemFailed,
@@ -25,8 +26,6 @@ from civittui.engine.events import (
 )
 
 __all__ = ["ProgressPrinter", "format_bytes", "format_summary"]
-
-NOT_THE_TARGETS = "not the target's"
 
 
 def format_bytes(size: float) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
+    "NOT_THE_TARGETS",
     "Event",
     "GateChanged",
     "ItemFailed",
@@ -129,6 +130,10 @@ class Notice:
     message: str
     level: str = "info"
     """`info`, `warning` or `error`."""
+
+
+NOT_THE_TARGETS = "not the target's"
+"""The drop reason of a record that belongs to another user, post or version."""
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
 from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.engine.events import (
+    NOT_THE_TARGETS,
     Event,
     GateChanged,
     ItemFailed,
@@ -475,7 +476,7 @@ class Engine:
         self.summary.dropped += stats.dropped
         if stats.dropped:
             reasons = self.summary.dropped_by_reason
-            reasons[_NOT_THE_TARGETS] = reasons.get(_NOT_THE_TARGETS, 0) + stats.dropped
+            reasons[NOT_THE_TARGETS] = reasons.get(NOT_THE_TARGETS, 0) + stats.dropped
         for note in stats.notes:
             self._notify(Notice(self._redact(note)))
         self._settle(state)
@@ -596,9 +597,6 @@ class Engine:
         if state is not None:
             state.done += 1
         await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
-
-
-_NOT_THE_TARGETS = "not the target's"
 
 
 def _parse_iso(value: str) -> datetime:
