@@ -188,7 +188,7 @@ class CivitaiClient:
                 not JSON or is too large, with a reason.
         """
         answer = await self._send(self.url(path_or_url), params=params)
-        body = answer.json()
+        body = answer.json(strict=answer.status < 300)  # an error's status says enough
         if answer.status >= 300 or body is None:
             raise api_error(answer.status, body, has_key=bool(self._config.api_key))
         return body
@@ -310,7 +310,7 @@ class CivitaiClient:
             params={"input": payload},
             headers={"Referer": _TRPC_REFERER},
         )
-        body = answer.json()
+        body = answer.json(strict=False)
         if answer.status >= 300 or not isinstance(body, dict):
             return None
         result = body.get("result", {}).get("data", {}).get("json")
@@ -335,7 +335,7 @@ class CivitaiClient:
                     http_status=status,
                 )
             return str(location)
-        body = answer.json()
+        body = answer.json(strict=False)
         if status < 300:
             raise ApiError(
                 "CivitAI sent a page instead of the file: login may be required (set an API key)",
@@ -367,11 +367,12 @@ class _Answer:
     def is_html(self) -> bool:
         return "html" in self.headers.get("Content-Type", "").lower()
 
-    def json(self) -> Any:
+    def json(self, *, strict: bool = True) -> Any:
         """The parsed body, or None when it is not (declared) JSON.
 
         Raises:
-            ApiError: declared JSON that does not parse (or nests beyond the parsers' limits).
+            ApiError: (strict) declared JSON that does not parse (or nests beyond the parsers'
+                limits); not strict, that is None too.
         """
         if not self.is_json:
             return None
@@ -384,6 +385,8 @@ class _Answer:
             # can drop the one record that carries them rather than the whole page.
             return json.loads(self.body)
         except (ValueError, RecursionError):
+            if not strict:
+                return None
             raise ApiError(
                 "CivitAI sent malformed JSON (not parseable, or nested too deeply)",
                 http_status=self.status,
