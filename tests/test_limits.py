@@ -15,6 +15,7 @@ from civittui.cli import main
 from civittui.store import Store
 from tests.cli_helpers import make_mirror
 from tests.fakecivitai import FakeCivitai
+from tests.hostile_server import HostileCivitai, images_page, model
 
 
 def test_queueing_many_targets_is_linear(tmp_path: Path) -> None:
@@ -61,20 +62,18 @@ def test_tokens_csv_never_writes_a_formula(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_temps_left_by_a_kill_are_swept_by_the_next_run(
-    fake_civitai: FakeCivitai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A kill -9 between writing `.model_meta_v….json.{hex}.tmp` and renaming it left the temp
     # for good. The next run that writes into the folder removes our stale temps, only those.
-    mirror = make_mirror(fake_civitai, tmp_path, monkeypatch)
-    creator = fake_civitai.world.creator("alice")
-    assert creator is not None
-    model = fake_civitai.world.models_of(creator)[0]
-    version = model.versions[0].id
-    folder = mirror.root / "Users" / "alice"
+    for name in ("CIVITAI_API_KEY", "CIVITTUI_CONFIG", "CIVITTUI_ROOT", "CIVITTUI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "mirror"
+    folder = root / "Users" / "mallory"
     folder.mkdir(parents=True)
     stale = [
-        folder / f".model_meta_v{version}.json.0123abcd.tmp",
-        folder / f".model_meta_v{version}.txt.0123abcd89abcdef.tmp",
+        folder / ".model_meta_v30.json.0123abcd.tmp",
+        folder / ".model_meta_v30.txt.0123abcd89abcdef.tmp",
         folder / ".card.json.ffffffff.tmp",
     ]
     kept = [folder / "notes.tmp", folder / ".mine.tmp", folder / ".x.json.0123abcd.tmp.bak"]
@@ -83,8 +82,15 @@ def test_temps_left_by_a_kill_are_swept_by_the_next_run(
         os.utime(path, (time.time() - 3600, time.time() - 3600))
     fresh = folder / ".other.json.0123abcd.tmp"  # another process may be writing it right now
     fresh.write_text("{", "utf-8")
-    assert mirror.run("get", mirror.url(f"/models/{model.id}")) in (0, 1)
-    assert (folder / f"model_meta_v{version}.json").is_file()
+    config = tmp_path / "c.toml"
+    config.write_text("", "utf-8")
+    with HostileCivitai() as server:
+        record = model(10)
+        server.api("/api/v1/models/10", lambda h: h.json(record))
+        server.api("/api/v1/images", lambda h: h.json(images_page([])))
+        args = ["--config", str(config), "--root", str(root), "--api-base", server.api_base]
+        assert main(["get", f"{server.api_base}/models/10", *args, "--min-interval", "0"]) == 0
+    assert (folder / "model_meta_v30.json").is_file()
     assert [p for p in stale if p.exists()] == []
     assert all(p.exists() for p in [*kept, fresh])
 

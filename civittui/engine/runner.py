@@ -559,6 +559,8 @@ class Engine:
                     await self._run_item(item, processor, state)
                 finally:
                     self._outstanding -= 1
+                    if self._outstanding == 0:
+                        self._wake.set()  # an idle run ends now, not at the next 1 s poll
                     if state is not None:
                         state.outstanding -= 1
                         if state.crawled:
