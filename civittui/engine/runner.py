@@ -160,7 +160,8 @@ class Engine:
         Raises:
             UrlError: one of them is not a CivitAI URL civittui can mirror.
         """
-        targets = [parse_url(url, extra_hosts=self._hosts()) for url in urls]
+        hosts = self._hosts()
+        targets = [parse_url(url, extra_hosts=hosts) for url in urls]
         keys = []
         for target in targets:
             state = self._targets.get(target.key)
