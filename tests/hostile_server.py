@@ -39,7 +39,8 @@ class HostileHandler(RecordingHandler):
         self.send_body(status, json.dumps(data).encode(), "application/json", headers)
 
     def redirect(self, location: str) -> None:
-        """What `/api/download/models/{id}` answers: a 307 to presigned storage."""
+        """What `/api/download/models/{id}` answers: a 307 to presigned storage (Next.js
+        `res.redirect` default, civitai-api.md "download" table)."""
         self.send_body(307, b"", "text/plain", {"Location": location})
 
     def raw_json(self, body: bytes, *, gzipped: bool = False) -> None:
@@ -154,7 +155,8 @@ class HostileCivitai:
             server.stop()
 
 
-# -- CivitAI-shaped records (fields as /api/v1 serves them, see docs civitai-api.md) -----------
+# -- CivitAI-shaped records: the fields /api/v1/models and /api/v1/images serve (civitai-api.md
+# sections 4-5, from src/pages/api/v1/models and images/index.ts), nothing more --------------
 
 
 def image(
