@@ -711,7 +711,8 @@ class _Job:
                 try:
                     async for chunk in response.aiter_raw():
                         received += len(chunk)
-                        if seg.fetched + len(chunk) > cap:
+                        # A known total was checked against the cap; only an open end can run on.
+                        if not self.total_known and seg.fetched + len(chunk) > cap:
                             raise _BadContent(
                                 f"the server sent more than the {cap} bytes expected of the "
                                 f"{self._noun} (refused)"
