@@ -1,13 +1,16 @@
 """Commands and options -> engine calls. No logic of its own beyond wiring and exit codes.
 
 Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable),
-2 bad input or configuration, 130 interrupted (state saved).
+2 bad input or configuration, 130 interrupted (state saved); a headless run ended by SIGTERM
+or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -238,11 +241,16 @@ def _run_headless(
         printer = ProgressPrinter(quiet=bool(args.quiet))
         run_engine = engine
 
+        stopped_by: list[int] = []
+
         async def run() -> None:
             events = run_engine.subscribe()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(printer.consume, events)
-                await run_engine.serve(until_idle=True)
+                async with anyio.create_task_group() as engine_group:
+                    engine_group.start_soon(_stop_on_signals, engine_group.cancel_scope, stopped_by)
+                    await run_engine.serve(until_idle=True)
+                    engine_group.cancel_scope.cancel()
 
         try:
             try:
@@ -252,6 +260,10 @@ def _run_headless(
         except KeyboardInterrupt:
             engine.summary.interrupted = True
             code = EXIT_INTERRUPTED
+        if stopped_by and code == EXIT_OK:
+            engine.summary.interrupted = True
+            code = 128 + stopped_by[0]
+            print(f"civittui: stopped by {signal.Signals(stopped_by[0]).name}", file=sys.stderr)
         summary = engine.summary
         failed_target = any(t.get("status") == "failed" for t in summary.targets)
         if code == EXIT_OK and (summary.failed or failed_target):
@@ -264,6 +276,21 @@ def _run_headless(
             lock.release()
         if report is not None and engine is not None:
             _write_report(report, engine.summary)
+
+
+async def _stop_on_signals(scope: Any, received: list[int]) -> None:
+    """SIGTERM (service managers, `kill`) and SIGHUP (a closed terminal) end the run as Ctrl+C
+    does: the engine is cancelled, saves its state and the summary and report still follow."""
+    import anyio
+
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+        return  # no signal receiver there; Ctrl+C still works
+    with anyio.open_signal_receiver(*wanted) as signals:
+        async for signum in signals:
+            received.append(int(signum))
+            scope.cancel()
+            return
 
 
 def _first_user_error(group: BaseExceptionGroup) -> BaseException:

@@ -37,7 +37,6 @@ __all__ = ["CrawlStats", "Crawler"]
 Json = dict[str, Any]
 
 
-
 @dataclass(slots=True)
 class CrawlStats:
     """What a crawl saw besides its items."""

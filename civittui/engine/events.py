@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
+    "NOT_THE_TARGETS",
     "Event",
     "GateChanged",
     "ItemFailed",
@@ -131,6 +132,10 @@ class Notice:
     """`info`, `warning` or `error`."""
 
 
+NOT_THE_TARGETS = "not the target's"
+"""The drop reason of a record that belongs to another user, post or version."""
+
+
 @dataclass(slots=True)
 class RunSummary:
     """Totals of one run; also the body of `--report`."""
@@ -142,7 +147,9 @@ class RunSummary:
     failed: int = 0
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     dropped: int = 0
-    """Items the server returned that did not belong to the target (trust no filter)."""
+    """Records the server returned and the run did not use: not the target's (trust no
+    filter), or malformed (an id that is not a number, an infinite size...)."""
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     bytes: int = 0
     seconds: float = 0.0

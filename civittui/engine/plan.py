@@ -27,7 +27,7 @@ import anyio
 
 from civittui.config import Config
 from civittui.download.sniff import EXTENSIONS
-from civittui.download.verify import sha256_file
+from civittui.download.verify import sha256_file, size_matches
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.layout import TITLE_MAX_BYTES, Layout, sanitize_component, sanitize_filename
 from civittui.sidecars import is_lora_family, version_meta
@@ -40,7 +40,6 @@ Json = dict[str, Any]
 IMAGE_SUFFIXES = (*dict.fromkeys(EXTENSIONS.values()), ".jpg", ".bin")
 """Every suffix the downloader may give an image (from its Content-Type), plus legacy `.jpg`."""
 
-SIZE_SLACK = 1024  # sizeKB is a float of bytes/1024
 _MAX_CANDIDATES = 20  # `name (id) n.ext` forms tried before `file-{id}`
 
 _SUFFIXES = "|".join(re.escape(s.lstrip(".")) for s in (*IMAGE_SUFFIXES, ".txt"))
@@ -58,10 +57,10 @@ def is_own_name(name: str) -> bool:
 
 
 def size_ok(actual: int, expected: int | None, *, exact: bool = False) -> bool:
-    """Does a file's size match the API's (`sizeKB` is rounded, so within `SIZE_SLACK`)?"""
+    """Does a file's size match the API's (`sizeKB` is rounded: within `SIZE_TOLERANCE`)?"""
     if expected is None:
         return True
-    return actual == expected if exact else abs(actual - expected) <= SIZE_SLACK
+    return actual == expected if exact else size_matches(actual, expected)
 
 
 def _suffixed(wanted: str, owner: str, n: int = 1) -> str:

@@ -135,6 +135,12 @@ class ItemProcessor:
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise ItemError(f"disk error: {exc.strerror or exc}{where}") from None
+        except ValueError as exc:
+            # The layout refused a path outside the mirror: an item recorded under another
+            # root (the mirror was moved) or an edited state. One failure, not a traceback.
+            raise ItemError(
+                f"{exc} (was the mirror moved? queue the target's URL again)", permanent=True
+            ) from None
 
     async def _image(
         self, item: ImageItem, progress: ProgressReporter, emit: Callable[[Event], Awaitable[None]]

@@ -28,6 +28,7 @@ from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
 from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.engine.events import (
+    NOT_THE_TARGETS,
     Event,
     GateChanged,
     ItemFailed,
@@ -185,7 +186,8 @@ class Engine:
         Raises:
             UrlError: one of them is not a CivitAI URL civittui can mirror.
         """
-        targets = [parse_url(url, extra_hosts=self._hosts()) for url in urls]
+        hosts = self._hosts()
+        targets = [parse_url(url, extra_hosts=hosts) for url in urls]
         keys = []
         for target in targets:
             state = self._targets.get(target.key)
@@ -397,7 +399,9 @@ class Engine:
 
     async def _serve(self, until_idle: bool) -> RunSummary:
         async with AsyncExitStack() as stack:
-            client = CivitaiClient(self._config, self._gate)
+            client = CivitaiClient(
+                self._config, self._gate, on_drop=self._bad_record, on_note=self._api_note
+            )
             stack.push_async_callback(client.aclose)
             images = BuiltinDownloader(self._config.download)
             stack.push_async_callback(images.aclose)
@@ -583,12 +587,26 @@ class Engine:
             state.error = self._redact(stats.unplaced_error() or "")
             self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
         self.summary.dropped += stats.dropped
+        if stats.dropped:
+            reasons = self.summary.dropped_by_reason
+            reasons[NOT_THE_TARGETS] = reasons.get(NOT_THE_TARGETS, 0) + stats.dropped
         for note in stats.notes:
             await self._emit(Notice(self._redact(note)))
         self._settle(state)
         await self._emit(state.event())
         if not self._dry_run:
             self._persist_target(state)
+
+    def _bad_record(self, reason: str) -> None:
+        """The client dropped a malformed record: count it, say so once per reason."""
+        self.summary.dropped += 1
+        reasons = self.summary.dropped_by_reason
+        if reason not in reasons:
+            self._notify(Notice(f"dropped a bad record from CivitAI: {reason}", level="warning"))
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+    def _api_note(self, note: str) -> None:
+        self._notify(Notice(self._redact(note), level="warning"))
 
     def _settle(self, state: _TargetState) -> None:
         if state.interrupted:
@@ -664,6 +682,8 @@ class Engine:
                     # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
                     # `_finish` records it pending; its target must not read as done.
                     self._outstanding -= 1
+                    if self._outstanding == 0:
+                        self._wake.set()  # an idle run ends now, not at the next 1 s poll
                     if state is not None:
                         state.outstanding -= 1
                         if item.key in self._inflight:

@@ -198,6 +198,11 @@ def dir_doc_problem(doc: object) -> str | None:
     for name in ("scope", "owner", "name"):
         if not isinstance(doc.get(name), str):
             return f"folder claim field {name!r} holds {doc.get(name)!r}"
+    claimed = doc["name"]
+    # A claimed name becomes one path component: an edited `../x` or `a/b` would lead out of
+    # the mirror (the layout refuses such a path, but only once the run is under way).
+    if claimed in ("", ".", "..") or any(c in claimed for c in "/\\\0"):
+        return f"folder claim name {claimed!r} is not a plain folder or file name"
     return None
 
 
