@@ -35,8 +35,8 @@ from pathlib import Path
 
 import orjson
 
-from civittui.filters import FilterSet, shipped_filters_dir
-from civittui.prompt_tools import RefilterReport, iter_sidecars, refilter
+from civittui.prompts.filters import FilterSet, shipped_filters_dir
+from civittui.prompts.tools import RefilterReport, iter_sidecars, refilter
 
 COLOURS = "red blue green black white pink purple yellow orange brown grey silver golden".split()
 THINGS = "hair eyes ribbon sky flower background lips nails wings tail horns cape".split()

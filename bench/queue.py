@@ -13,7 +13,7 @@ from pathlib import Path
 
 from civittui.config import load_config
 from civittui.engine.runner import Engine
-from civittui.store import Store
+from civittui.state import Store
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import JSONStorage
 from tinydb.table import Document
 
-from civittui.store import Store
+from civittui.state import Store
 
 try:
     import resource
@@ -46,7 +46,7 @@ REOPEN_CHILD = """
 import json, sys, time
 from pathlib import Path
 start = time.perf_counter()
-from civittui.store import Store
+from civittui.state import Store
 imported = time.perf_counter()
 cpu = time.process_time()
 store = Store.open(Path(sys.argv[1]))

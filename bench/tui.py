@@ -34,7 +34,7 @@ from textual.containers import Grid
 from textual.widgets import DataTable
 
 from civittui.config import Config, RateSettings
-from civittui.engine.events import (
+from civittui.events import (
     ItemFailed,
     ItemProgress,
     ItemStarted,

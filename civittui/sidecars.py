@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from civittui.atomicio import replace_file, temp_beside, write_json_atomic, write_text_atomic
+from civittui.fsio import replace_file, temp_beside, write_json_atomic, write_text_atomic
 from civittui.htmltext import html_to_text
 
 __all__ = [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from civittui.cli import COMMANDS, main
+from civittui.cli.main import COMMANDS, main
 from tests.cli_helpers import Mirror, make_mirror
 from tests.fakecivitai import FakeCivitai
 

@@ -10,10 +10,10 @@ import anyio
 from civittui.civitai.urls import Target
 from civittui.config import Config
 from civittui.engine.crawl import CrawlStats
-from civittui.engine.events import ItemFinished, RunFinished, TargetStatus, TargetUpdated
 from civittui.engine.items import FileItem, Item
 from civittui.engine.runner import Engine
-from civittui.store import Store
+from civittui.events import ItemFinished, RunFinished, TargetStatus, TargetUpdated
+from civittui.state import Store
 
 _ITEMS = 100_000
 

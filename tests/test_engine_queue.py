@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from civittui.config import Config
-from civittui.engine.events import TargetStatus
 from civittui.engine.runner import Engine
-from civittui.store import Store
+from civittui.events import TargetStatus
+from civittui.state import Store
 
 
 def test_resumed_queue_keeps_order_status_and_skips_foreign_hosts(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from civittui.errors import FilterListError
-from civittui.filters import FilterSet, add_term, shipped_filters_dir
-from civittui.prompt_syntax import normalize, tokenize
+from civittui.prompts.filters import FilterSet, add_term, shipped_filters_dir
+from civittui.prompts.syntax import normalize, tokenize
 
 TERMS = {
     "sex": ["nude", "nsfw", "* sex", "cum*", "<lora:nsfw*>", "large breasts"],

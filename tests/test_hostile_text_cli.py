@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from civittui.cli_progress import ProgressPrinter
-from civittui.engine.events import ItemStarted, Notice
+from civittui.cli.progress import ProgressPrinter
+from civittui.events import ItemStarted, Notice
 from civittui.layout import sanitize_component, sanitize_filename
 from civittui.textsafe import display_text, json_text
 from tests.cli_helpers import Mirror, make_mirror

@@ -8,7 +8,7 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from civittui.engine.events import TargetStatus
+from civittui.events import TargetStatus
 from civittui.textsafe import display_text
 from civittui.tui.app import CivittuiApp, make_app
 from civittui.tui.screens.failure_details import FailureDetails

@@ -12,9 +12,9 @@ ENGINE_MODULES = [
     "civittui.download.builtin",
     "civittui.download.idm",
     "civittui.download.aria2",
-    "civittui.store",
-    "civittui.filters",
-    "civittui.prompt_tools",
+    "civittui.state",
+    "civittui.prompts.filters",
+    "civittui.prompts.tools",
     "civittui.sidecars",
 ]
 
@@ -38,7 +38,7 @@ def test_only_the_state_package_imports_tinydb() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    # the engine reaches tinydb only through civittui.store / civittui.state
+    # the engine reaches tinydb only through civittui.state / civittui.state
     from pathlib import Path
 
     import civittui

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from civittui.store import ItemStatus, Store
+from civittui.state import ItemStatus, Store
 from tests.cli_helpers import Mirror, make_mirror, sha256_file
 from tests.fakecivitai import FakeCivitai
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from civittui.cli import main
-from civittui.store import Store
+from civittui.state import Store
 from tests.cli_helpers import make_mirror
 from tests.fakecivitai import FakeCivitai
 from tests.hostile_server import HostileCivitai, images_page, model

@@ -9,7 +9,7 @@ import pytest
 from civittui.config import Config
 from civittui.engine.plan import Planner, is_own_name
 from civittui.layout import Layout
-from civittui.store import Store
+from civittui.state import Store
 
 
 @pytest.mark.parametrize(

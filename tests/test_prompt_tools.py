@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from civittui.filters import FilterSet
-from civittui.prompt_tools import (
+from civittui.prompts.filters import FilterSet
+from civittui.prompts.tools import (
     TokenCount,
     count_tokens,
     format_refilter_report,

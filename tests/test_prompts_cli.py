@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from civittui.filters import FilterSet, normalize, shipped_filters_dir
+from civittui.prompts.filters import FilterSet, normalize, shipped_filters_dir
 from tests.cli_helpers import Mirror, make_mirror
 from tests.fakecivitai import FakeCivitai
 

@@ -181,7 +181,7 @@ def test_a_done_file_that_vanished_is_fetched_again(mirror: Mirror) -> None:
 
 
 def test_retry_all_picks_up_items_an_interrupted_retry_left_pending(mirror: Mirror) -> None:
-    from civittui.store import Store
+    from civittui.state import Store
 
     locked = _model(mirror.fake, "bob", "Members Only")
     entry = locked.versions[0].files[0]

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from tinydb import TinyDB
 from tinydb.storages import JSONStorage
 
+from civittui.state import ItemStatus, Store, parse_key
 from civittui.state.storage import serialize
-from civittui.store import ItemStatus, Store, parse_key
 
 
 @pytest.fixture

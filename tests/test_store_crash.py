@@ -16,15 +16,14 @@ import orjson
 import pytest
 
 from civittui.errors import StateError
-from civittui.state import storage
-from civittui.store import Store, quarantine
+from civittui.state import Store, quarantine, storage
 
 # Marks items done in rounds of 500 and prints the count after every completed flush.
 WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from civittui.store import Store
+    from civittui.state import Store
 
     store = Store.open(Path(sys.argv[1]))
     n = sum(store.counts().values())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from civittui.engine.events import TargetStatus
+from civittui.events import TargetStatus
 from civittui.tui.app import CivittuiApp, make_app
 from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.widgets.failures import FailureList

@@ -8,7 +8,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from civittui.engine.events import (
+from civittui.events import (
     GateChanged,
     ItemFailed,
     ItemFinished,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Checkbox, Input, OptionList, Static, TextArea
 
-from civittui.filters import shipped_filters_dir
+from civittui.prompts.filters import shipped_filters_dir
 from civittui.tui.app import CivittuiApp, make_app
 from civittui.tui.screens.choose import ChooseScreen
 from civittui.tui.screens.confirm import ConfirmScreen

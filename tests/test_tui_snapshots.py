@@ -14,7 +14,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from civittui.engine.events import (
+from civittui.events import (
     GateChanged,
     ItemFailed,
     ItemProgress,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import anyio
 
 from civittui.config import RateSettings
-from civittui.engine.events import GateChanged
+from civittui.events import GateChanged
 
 __all__ = ["ApiGate", "MAX_RETRY_AFTER"]
 

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from civittui.config_values import MODEL_TYPES
+from civittui.config.values import MODEL_TYPES
 from civittui.errors import ConfigError, UrlError
 
 __all__ = ["KNOWN_HOSTS", "Target", "TargetKind", "parse_url", "read_batch_file"]

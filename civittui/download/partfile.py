@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from civittui.atomicio import temp_beside
+from civittui.fsio import temp_beside
 
 __all__ = [
     "ControlData",

@@ -22,7 +22,7 @@ from civittui.config import Config
 from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.errors import ApiError
 from civittui.layout import Layout
-from civittui.store import ItemRecord, ItemStatus, Store
+from civittui.state import ItemRecord, ItemStatus, Store
 from civittui.textsafe import display_text, json_text
 
 __all__ = ["Gap", "TargetAudit", "audit_offline", "audit_targets", "gap_reason", "run_status"]

@@ -30,7 +30,7 @@ from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.engine.plan import Planner
 from civittui.errors import ApiError
 from civittui.layout import Layout
-from civittui.store import Store
+from civittui.state import Store
 
 __all__ = ["CrawlStats", "Crawler"]
 

@@ -31,7 +31,7 @@ from civittui.download.verify import sha256_file, size_matches
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.layout import TITLE_MAX_BYTES, Layout, sanitize_component, sanitize_filename
 from civittui.sidecars import is_lora_family, version_meta
-from civittui.store import ItemStatus, Store
+from civittui.state import ItemStatus, Store
 
 __all__ = ["IMAGE_SUFFIXES", "Done", "Planner", "check_done", "is_own_name", "size_ok"]
 

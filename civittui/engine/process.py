@@ -16,12 +16,12 @@ import anyio
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
-from civittui.engine.events import Event, ItemProgress, ItemStarted
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.engine.plan import IMAGE_SUFFIXES, Done, check_done
 from civittui.errors import DownloadError, ItemError
-from civittui.filters import FilterSet
+from civittui.events import Event, ItemProgress, ItemStarted
 from civittui.layout import Layout
+from civittui.prompts.filters import FilterSet
 from civittui.redact import Redactor
 from civittui.sidecars import (
     image_sidecar,
@@ -34,7 +34,7 @@ from civittui.sidecars import (
     write_preview,
     write_text_atomic,
 )
-from civittui.store import Store
+from civittui.state import Store
 
 __all__ = ["Done", "ItemProcessor", "ProgressReporter", "original_image_url"]
 

@@ -27,7 +27,10 @@ from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
 from civittui.engine.crawl import Crawler, CrawlStats
-from civittui.engine.events import (
+from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
+from civittui.engine.process import ItemProcessor, ProgressReporter
+from civittui.errors import ApiError, ItemError, UrlError
+from civittui.events import (
     NOT_THE_TARGETS,
     Event,
     GateChanged,
@@ -39,13 +42,10 @@ from civittui.engine.events import (
     TargetStatus,
     TargetUpdated,
 )
-from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
-from civittui.engine.process import ItemProcessor, ProgressReporter
-from civittui.errors import ApiError, ItemError, UrlError
-from civittui.filters import FilterSet
 from civittui.layout import Layout
+from civittui.prompts.filters import FilterSet
 from civittui.redact import Redactor
-from civittui.store import (
+from civittui.state import (
     ItemRecord,
     ItemStatus,
     Store,

@@ -29,11 +29,11 @@ from textual.worker import Worker, WorkerError, WorkerState
 
 import civittui
 from civittui.config import Config
-from civittui.engine.events import Event, ItemFailed, RunSummary
 from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
-from civittui.filters import FilterSet
-from civittui.store import Store
+from civittui.events import Event, ItemFailed, RunSummary
+from civittui.prompts.filters import FilterSet
+from civittui.state import Store
 from civittui.textsafe import display_text
 from civittui.tui.commands import PANES, palette_commands
 from civittui.tui.failure_controller import FailureController

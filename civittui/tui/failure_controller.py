@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
 from civittui.layout import Layout
-from civittui.store import ItemRecord
+from civittui.state import ItemRecord
 from civittui.tui.screens.confirm import ConfirmScreen
 from civittui.tui.screens.failure_details import FailureDetails, page_url
 

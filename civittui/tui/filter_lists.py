@@ -12,7 +12,7 @@ from pathlib import Path
 
 from civittui.config import Config, default_config_path
 from civittui.errors import FilterListError
-from civittui.filters import shipped_filters_dir, validate_term
+from civittui.prompts.filters import shipped_filters_dir, validate_term
 
 __all__ = ["list_path", "read_list_text", "save_list_text", "user_filters_dir", "validate_list"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from civittui.engine.events import (
+from civittui.events import (
     Event,
     GateChanged,
     ItemFailed,

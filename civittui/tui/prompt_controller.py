@@ -12,8 +12,8 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from civittui.errors import FilterListError
-from civittui.filters import FilterSet, add_term
-from civittui.prompt_tools import TokenCount, count_tokens
+from civittui.prompts.filters import FilterSet, add_term
+from civittui.prompts.tools import TokenCount, count_tokens
 from civittui.tui.filter_lists import read_list_text, save_list_text, user_filters_dir
 from civittui.tui.prompt_source import PromptEntry, load_prompts
 from civittui.tui.screens.choose import ChooseScreen

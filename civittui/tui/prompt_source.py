@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from civittui.prompt_tools import iter_sidecars
+from civittui.prompts.tools import iter_sidecars
 from civittui.textsafe import display_text
 
 __all__ = ["PromptEntry", "entry_from_sidecar", "load_prompts", "search"]

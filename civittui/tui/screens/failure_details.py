@@ -13,8 +13,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from civittui.engine.events import ItemFailed
 from civittui.engine.items import FileItem, Item, MetaItem
+from civittui.events import ItemFailed
 from civittui.textsafe import display_text
 
 __all__ = ["FailureDetails", "hint_for", "kind_of", "page_url"]

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from civittui.filters import FilterSet
+from civittui.prompts.filters import FilterSet
 from civittui.textsafe import display_text
 from civittui.tui.prompt_source import PromptEntry
 from civittui.tui.widgets.prompt_list import highlight

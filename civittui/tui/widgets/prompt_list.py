@@ -8,8 +8,8 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 
-from civittui.filters import FilterSet
-from civittui.prompt_syntax import tokenize
+from civittui.prompts.filters import FilterSet
+from civittui.prompts.syntax import tokenize
 from civittui.tui.prompt_source import PromptEntry
 from civittui.tui.widgets.virtual_list import VirtualList
 

@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, ContentSwitcher, Input
 
-from civittui.filters import FilterSet
-from civittui.prompt_tools import TokenCount
+from civittui.prompts.filters import FilterSet
+from civittui.prompts.tools import TokenCount
 from civittui.textsafe import display_text
 from civittui.tui.prompt_source import PromptEntry, search
 from civittui.tui.widgets.filter_editor import FilterEditor

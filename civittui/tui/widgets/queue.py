@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from civittui.engine.events import TargetStatus, TargetUpdated
+from civittui.events import TargetStatus, TargetUpdated
 from civittui.textsafe import display_text
 from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.virtual_list import VirtualList

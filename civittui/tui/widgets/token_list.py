@@ -8,8 +8,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
-from civittui.filters import FilterSet
-from civittui.prompt_tools import TokenCount
+from civittui.prompts.filters import FilterSet
+from civittui.prompts.tools import TokenCount
 from civittui.tui.widgets.prompt_list import CATEGORY_CLASSES, category_styles
 from civittui.tui.widgets.virtual_list import VirtualList
 

@@ -211,10 +211,10 @@ def _run_headless(
 ) -> int:
     import anyio
 
-    from civittui.cli_progress import ProgressPrinter, format_summary
+    from civittui.cli.progress import ProgressPrinter, format_summary
     from civittui.engine.runner import Engine
     from civittui.runlock import RunLock
-    from civittui.store import Store
+    from civittui.state import Store
 
     dry_run = bool(getattr(args, "dry_run", False))
     report: Path | None = getattr(args, "report", None)
@@ -323,7 +323,7 @@ def _is_target_key(key: str) -> bool:
 
 
 def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
-    from civittui.store import parse_key
+    from civittui.state import parse_key
 
     if not args.keys and not args.all:
         raise ConfigError("retry: give item keys (see `civittui failures`) or --all")
@@ -345,7 +345,7 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
-    from civittui.store import Store, is_target_failure
+    from civittui.state import Store, is_target_failure
 
     store = Store.open(config.state_path, read_only=True)
     try:
@@ -406,8 +406,8 @@ def _lines(text: str) -> str:
 
 
 def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
-    from civittui.filters import FilterSet
-    from civittui.prompt_tools import format_refilter_report, refilter
+    from civittui.prompts.filters import FilterSet
+    from civittui.prompts.tools import format_refilter_report, refilter
 
     filters = FilterSet.load(config.filters_dir)
     report = refilter(config.root, filters, dry_run=args.dry_run)
@@ -419,8 +419,8 @@ def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
-    from civittui.filters import FilterSet
-    from civittui.prompt_tools import (
+    from civittui.prompts.filters import FilterSet
+    from civittui.prompts.tools import (
         TokenCount,
         count_tokens,
         format_token_table,
@@ -456,7 +456,7 @@ def _cmd_status(config: Config, args: argparse.Namespace) -> int:
 
     if args.reset_state:
         from civittui.runlock import RunLock
-        from civittui.store import quarantine
+        from civittui.state import quarantine
 
         if not config.state_path.exists():
             print(f"no state file at {config.state_path}")

@@ -10,7 +10,7 @@ from typing import TextIO
 from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.cells import cell_len, set_cell_size
 
-from civittui.engine.events import (
+from civittui.events import (
     NOT_THE_TARGETS,
     Event,
     GateChanged,

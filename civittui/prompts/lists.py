@@ -3,8 +3,8 @@
 Every ``*.txt`` in a filters directory is a category named after the file (stem lower-cased; the
 seed's ``Filter_Sex.txt`` / ``Filter_Clothes.txt`` / ``Filter_Etc.txt`` mean ``sex`` / ``clothes``
 / ``etc``). A list holds one term a line; ``#`` starts a comment (at the start of a line or after
-whitespace); blank lines are ignored; a UTF-8 byte-order mark is allowed. See `civittui.filters`
-for what terms mean and which are invalid.
+whitespace); blank lines are ignored; a UTF-8 byte-order mark is allowed. See
+`civittui.prompts.filters` for what terms mean and which are invalid.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from civittui.errors import FilterListError
-from civittui.prompt_syntax import normalize, tokenize
+from civittui.prompts.syntax import normalize, tokenize
 
 __all__ = [
     "SEED_CATEGORIES",
@@ -39,9 +39,9 @@ def shipped_filters_dir() -> Path:
     Returns:
         ``filters_data`` beside this module in an installed wheel, else the checkout's ``filters/``.
     """
-    here = Path(__file__).resolve().parent
-    wheel = here / "filters_data"
-    return wheel if wheel.is_dir() else here.parent / "filters"
+    package = Path(__file__).resolve().parent.parent
+    wheel = package / "filters_data"
+    return wheel if wheel.is_dir() else package.parent / "filters"
 
 
 def validate_term(term: str) -> str | None:

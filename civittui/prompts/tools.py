@@ -20,9 +20,9 @@ from pathlib import Path
 
 import orjson
 
-from civittui.atomicio import replace_file
-from civittui.filters import FilterSet
-from civittui.prompt_syntax import normalize, separator_kind, split_pieces
+from civittui.fsio import replace_file
+from civittui.prompts.filters import FilterSet
+from civittui.prompts.syntax import normalize, separator_kind, split_pieces
 
 __all__ = [
     "RefilterReport",

@@ -1,7 +1,7 @@
 """Prompt filters: word lists by category, and removing listed tokens from prompts.
 
-Lists are files, one category each (`civittui.filter_lists`). Terms are compared in the normal
-form of `civittui.prompt_syntax`, so case, ``_``, brackets and weights in a list do not matter.
+Lists are files, one category each (`civittui.prompts.lists`). Terms are compared in the normal
+form of `civittui.prompts.syntax`, so case, ``_``, brackets and weights in a list do not matter.
 
 Matching: a term without ``*`` matches a token whose normal form equals the term's; ``*`` matches
 any run of characters, and the pattern must cover the whole normal form (``* dress`` matches
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from civittui.errors import FilterListError
-from civittui.filter_lists import (
+from civittui.prompts.lists import (
     add_term,
     category_name,
     ordered,
@@ -34,7 +34,7 @@ from civittui.filter_lists import (
     shipped_filters_dir,
     validate_term,
 )
-from civittui.prompt_syntax import (
+from civittui.prompts.syntax import (
     COMMA,
     OPENERS,
     SEPARATOR_KINDS,

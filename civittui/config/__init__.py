@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from civittui.config_file import find_key_line, update_toml_file
-from civittui.config_values import (
+from civittui.config.toml_text import find_key_line, update_toml_file
+from civittui.config.values import (
     MODEL_TYPES,
     SECRETS,
     SPECS,
