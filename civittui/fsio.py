@@ -1,7 +1,8 @@
-"""Write files so a crash leaves either the old content or all of the new, never half.
+"""The one atomic writer: a crash leaves either a file's old content or all of the new, never half.
 
-Temp file in the destination's folder (same filesystem, so the rename is atomic), fsync,
-`os.replace`, then fsync of the folder on POSIX so the rename itself survives a power cut.
+Temp file in the destination's folder (same filesystem, so the rename is atomic), optionally
+fsync, `os.replace`, then fsync of the folder on POSIX so the rename itself survives a power cut.
+Every writer of state, config, sidecars, meta files, lists and control files goes through here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "fsync_dir",
     "replace_file",
     "sweep_stale_temps",
     "temp_beside",
+    "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -81,77 +85,93 @@ def sweep_stale_temps(folder: Path, *, older_than: float = _STALE_AFTER) -> int:
 
 
 def replace_file(src: Path, dest: Path) -> None:
-    """`os.replace(src, dest)`, retried briefly on Windows.
+    """`os.replace(src, dest)`, retried briefly when refused.
 
-    There a reader holding `dest` open (indexer, antivirus) makes the rename fail with
-    PermissionError for a moment; elsewhere the error is raised at once.
+    On Windows a reader holding `dest` open (indexer, antivirus, an editor) makes the rename fail
+    with PermissionError for a moment; network shares do the same elsewhere. A refusal that lasts
+    longer than the retries (~0.75 s) is raised.
     """
     for delay in (0.05, 0.1, 0.2, 0.4):
         try:
             os.replace(src, dest)
         except PermissionError:
-            if os.name != "nt":
-                raise
             time.sleep(delay)
         else:
             return
     os.replace(src, dest)
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open a directory this way.
-    if os.name == "nt":
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside `folder` durable, where the OS allows it; never raises.
+
+    By the time this runs the rename has happened and readers see the new file, so a failure
+    here must not report the write as failed. Windows cannot open a folder for fsync (NTFS
+    journals the rename itself) and some network or FUSE file systems refuse it: both are
+    skipped quietly, and the file is then as durable as that file system makes renames.
+    """
+    flags = getattr(os, "O_DIRECTORY", None)
+    if os.name == "nt" or flags is None:
         return
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY | flags)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = temp_beside(path)
-    # os.open with 0o666 honours the umask, as a plain open() would (mkstemp forces 0600).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        replace_file(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` as UTF-8 so that `path` holds either its old content or all of the new.
+def write_bytes_atomic(
+    path: Path, data: bytes | Iterable[bytes], *, fsync: bool = True, mode: int = 0o666
+) -> None:
+    """Replace `path` with `data` so a reader or a crash sees the old file or the new one, whole.
 
     Args:
         path: the destination; its folder must exist.
-        text: written as is ("\\n" stays "\\n" on Windows too).
+        data: the new content, or its pieces (written as they are produced).
+        fsync: flush the data and the rename to the disk. Without it a power cut may lose the
+            new content, but a reader still never sees half a file: bulk rewrites skip it.
+        mode: the new file's permission bits (the umask applies, as for `open`).
 
     Raises:
         OSError: the folder is missing or not writable (no temp file is left behind).
     """
-    _write_bytes_atomic(Path(path), text.encode("utf-8"))
+    path = Path(path)
+    tmp = temp_beside(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in [data] if isinstance(data, bytes) else data:
+                fh.write(chunk)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        replace_file(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_text_atomic(path: Path, text: str, *, fsync: bool = True, mode: int = 0o666) -> None:
+    """Write `text` as UTF-8 with `write_bytes_atomic` ("\\n" stays "\\n" on Windows too)."""
+    write_bytes_atomic(Path(path), text.encode("utf-8"), fsync=fsync, mode=mode)
+
+
+def write_json_atomic(path: Path, data: Any, *, fsync: bool = True) -> None:
     """Write `data` as pretty UTF-8 JSON (non-ASCII kept readable), atomically.
 
     Serialization happens before anything touches the disk, so unserializable data leaves the
     old file as it was.
-
-    Args:
-        path: the destination; its folder must exist.
-        data: anything `json.dumps` accepts.
 
     Raises:
         TypeError, ValueError: `data` is not JSON-serializable (nothing written).
         OSError: the write failed (no temp file is left behind).
     """
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, fsync=fsync)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -155,22 +157,26 @@ def test_refilter_after_list_change_and_dry_run(tmp_path: Path, tree: dict[str, 
 
 
 def test_refilter_keeps_original_bytes_when_a_write_fails(
-    tmp_path: Path, tree: dict[str, Path]
+    tmp_path: Path, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A directory squats on the temporary file's name, so writing it fails for real.
-    squat = tree["post1"].with_name("101.txt.tmp")
-    squat.mkdir()
+    # The disk fills up at the rename over one file; the others are written.
     original = tree["post1"].read_bytes()
+    real_replace = os.replace
 
+    def replace(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == tree["post1"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
     report = refilter(tmp_path, FilterSet.from_terms(TERMS))
 
     assert [path for path, _ in report.failed] == [tree["post1"]]
     assert "cannot write" in report.failed[0][1]
     assert tree["post1"].read_bytes() == original
-    assert squat.is_dir()
     assert report.changed == 3
     assert "1 failed" in format_refilter_report(report)
-    assert list(tmp_path.rglob("*.tmp")) == [squat]
+    assert list(tmp_path.rglob("*.tmp")) == []  # the failed write's temp is gone too
 
 
 def test_count_tokens(tmp_path: Path, tree: dict[str, Path]) -> None:

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from civittui.errors import StateError
+from civittui.fsio import fsync_dir
 from civittui.state import Store, quarantine, storage
 
 # Marks items done in rounds of 500 and prints the count after every completed flush.
@@ -243,4 +244,4 @@ def test_a_failed_write_keeps_the_old_file_and_the_changes(
 
 
 def test_fsync_of_a_folder_that_cannot_be_opened_is_skipped(tmp_path: Path) -> None:
-    storage.fsync_dir(tmp_path / "missing")  # no error: some systems cannot fsync folders
+    fsync_dir(tmp_path / "missing")  # no error: some systems cannot fsync folders

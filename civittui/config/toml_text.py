@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 from civittui.errors import ConfigError
+from civittui.fsio import write_text_atomic
 
 __all__ = ["dump_toml", "find_key_line", "toml_value", "update_toml_file", "write_text_private"]
 
@@ -218,26 +217,13 @@ def _loads_or_none(text: str) -> dict[str, object] | None:
 
 
 def write_text_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (0600), atomically (temp file + os.replace).
+    """Write a file only its owner can read (0600), atomically.
 
     Raises:
         ConfigError: the directory or file cannot be written.
     """
-    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):  # Windows has no POSIX modes: best effort
-            os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        tmp = None
+        write_text_atomic(path, text, mode=0o600)
     except OSError as err:
         raise ConfigError(f"cannot write config file {path}: {err.strerror or err}") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from civittui.fsio import temp_beside
+from civittui.fsio import write_text_atomic
 
 __all__ = [
     "ControlData",
@@ -89,7 +89,7 @@ def read_control(path: Path) -> ControlData | None:
 
 
 def write_control(path: Path, data: ControlData) -> None:
-    """Write a control file atomically (temp file + `os.replace`).
+    """Write a control file atomically (`civittui.fsio`).
 
     Args:
         path: the `.part.ranges` file.
@@ -102,13 +102,8 @@ def write_control(path: Path, data: ControlData) -> None:
         "sha256": data.sha256,
         "content_type": data.content_type,
     }
-    tmp = temp_beside(path)  # a unique name: a kill -9 leftover is swept by the next run
-    try:
-        tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Rewritten often, so not fsynced; atomic so a resume never reads half of one.
+    write_text_atomic(path, json.dumps(payload, separators=(",", ":")), fsync=False)
 
 
 def remove_quietly(*paths: Path) -> None:

@@ -9,21 +9,27 @@ whitespace); blank lines are ignored; a UTF-8 byte-order mark is allowed. See
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from civittui.config import Config, default_config_path
 from civittui.errors import FilterListError
+from civittui.fsio import write_bytes_atomic
 from civittui.prompts.syntax import normalize, tokenize
 
 __all__ = [
     "SEED_CATEGORIES",
     "add_term",
     "category_name",
+    "list_path",
     "ordered",
     "read_dir",
+    "read_list_text",
+    "save_list_text",
     "shipped_filters_dir",
+    "user_filters_dir",
+    "validate_list",
     "validate_term",
 ]
 
@@ -105,15 +111,68 @@ def add_term(filters_dir: Path, category: str, term: str) -> Path:
         return path
     if existing and not existing.endswith(b"\n"):
         existing += b"\n"
-    temp = path.with_name(path.name + ".tmp")
-    try:
-        filters_dir.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(existing + term.strip().encode() + b"\n")
-        os.replace(temp, path)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise FilterListError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    _write_list(path, existing + term.strip().encode() + b"\n")
     return path
+
+
+def user_filters_dir(config: Config) -> Path:
+    """The directory the list editor writes: `filters_dir`, else `filters/` beside the config."""
+    if config.filters_dir is not None:
+        return Path(config.filters_dir).expanduser()
+    return (config.config_file or default_config_path()).parent / "filters"
+
+
+def list_path(filters_dir: Path, category: str) -> Path:
+    """The user's file for `category` (an existing `Filter_Sex.txt` counts), maybe not yet there."""
+    return _existing_list(filters_dir, category) or filters_dir / f"{category}.txt"
+
+
+def read_list_text(filters_dir: Path, category: str) -> str:
+    """The text to edit: the user's list, else a copy of the shipped one, else a header.
+
+    Raises:
+        FilterListError: the file exists but cannot be read as UTF-8.
+    """
+    source = _existing_list(filters_dir, category) or _existing_list(
+        shipped_filters_dir(), category
+    )
+    if source is None:
+        return f"# {category}: one term a line, * matches anything\n"
+    try:
+        return source.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FilterListError(f"{source}: cannot read: {exc}") from None
+
+
+def validate_list(text: str) -> str | None:
+    """The first problem in a list's text (`line 3: …`), or None when every term is usable."""
+    problem = _scan(text)[1]
+    return None if problem is None else f"line {problem[0]}: {problem[1]}"
+
+
+def save_list_text(filters_dir: Path, category: str, text: str) -> Path:
+    """Validate and atomically write the user's list for `category`.
+
+    Returns:
+        The file written.
+
+    Raises:
+        FilterListError: a term is invalid (nothing is written) or the file cannot be written.
+    """
+    problem = validate_list(text)
+    if problem is not None:
+        raise FilterListError(f"{category}: {problem}")
+    path = list_path(filters_dir, category)
+    _write_list(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
+    return path
+
+
+def _write_list(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, data)
+    except OSError as exc:
+        raise FilterListError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def category_name(stem: str) -> str:
@@ -177,6 +236,14 @@ def _read_list(path: Path, data: bytes) -> set[str]:
         raise FilterListError(
             f"{path}:{line_no}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
         ) from None
+    terms, problem = _scan(text)
+    if problem is not None:
+        raise FilterListError(f"{path}:{problem[0]}: {problem[1]}")
+    return terms
+
+
+def _scan(text: str) -> tuple[set[str], tuple[int, str] | None]:
+    """A list's normalized terms, and its first invalid line (number, reason) if any."""
     terms: set[str] = set()
     for number, raw in enumerate(text.splitlines(), 1):
         line = _INLINE_COMMENT.sub("", raw).strip()
@@ -185,7 +252,7 @@ def _read_list(path: Path, data: bytes) -> set[str]:
         try:
             normal = validate_term(line)
         except ValueError as exc:
-            raise FilterListError(f"{path}:{number}: {exc}") from None
+            return terms, (number, str(exc))
         if normal:
             terms.add(normal)
-    return terms
+    return terms, None

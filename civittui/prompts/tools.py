@@ -2,9 +2,9 @@
 
 Image metadata files are ``{imageId}.txt`` (UTF-8 JSON, design §5) under ``{root}/Posts`` and
 ``{root}/Users``. `refilter` rewrites only files whose ``filtered`` block would change, each one
-atomically (a temporary file beside it, then ``os.replace``), keeping every other key, key order
-and the file's indentation. Files are not fsynced one by one: at 100,000 files that would cost
-minutes, and ``os.replace`` already guarantees a reader sees the old or the new file, whole.
+atomically (`civittui.fsio`), keeping every other key, key order and the file's indentation.
+Files are not fsynced one by one: at 100,000 files that would cost minutes, and the rename
+already guarantees a reader sees the old or the new file, whole.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from civittui.fsio import replace_file
+from civittui.fsio import write_bytes_atomic
 from civittui.prompts.filters import FilterSet
 from civittui.prompts.syntax import normalize, separator_kind, split_pieces
 
@@ -141,7 +141,7 @@ def refilter(
                     report.changed += 1
                     report.changes.append(path)
                 else:
-                    pending.append((path, pool.submit(_replace, path, data)))
+                    pending.append((path, pool.submit(write_bytes_atomic, path, data, fsync=False)))
             while pending and (len(pending) > _MAX_PENDING or pending[0][1].done()):
                 _settle(*pending.popleft(), report)
             if progress and (done % _PROGRESS_EVERY == 0 or done == total):
@@ -206,19 +206,6 @@ def _dump_like(data: dict[str, object], original: bytes) -> bytes:
     if original.endswith(b"\n"):
         out += b"\n"
     return out
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write a file atomically: a temporary file beside it, then a rename over it."""
-    temp = path.with_name(path.name + ".tmp")  # one fixed name: a leftover is reused
-    try:
-        with open(temp, "wb") as fh:
-            fh.write(data)
-        replace_file(temp, path)  # retried briefly on Windows while a reader holds the file
-    except OSError:
-        if temp.is_file():
-            temp.unlink()
-        raise
 
 
 def count_tokens(

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
-import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ import orjson
 from tinydb.storages import Storage
 
 from civittui.errors import StateError
+from civittui.fsio import fsync_dir, replace_file, write_bytes_atomic
 from civittui.state.records import (
     ITEM_KINDS,
     dir_doc_problem,
@@ -33,8 +31,6 @@ __all__ = [
     "FORMAT",
     "TABLES",
     "AtomicJSONStorage",
-    "atomic_write",
-    "fsync_dir",
     "load_state",
     "quarantine",
     "remove_stale_temps",
@@ -54,10 +50,6 @@ WAY_OUT = (
     "files already on disk are re-verified, nothing is downloaded twice"
 )
 
-# Windows refuses to replace a file another process holds open (an editor, a virus scanner);
-# such holds last milliseconds, so a few short retries ride them out.
-_REPLACE_TRIES = 6
-_REPLACE_PAUSE = 0.05
 
 CHUNK_DOCS = 5_000
 """Documents encoded per orjson call on flush (~2-5 ms each: the longest the loop waits)."""
@@ -165,65 +157,11 @@ def quarantine(path: Path) -> Path:
         aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
         n += 1
     try:
-        os.replace(path, aside)
+        replace_file(path, aside)
     except OSError as err:
         raise StateError(f"cannot move state file {path} aside ({err.strerror or err})") from None
     fsync_dir(path.parent)
     return aside
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename inside `directory` durable, where the OS allows it.
-
-    Windows cannot open a folder for fsync (NTFS journals the rename itself), and some network
-    file systems refuse it; both are skipped quietly.
-    """
-    flags = getattr(os, "O_DIRECTORY", None)
-    if os.name == "nt" or flags is None:
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    """Replace `path` with the concatenated `chunks` so that a crash leaves the old file or the
-    new one, whole.
-
-    Args:
-        path: the file to replace (its folder must exist).
-        chunks: the complete new content, in pieces (produced while writing).
-
-    Raises:
-        OSError: the write or the rename failed (the old file is untouched, the temp file gone).
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        for attempt in range(_REPLACE_TRIES):
-            try:
-                os.replace(tmp, path)
-                break
-            except PermissionError:
-                if attempt == _REPLACE_TRIES - 1:
-                    raise
-                time.sleep(_REPLACE_PAUSE)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def serialize(tables: Tables, chunk_docs: int = CHUNK_DOCS) -> Iterator[bytes]:
@@ -301,7 +239,8 @@ class AtomicJSONStorage(Storage):
                 stays intact.
         """
         try:
-            atomic_write(self.path, serialize(snapshot))
+            # owner-only, as always: the state lists what the user mirrors and where
+            write_bytes_atomic(self.path, serialize(snapshot), mode=0o600)
         except OSError as err:
             raise StateError(
                 f"cannot write state file {self.path} ({err.strerror or err}); "

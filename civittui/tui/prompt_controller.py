@@ -13,8 +13,8 @@ from textual.worker import get_current_worker
 
 from civittui.errors import FilterListError
 from civittui.prompts.filters import FilterSet, add_term
+from civittui.prompts.lists import read_list_text, save_list_text, user_filters_dir
 from civittui.prompts.tools import TokenCount, count_tokens
-from civittui.tui.filter_lists import read_list_text, save_list_text, user_filters_dir
 from civittui.tui.prompt_source import PromptEntry, load_prompts
 from civittui.tui.screens.choose import ChooseScreen
 from civittui.tui.widgets.filter_editor import FilterEditor
