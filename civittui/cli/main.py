@@ -452,7 +452,7 @@ def _cmd_config(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_status(config: Config, args: argparse.Namespace) -> int:
-    from civittui.engine.audit import run_status
+    from civittui.cli.status import run_status
 
     if args.reset_state:
         from civittui.runlock import RunLock
