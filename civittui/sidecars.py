@@ -19,10 +19,10 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from civittui.fsio import replace_file, temp_beside, write_json_atomic, write_text_atomic
 from civittui.htmltext import html_to_text
+from civittui.redact import has_secret_param, strip_secret_params
 
 __all__ = [
     "LORA_LINK_MODES",
@@ -114,26 +114,14 @@ def image_sidecar(image: Mapping[str, Any], *, filtered: Mapping[str, Any]) -> d
 _URL = re.compile(r"https?://\S+\Z", re.IGNORECASE)
 
 
-def _strip_token(url: str) -> str:
-    """Drop a `token` query parameter (an API key in a URL) from `url`."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(k, v) for k, v in query if k.lower() != "token"]
-    if len(kept) == len(query):
-        return url
-    return urlunsplit(parts._replace(query=urlencode(kept)))
-
-
 def _scrub(value: Any) -> Any:
-    """Deep copy of API data with any URL's `token` parameter removed."""
+    """Deep copy of API data with any URL's secret parameters (`token`...) removed."""
     if isinstance(value, Mapping):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
-    if isinstance(value, str) and _URL.match(value) and "token" in value.lower():
-        return _strip_token(value)
+    if isinstance(value, str) and _URL.match(value) and has_secret_param(value):
+        return strip_secret_params(value)
     return value
 
 

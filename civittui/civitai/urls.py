@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from civittui.config.values import MODEL_TYPES
 from civittui.errors import ConfigError, UrlError
+from civittui.redact import SECRET_PARAMS, mask_secret_params
 
 __all__ = ["KNOWN_HOSTS", "Target", "TargetKind", "parse_url", "read_batch_file"]
 
@@ -35,7 +36,6 @@ KNOWN_HOSTS = ("civitai.com", "civitai.red", "civitai.green", "civitai.blue")
 _MAX_ID = 2**31 - 1  # ids are Postgres `integer`
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")  # one C scan: 100k URLs are queued at once
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_SECRET_PARAMS = frozenset({"token", "api_key", "apikey", "key", "access_token"})
 _CREATOR_FILTERS = {"types": "types", "basemodels": "baseModels"}
 _MODEL_TYPES = {name.lower(): name for name in MODEL_TYPES}
 
@@ -83,14 +83,6 @@ class Target:
         return f"{self.kind.value}:{self.id}"
 
 
-def _redact(url: str) -> str:
-    """Hide the value of token-like query parameters (download links may carry the API key)."""
-    if "=" not in url:
-        return url  # nothing to hide (the common case: 100k URLs may be queued at once)
-    names = "|".join(_SECRET_PARAMS)
-    return re.sub(rf"([?&](?:{names})=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
-
-
 def _host_matches(netloc: str, hostname: str, extra_hosts: Iterable[str]) -> bool:
     bare = hostname.removeprefix("www.").rstrip(".")
     if bare in KNOWN_HOSTS:
@@ -126,7 +118,7 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
             page: ..." (a page civittui cannot mirror) or "invalid ... id ...".
     """
     given = text.strip()
-    url = _redact(given)
+    url = mask_secret_params(given)
     if not given or _SPACE_OR_CONTROL.search(given):
         raise UrlError(f"not a CivitAI URL: {url!r}" if not given else f"not a CivitAI URL: {url}")
     if _SCHEME.match(given):
@@ -197,7 +189,7 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
                     api_params.append((api_name, _MODEL_TYPES[item.lower()]))
                 else:
                     notes.append(f"ignored ?{name}={item} (unknown model type)")
-        elif name.lower() in _SECRET_PARAMS:
+        elif name.lower() in SECRET_PARAMS:
             notes.append(f"ignored ?{name}=*** (the configured API key is used)")
         else:
             notes.append(f"ignored ?{name}={value} (not an API filter)")

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from civittui.redact import Redactor
+from civittui.redact import Redactor, has_secret_param
 
 __all__ = [
     "ITEM_KINDS",
@@ -283,8 +283,7 @@ def target_record(doc: Doc) -> TargetRecord:
 _SECRET_NAME = re.compile(
     r"api[_-]?key|apikey|cookie|secret|token|passw(or)?d|authori[sz]ation", re.I
 )
-# A secret riding in a URL query (`?token=...`, the form CivitAI download links accept).
-_SECRET_IN_TEXT = re.compile(r"[?&](token|api[_-]?key|apikey)=|^bearer\s", re.I)
+_BEARER = re.compile(r"^bearer\s", re.I)
 # Keys that hold nothing but a secret. Specs carry the API's own JSON, whose generation data
 # has keys like "Token merging ratio", so specs are held to exact names, not to `_SECRET_NAME`.
 _SECRET_KEYS = frozenset(
@@ -305,7 +304,8 @@ def check_no_secrets(value: object, where: str) -> None:
         ValueError: a key is named like a secret, or a string carries one in a URL query.
     """
     if isinstance(value, str):
-        if _SECRET_IN_TEXT.search(value):
+        # A secret riding in a URL query (`?token=...`) or a whole Authorization value.
+        if has_secret_param(value) or _BEARER.match(value):
             raise ValueError(f"{where}: refusing to store a value that carries a secret")
     elif isinstance(value, dict):
         for name, inner in value.items():
