@@ -24,13 +24,13 @@ from civittui.textsafe import UNSAFE_CHARS
 
 __all__ = [
     "CLAIM_SUFFIX_BYTES",
+    "IMAGE_SUFFIXES",
     "MAX_COMPONENT_BYTES",
+    "MEDIA_SUFFIXES",
+    "STILL_SUFFIXES",
     "TITLE_MAX_BYTES",
     "Layout",
-    "image_suffix",
     "is_reserved_name",
-    "model_dir_name",
-    "post_dir_name",
     "sanitize_component",
     "sanitize_filename",
 ]
@@ -69,7 +69,19 @@ MEDIA_SUFFIXES: dict[str, str] = {
     "image/avif": ".avif",
     "video/mp4": ".mp4",
     "video/webm": ".webm",
+    "audio/mpeg": ".mp3",
 }
+"""Content-Type -> suffix for images and videos (the URL's name is cosmetic on the CDN)."""
+
+IMAGE_SUFFIXES = (*dict.fromkeys(MEDIA_SUFFIXES.values()), ".jpg", ".bin")
+"""Every suffix a downloaded image may have (from its Content-Type), plus legacy `.jpg` and the
+`.bin` of an unknown type."""
+
+STILL_SUFFIXES = (
+    *dict.fromkeys(s for t, s in MEDIA_SUFFIXES.items() if t.startswith("image/")),
+    ".jpg",
+)
+"""The suffixes of still images (what a thumbnail can show)."""
 
 
 def is_reserved_name(name: str) -> bool:
@@ -182,49 +194,6 @@ def sanitize_filename(name: str, *, fallback: str, max_bytes: int = MAX_COMPONEN
     if not stem:
         return _finish(cleaned, fallback, max_bytes)
     return _unreserve(stem + ext, max_bytes)
-
-
-def post_dir_name(title: str | None, post_id: int) -> str:
-    """The folder name a post wants (before the store claims it): its title, else its id.
-
-    Args:
-        title: the post title from the API, possibly None or blank.
-        post_id: the post id, the fallback name.
-
-    Returns:
-        A sanitized name of at most `TITLE_MAX_BYTES` bytes.
-    """
-    return sanitize_component(title or "", fallback=str(post_id), max_bytes=TITLE_MAX_BYTES)
-
-
-def model_dir_name(name: str | None, model_id: int) -> str:
-    """The folder name a model wants (before the store claims it): its name, else its id.
-
-    Args:
-        name: the model name from the API.
-        model_id: the model id, the fallback name.
-
-    Returns:
-        A sanitized name of at most `TITLE_MAX_BYTES` bytes.
-    """
-    return sanitize_component(name or "", fallback=str(model_id), max_bytes=TITLE_MAX_BYTES)
-
-
-def image_suffix(content_type: str | None) -> str | None:
-    """The file suffix for an image/video response, from its Content-Type.
-
-    The name in a CivitAI image URL is cosmetic (design.md §5), so the type decides.
-
-    Args:
-        content_type: the response's Content-Type header, parameters allowed.
-
-    Returns:
-        ".jpeg", ".png", ".webp", ".gif", ".avif", ".mp4" or ".webm"; None for anything else.
-    """
-    if not content_type:
-        return None
-    media = content_type.split(";", 1)[0].strip().lower()
-    return MEDIA_SUFFIXES.get(media)
 
 
 def _lexical(path: Path) -> str:

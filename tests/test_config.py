@@ -17,9 +17,6 @@ from civittui.config import (
     format_size,
     load_config,
     mask_secret,
-    nsfw_browsing_level,
-    nsfw_images_param,
-    nsfw_models_param,
     option_flag,
     parse_size,
     to_json_dict,
@@ -403,18 +400,6 @@ def test_format_size() -> None:
         "2000000",
         "0",
     ]
-
-
-@pytest.mark.parametrize(
-    ("nsfw", "images", "models", "level"),
-    [("none", "None", None, 1), ("soft", "Soft", "true", 3), ("mature", "Mature", "true", 7),
-     ("x", "X", "true", 31)],
-)  # fmt: skip
-def test_nsfw_params(nsfw: str, images: str, models: str | None, level: int) -> None:
-    config = Config(nsfw=nsfw)
-    assert nsfw_images_param(config) == images
-    assert nsfw_models_param(config) == models
-    assert nsfw_browsing_level(config) == level
 
 
 def test_option_flag() -> None:

@@ -14,10 +14,7 @@ from civittui.layout import (
     MAX_COMPONENT_BYTES,
     TITLE_MAX_BYTES,
     Layout,
-    image_suffix,
     is_reserved_name,
-    model_dir_name,
-    post_dir_name,
     sanitize_component,
     sanitize_filename,
 )
@@ -177,35 +174,12 @@ def test_property_filename_keeps_suffix(stem: str, ext: str, max_bytes: int) -> 
     assert sanitize_filename(out, fallback="g", max_bytes=max_bytes) == out
 
 
-def test_title_helpers_leave_room_for_the_claim_suffix() -> None:
-    assert post_dir_name(None, 123) == "123"
-    assert post_dir_name("   ", 123) == "123"
-    assert post_dir_name("My/Post", 123) == "My_Post"
-    long = post_dir_name("가" * 200, 1)
+def test_a_title_leaves_room_for_the_claim_suffix() -> None:
+    long = sanitize_component("가" * 200, fallback="1", max_bytes=TITLE_MAX_BYTES)
     assert len(long.encode("utf-8")) <= TITLE_MAX_BYTES
     claimed = f"{long} (1234567890)"
     assert len(claimed.encode("utf-8")) <= MAX_COMPONENT_BYTES
     assert sanitize_component(claimed, fallback="x") == claimed
-    assert model_dir_name("", 77) == "77"
-    assert model_dir_name("Maid: Classic", 77) == "Maid_ Classic"
-
-
-@pytest.mark.parametrize(
-    ("content_type", "suffix"),
-    [
-        ("image/jpeg", ".jpeg"),
-        ("IMAGE/PNG; charset=binary", ".png"),
-        ("image/webp", ".webp"),
-        ("image/gif", ".gif"),
-        ("video/mp4", ".mp4"),
-        ("video/webm", ".webm"),
-        ("text/html; charset=utf-8", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_image_suffix_from_content_type(content_type: str | None, suffix: str | None) -> None:
-    assert image_suffix(content_type) == suffix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,22 +273,26 @@ def test_ensure_inside_with_a_relative_root(
         layout.ensure_inside(Path("mirror") / ".." / "a")
 
 
+def _title(title: str, owner: int) -> str:
+    return sanitize_component(title, fallback=str(owner), max_bytes=TITLE_MAX_BYTES)
+
+
 def test_every_layout_path_can_be_created(layout: Layout, tmp_path: Path) -> None:
     # Hostile input end to end, through the same calls the engine makes; all creatable.
     for title in HOSTILE:
-        d = layout.post_dir(post_dir_name(title, 42))
+        d = layout.post_dir(_title(title, 42))
         d.mkdir(parents=True, exist_ok=True)
         layout.file_path(d, title).write_bytes(b"x")
         layout.sidecar_path(d, 1).write_text("{}", encoding="utf-8")
     for user in HOSTILE:
-        m = layout.model_dir(user, model_dir_name(user, 7))
+        m = layout.model_dir(user, _title(user, 7))
         m.mkdir(parents=True, exist_ok=True)
-        lora = layout.lora_model_dir(user, model_dir_name(user, 7))
+        lora = layout.lora_model_dir(user, _title(user, 7))
         assert lora is not None
         lora.mkdir(parents=True, exist_ok=True)
     # Nothing was created anywhere but root and lora_dir.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["CivitAI", "sd"]
     assert [p.name for p in (tmp_path / "sd").iterdir()] == ["Lora"]
     assert len(list((tmp_path / "CivitAI" / "Posts").iterdir())) == len(
-        {post_dir_name(t, 42) for t in HOSTILE}
+        {_title(t, 42) for t in HOSTILE}
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from civittui import __version__
 from civittui.config import Config, describe, load_config, to_json_dict
+from civittui.config.values import DOWNLOADERS
 from civittui.errors import CivittuiError, ConfigError, UrlError
 from civittui.textsafe import display_text, json_text
 
@@ -30,7 +31,7 @@ _COMMON: list[tuple[str, str, dict[str, Any]]] = [
     ("--config", "config file (default: $CIVITTUI_CONFIG or the user config dir)", {}),
     ("--root", "where the mirror lives", {}),
     ("--lora-dir", "the WebUI's models/Lora folder (LoRA files are placed there too)", {}),
-    ("--downloader", "download engine for model files", {"choices": ("builtin", "idm", "aria2")}),
+    ("--downloader", "download engine for model files", {"choices": DOWNLOADERS}),
     ("--api-key", "CivitAI API key (prefer CIVITAI_API_KEY)", {}),
     ("--api-base", "CivitAI base URL", {}),
     ("--min-interval", "seconds between API request starts", {}),
@@ -181,22 +182,20 @@ def _cmd_tui(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check_url(config: Config, url: str) -> None:
-    from urllib.parse import urlsplit
 
     from civittui.civitai.urls import parse_url
 
-    parse_url(url, extra_hosts=(urlsplit(config.api_base).netloc,))
+    parse_url(url, extra_hosts=(config.api_host,))
 
 
 def _cmd_get(config: Config, args: argparse.Namespace) -> int:
-    from urllib.parse import urlsplit
 
     from civittui.civitai.urls import read_batch_file
 
     urls = list(getattr(args, "urls", None) or [])
     batch = getattr(args, "batch", None) or getattr(args, "file", None)
     if batch is not None:
-        urls += read_batch_file(batch, extra_hosts=(urlsplit(config.api_base).netloc,))
+        urls += read_batch_file(batch, extra_hosts=(config.api_host,))
     if not urls:
         raise UrlError("nothing to do: give at least one URL or --batch FILE")
     return _run_headless(config, args, urls=urls)

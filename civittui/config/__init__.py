@@ -48,9 +48,6 @@ __all__ = [
     "format_size",
     "load_config",
     "mask_secret",
-    "nsfw_browsing_level",
-    "nsfw_images_param",
-    "nsfw_models_param",
     "option_flag",
     "parse_size",
     "to_json_dict",
@@ -339,29 +336,6 @@ def to_json_dict(config: Config, *, mask_secrets: bool = True) -> dict[str, Any]
         table, _, name = key.rpartition(".")
         (out.setdefault(table, {}) if table else out)[name] = value
     return out
-
-
-_NSFW_IMAGES = {"none": "None", "soft": "Soft", "mature": "Mature", "x": "X"}
-_NSFW_LEVELS = {"none": 1, "soft": 3, "mature": 7, "x": 31}
-
-
-def nsfw_images_param(config: Config) -> str:
-    """The `nsfw=` value for `/api/v1/images`: "None", "Soft", "Mature" or "X"."""
-    return _NSFW_IMAGES[config.nsfw]
-
-
-def nsfw_models_param(config: Config) -> str | None:
-    """The `nsfw=` value for `/api/v1/models`: "true" unless `nsfw = "none"` (then omit it).
-
-    The models endpoint knows only PG or everything, so for soft/mature the caller filters
-    by `nsfw_browsing_level` itself.
-    """
-    return None if config.nsfw == "none" else "true"
-
-
-def nsfw_browsing_level(config: Config) -> int:
-    """The browsing-level bitmask `nsfw` allows: none 1, soft 3, mature 7, x 31."""
-    return _NSFW_LEVELS[config.nsfw]
 
 
 def write_config_values(path: Path, values: Mapping[str, object]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 __all__ = [
+    "DOWNLOADERS",
     "MODEL_TYPES",
     "SECRETS",
     "SPECS",
@@ -28,6 +29,9 @@ __all__ = [
     "parse_size",
     "shown",
 ]
+
+DOWNLOADERS = ("builtin", "idm", "aria2")
+"""The download engines for model files, by their config name."""
 
 MODEL_TYPES = (
     "Checkpoint", "TextualInversion", "Hypernetwork", "AestheticGradient", "LORA", "LoCon", "DoRA",
@@ -246,7 +250,7 @@ SPECS: dict[str, Converter] = {
     "nsfw": _choice("none", "soft", "mature", "x"),
     "model_types": _model_types,
     "lora_link": _choice("hardlink", "copy", "symlink", "off"),
-    "downloader": _choice("builtin", "idm", "aria2"),
+    "downloader": _choice(*DOWNLOADERS),
     "idm_path": _expanded,
     "idm_timeout": _number(float, positive=True, most=_WEEK),
     "aria2_url": _rpc_url,

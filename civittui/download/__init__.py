@@ -9,9 +9,7 @@ from __future__ import annotations
 from civittui.config import Config
 from civittui.download.base import Downloader
 
-__all__ = ["ENGINES", "make_file_downloader"]
-
-ENGINES = ("builtin", "idm", "aria2")
+__all__ = ["make_file_downloader"]
 
 
 async def make_file_downloader(config: Config, builtin: Downloader) -> Downloader:

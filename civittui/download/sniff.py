@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 from civittui.layout import MEDIA_SUFFIXES
 
@@ -14,14 +15,18 @@ __all__ = [
     "extension_from_magic",
     "looks_like_error_page",
     "media_type",
+    "safetensors_file_problem",
     "safetensors_header_problem",
 ]
 
-EXTENSIONS: dict[str, str] = {**MEDIA_SUFFIXES, "audio/mpeg": ".mp3"}
-"""Content-Type -> suffix for images and videos (the URL's name is cosmetic on the CDN)."""
+EXTENSIONS: dict[str, str] = MEDIA_SUFFIXES
+"""Content-Type -> suffix (`civittui.layout.MEDIA_SUFFIXES`)."""
 
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
 """The safetensors reference implementation refuses headers above 100 MB."""
+
+SAFETENSORS_PARSE_LIMIT = 16 << 20
+"""A header longer than this is only checked to open a JSON object: parsing it costs memory."""
 
 _ERROR_TYPES = ("text/html", "application/xhtml+xml", "application/json", "text/json")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
@@ -93,6 +98,27 @@ def safetensors_header_problem(head: bytes, total: int) -> str | None:
     if not isinstance(header, dict):
         return "not a safetensors file (header is not a JSON object)"
     return None
+
+
+def safetensors_file_problem(path: Path) -> str | None:
+    """`safetensors_header_problem` for a file on disk, reading only as much as it needs.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with path.open("rb") as fh:
+        total = fh.seek(0, 2)
+        fh.seek(0)
+        head = fh.read(8)
+        problem = safetensors_header_problem(head, total)
+        if problem != "safetensors header incomplete":
+            return problem
+        length = int.from_bytes(head, "little")
+        if length <= SAFETENSORS_PARSE_LIMIT:
+            return safetensors_header_problem(head + fh.read(length), total)
+        if fh.read(1) != b"{":
+            return "not a safetensors file (header is not JSON)"
+        return None
 
 
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (

@@ -7,14 +7,13 @@ finished file, so these helpers read it back once, in a worker thread.
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
+from civittui.download.sniff import safetensors_file_problem
 from civittui.errors import DownloadError
 
 __all__ = ["SIZE_TOLERANCE", "Verified", "sha256_file", "size_matches", "verify_delivered"]
@@ -24,7 +23,6 @@ SIZE_TOLERANCE = 1024
 constant for every size comparison (downloader, on-disk checks, external engines)."""
 
 _CHUNK = 1024 * 1024
-_SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024  # the format's own limit on the JSON header
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +69,6 @@ def size_difference(actual: int, expected: int | None) -> str | None:
     return f"got {actual:,} bytes of {expected:,}"
 
 
-def _looks_like_safetensors(path: Path) -> bool:
-    """A safetensors file starts with a little-endian u64 header length, then a JSON object."""
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        if len(head) != 8:
-            return False
-        (length,) = struct.unpack("<Q", head)
-        if not 2 <= length <= _SAFETENSORS_MAX_HEADER:
-            return False
-        header = fh.read(length)
-    if len(header) != length:
-        return False
-    try:
-        return isinstance(json.loads(header), dict)
-    except (ValueError, RecursionError):  # a header nested thousands deep is not one
-        return False
-
-
 def _verify_sync(
     path: Path,
     name: str,
@@ -101,8 +81,10 @@ def _verify_sync(
         differs = size_difference(size, expected_size)
         if differs:
             raise DownloadError(f"{name}: {differs}")
-        if check_safetensors and not expected_sha256 and not _looks_like_safetensors(path):
-            raise DownloadError(f"{name} is not a safetensors file (an error page?)")
+        if check_safetensors and not expected_sha256:
+            problem = safetensors_file_problem(path)
+            if problem is not None:
+                raise DownloadError(f"{name}: {problem} (an error page?)")
         digest = sha256_file(path)
     except OSError as exc:
         raise DownloadError(f"cannot read {name}: {exc.strerror or exc}") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -98,7 +97,7 @@ async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> li
     Raises:
         UrlError: a URL is not one civittui can mirror (before any API call).
     """
-    hosts = (urlsplit(config.api_base).netloc,)
+    hosts = (config.api_host,)
     targets = [parse_url(url, extra_hosts=hosts) for url in urls]
     gate = ApiGate(config.rate, cooldown_until=store.cooldown_until())
     layout = Layout(config.root, config.lora_dir)

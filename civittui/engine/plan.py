@@ -26,19 +26,22 @@ from typing import Any
 import anyio
 
 from civittui.config import Config
-from civittui.download.sniff import EXTENSIONS
 from civittui.download.verify import sha256_file, size_matches
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
-from civittui.layout import TITLE_MAX_BYTES, Layout, sanitize_component, sanitize_filename
+from civittui.layout import (
+    IMAGE_SUFFIXES,
+    TITLE_MAX_BYTES,
+    Layout,
+    sanitize_component,
+    sanitize_filename,
+)
 from civittui.sidecars import is_lora_family, version_meta
 from civittui.state import ItemStatus, Store
 
-__all__ = ["IMAGE_SUFFIXES", "Done", "Planner", "check_done", "is_own_name", "size_ok"]
+__all__ = ["Done", "Planner", "check_done", "is_own_name"]
 
 Json = dict[str, Any]
 
-IMAGE_SUFFIXES = (*dict.fromkeys(EXTENSIONS.values()), ".jpg", ".bin")
-"""Every suffix the downloader may give an image (from its Content-Type), plus legacy `.jpg`."""
 
 _MAX_CANDIDATES = 20  # `name (id) n.ext` forms tried before `file-{id}`
 
@@ -54,13 +57,6 @@ def is_own_name(name: str) -> bool:
     """True when `name` has the shape of a file civittui itself names (image, sidecar, meta,
     download scratch), so a creator-chosen name like it must not be used as given."""
     return _OWN_NAMES.fullmatch(name) is not None
-
-
-def size_ok(actual: int, expected: int | None, *, exact: bool = False) -> bool:
-    """Does a file's size match the API's (`sizeKB` is rounded: within `SIZE_TOLERANCE`)?"""
-    if expected is None:
-        return True
-    return actual == expected if exact else size_matches(actual, expected)
 
 
 def _suffixed(wanted: str, owner: str, n: int = 1) -> str:
@@ -207,7 +203,7 @@ async def _file_on_disk(item: FileItem, layout: Layout) -> Done | None:
         size = path.stat().st_size
     except OSError:
         return None
-    if not size_ok(size, item.size):
+    if not size_matches(size, item.size):  # `sizeKB` is rounded: within SIZE_TOLERANCE
         return None
     digest = await anyio.to_thread.run_sync(sha256_file, path)
     if item.sha256 and digest != item.sha256:

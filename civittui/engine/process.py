@@ -17,10 +17,10 @@ from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
-from civittui.engine.plan import IMAGE_SUFFIXES, Done, check_done
+from civittui.engine.plan import Done, check_done
 from civittui.errors import DownloadError, ItemError
 from civittui.events import Event, ItemProgress, ItemStarted
-from civittui.layout import Layout
+from civittui.layout import IMAGE_SUFFIXES, Layout
 from civittui.prompts.filters import FilterSet
 from civittui.redact import Redactor
 from civittui.sidecars import (

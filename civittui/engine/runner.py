@@ -176,9 +176,8 @@ class Engine:
         return receive
 
     def _hosts(self) -> tuple[str, ...]:
-        from urllib.parse import urlsplit
 
-        return (urlsplit(self._config.api_base).netloc,)
+        return (self._config.api_host,)
 
     def add_urls(self, urls: Sequence[str]) -> list[str]:
         """Queue URLs; all or nothing.

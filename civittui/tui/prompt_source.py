@@ -11,12 +11,11 @@ from pathlib import Path
 
 import orjson
 
+from civittui.layout import STILL_SUFFIXES
 from civittui.prompts.tools import iter_sidecars
 from civittui.textsafe import display_text
 
 __all__ = ["PromptEntry", "entry_from_sidecar", "load_prompts", "search"]
-
-_IMAGE_EXTS = (".jpeg", ".jpg", ".png", ".webp", ".gif")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +42,7 @@ class PromptEntry:
         """The saved image beside the sidecar, if there is one (touches the disk)."""
         if self.sidecar is None:
             return None
-        for ext in _IMAGE_EXTS:
+        for ext in STILL_SUFFIXES:
             candidate = self.sidecar.with_suffix(ext)
             if candidate.is_file():
                 return candidate

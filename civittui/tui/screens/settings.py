@@ -13,12 +13,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from civittui.config import Config, default_config_path, write_config_values
+from civittui.config.values import DOWNLOADERS
 from civittui.errors import ConfigError
 from civittui.textsafe import display_text
 
 __all__ = ["SettingsScreen", "settings_path"]
-
-DOWNLOADERS = ("builtin", "idm", "aria2")
 
 
 def settings_path(config: Config) -> Path:
