@@ -128,13 +128,31 @@ def test_bad_batch_line_names_file_and_line(mirror: Mirror, capsys) -> None:
     assert not mirror.root.exists() or not list(mirror.root.rglob("*.png"))
 
 
+def _downloading(root: Path) -> bool:
+    """True once some `.part` under `root` holds bytes."""
+    for part in root.rglob("*.part"):
+        try:
+            if part.stat().st_size:
+                return True
+        except FileNotFoundError:  # finished and renamed meanwhile
+            continue
+    return False
+
+
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child is a POSIX signal")
 def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
     fake = mirror.fake
     fake.images.faults.slow_body(None, 0.05)
+    fake.files.faults.slow_body(None, 0.3)  # model files: 64 KiB, then a pause per chunk
     report = mirror.tmp / "report.json"
     proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
-    time.sleep(2.0)
+    # Interrupt mid-download, once a model file's `.part` holds bytes (not after a fixed time:
+    # a fast machine once finished the whole run before a 2 s sleep ended).
+    deadline = time.monotonic() + 30
+    while not _downloading(mirror.root):
+        assert proc.poll() is None, "the run ended before any download was under way"
+        assert time.monotonic() < deadline, "no download started"
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
