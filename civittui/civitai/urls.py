@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from civittui.config.values import MODEL_TYPES
 from civittui.errors import ConfigError, UrlError
@@ -119,6 +119,25 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
     """
     given = text.strip()
     url = mask_secret_params(given)
+    parts = _civitai_parts(given, url, extra_hosts)
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    route = _route(segments, query, url)
+    api_params = list(route.api_params)
+    notes = _query_params(route, query, api_params)
+    return Target(
+        kind=route.kind,
+        url=url,
+        id=route.ident,
+        username=route.username,
+        model_id=route.model_id,
+        api_params=tuple(dict.fromkeys(api_params)),
+        notes=tuple(notes),
+    )
+
+
+def _civitai_parts(given: str, url: str, extra_hosts: Iterable[str]) -> SplitResult:
+    """`given` split, once it is an http(s) URL on a CivitAI host (or one of `extra_hosts`)."""
     if not given or _SPACE_OR_CONTROL.search(given):
         raise UrlError(f"not a CivitAI URL: {url!r}" if not given else f"not a CivitAI URL: {url}")
     if _SCHEME.match(given):
@@ -137,71 +156,89 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
         or not _host_matches(netloc, hostname, extra_hosts)
     ):
         raise UrlError(f"not a CivitAI URL: {url}")
+    return parts
 
-    segments = [unquote(s) for s in parts.path.split("/") if s]
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    unsupported = UrlError(f"unsupported CivitAI page: {url}")
+
+@dataclass(slots=True)
+class _Route:
+    """What a URL's path names, before its query is read."""
+
     kind: TargetKind
     ident: int | None = None
     username: str | None = None
     model_id: int | None = None
-    api_params: list[tuple[str, str]] = []
-    used: set[str] = set()  # query parameter names consumed by the route
+    api_params: tuple[tuple[str, str], ...] = ()
+    used: frozenset[str] = frozenset()  # query parameter names consumed by the route
+
+
+def _route(segments: list[str], query: list[tuple[str, str]], url: str) -> _Route:
     match segments:
         case ["posts", raw, *_]:
-            kind, ident = TargetKind.POST, _id(raw, "post", url)
+            return _Route(TargetKind.POST, _id(raw, "post", url))
         case ["images", raw, *_]:
-            kind, ident = TargetKind.IMAGE, _id(raw, "image", url)
+            return _Route(TargetKind.IMAGE, _id(raw, "image", url))
         case ["model-versions", raw, *_] | ["api", "download", "models", raw]:
-            kind, ident = TargetKind.VERSION, _id(raw, "model version", url)
+            return _Route(TargetKind.VERSION, _id(raw, "model version", url))
         case ["models", raw, *_]:
-            kind, ident = TargetKind.MODEL, _id(raw, "model", url)
-            version = next((v.strip() for k, v in query if k == "modelVersionId" and v), "")
-            used.add("modelVersionId")
-            if version and not re.fullmatch(r"[0-9]+", version):
-                raise UrlError(f"invalid modelVersionId {version!r}: {url}")
-            if version:
-                kind, model_id = TargetKind.VERSION, ident
-                ident = _id(version, "model version", url)
+            return _model_route(_id(raw, "model", url), query, url)
         case ["user", name] | ["user", name, "models"]:
-            kind, username = TargetKind.CREATOR, name
+            return _Route(TargetKind.CREATOR, username=_username(name, url))
         case ["user", name, "posts" | "images" | "videos" as page]:
-            kind, username = TargetKind.CREATOR_IMAGES, name
-            if page == "videos":
-                api_params.append(("type", "video"))
-        case _:
-            raise unsupported
-    if username is not None and (
-        not username.strip() or any(c == "/" or ord(c) < 0x20 for c in username)
-    ):
-        raise unsupported
+            params = (("type", "video"),) if page == "videos" else ()
+            return _Route(
+                TargetKind.CREATOR_IMAGES, username=_username(name, url), api_params=params
+            )
+    raise UrlError(f"unsupported CivitAI page: {url}")
 
+
+def _model_route(model_id: int, query: list[tuple[str, str]], url: str) -> _Route:
+    """`/models/{id}`, or the version its `?modelVersionId=` names."""
+    used = frozenset({"modelVersionId"})
+    version = next((v.strip() for k, v in query if k == "modelVersionId" and v), "")
+    if not version:
+        return _Route(TargetKind.MODEL, model_id, used=used)
+    if not re.fullmatch(r"[0-9]+", version):
+        raise UrlError(f"invalid modelVersionId {version!r}: {url}")
+    ident = _id(version, "model version", url)
+    return _Route(TargetKind.VERSION, ident, model_id=model_id, used=used)
+
+
+def _username(name: str, url: str) -> str:
+    if not name.strip() or any(c == "/" or ord(c) < 0x20 for c in name):
+        raise UrlError(f"unsupported CivitAI page: {url}")
+    return name
+
+
+def _query_params(
+    route: _Route, query: list[tuple[str, str]], api_params: list[tuple[str, str]]
+) -> list[str]:
+    """Add the query's API filters to `api_params`; return notes on what was ignored."""
     notes: list[str] = []
     for name, value in query:
-        if name in used:
+        if name in route.used:
             continue
         api_name = _CREATOR_FILTERS.get(name.lower())
-        if kind is TargetKind.CREATOR and api_name is not None:
-            for item in filter(None, (v.strip() for v in value.split(","))):
-                if api_name != "types":
-                    api_params.append((api_name, item))
-                elif item.lower() in _MODEL_TYPES:
-                    api_params.append((api_name, _MODEL_TYPES[item.lower()]))
-                else:
-                    notes.append(f"ignored ?{name}={item} (unknown model type)")
+        if route.kind is TargetKind.CREATOR and api_name is not None:
+            notes += _creator_filter(name, api_name, value, api_params)
         elif name.lower() in SECRET_PARAMS:
             notes.append(f"ignored ?{name}=*** (the configured API key is used)")
         else:
             notes.append(f"ignored ?{name}={value} (not an API filter)")
-    return Target(
-        kind=kind,
-        url=url,
-        id=ident,
-        username=username,
-        model_id=model_id,
-        api_params=tuple(dict.fromkeys(api_params)),
-        notes=tuple(notes),
-    )
+    return notes
+
+
+def _creator_filter(
+    name: str, api_name: str, value: str, api_params: list[tuple[str, str]]
+) -> list[str]:
+    notes: list[str] = []
+    for item in filter(None, (v.strip() for v in value.split(","))):
+        if api_name != "types":
+            api_params.append((api_name, item))
+        elif item.lower() in _MODEL_TYPES:
+            api_params.append((api_name, _MODEL_TYPES[item.lower()]))
+        else:
+            notes.append(f"ignored ?{name}={item} (unknown model type)")
+    return notes
 
 
 def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]:

@@ -34,7 +34,8 @@ class Gallery:
     """
 
     def __init__(self, wanted: Iterable[int], showcase: dict[int, int]) -> None:
-        self._wanted = set(wanted)
+        self._wanted_order = list(dict.fromkeys(wanted))
+        self._wanted = set(self._wanted_order)
         self._showcase = showcase
         self._decided: dict[int, int | None] = {}
         self._pending: dict[int, list[Json]] = {}
@@ -88,6 +89,10 @@ class Gallery:
             self.elsewhere += len(images)
             return []
         return [(version, image) for image in images]
+
+    def wanted(self) -> list[int]:
+        """The versions whose images belong to the target, in the order given."""
+        return list(self._wanted_order)
 
     def undecided(self) -> list[int]:
         """Posts still waiting, in the order first seen."""

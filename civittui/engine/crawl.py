@@ -294,18 +294,32 @@ class Crawler:
         over are placed by `post.get`, or, when they outnumber the versions, by per-version
         listings first (which also prove unlisted posts attached elsewhere)."""
         username = target.username or ""
-        types = [v for k, v in target.api_params if k == "types"] or list(self._config.model_types)
         version_owner: dict[int, Json] = {}
         versions: list[Json] = []
+        async for item in self._creator_models(target, stats, version_owner, versions):
+            yield item
+        if not version_owner:
+            return
+        gallery = Gallery(version_owner, self._showcase(versions))
+        async for version_id, image in self._creator_gallery(gallery, username, stats):
+            folder = self._model_folder(username, version_owner[version_id])
+            yield ImageItem(f"image:{image['id']}", target.key, image, folder)
+
+    async def _creator_models(
+        self,
+        target: Target,
+        stats: CrawlStats,
+        version_owner: dict[int, Json],
+        versions: list[Json],
+    ) -> AsyncIterator[Item]:
+        """The creator's models' items; fills `version_owner` (version id -> model) and
+        `versions` for the image placement that follows."""
+        username = target.username or ""
+        types = [v for k, v in target.api_params if k == "types"] or list(self._config.model_types)
         async for page in self._client.user_models(username, types=types):
             for model in page:
-                creator = (model.get("creator") or {}).get("username")
-                if not _same_user(creator, username) or not self._wanted_type(model, target):
-                    stats.dropped += 1
+                if not self._take_model(model, target, stats):
                     continue
-                if isinstance(model.get("id"), int):
-                    self._models[model["id"]] = model
-                self._note_mode(model, stats)
                 for version in model.get("modelVersions") or []:
                     if not isinstance(version, dict) or not isinstance(version.get("id"), int):
                         continue
@@ -313,38 +327,39 @@ class Crawler:
                     versions.append(version)
                     for item in self._version_items(target.key, username, model, version):
                         yield item
-        if not version_owner:
-            return
-        gallery = Gallery(version_owner, self._showcase(versions))
 
-        def image_items(pairs: list[tuple[int, Json]]) -> list[Item]:
-            return [
-                ImageItem(
-                    f"image:{image['id']}",
-                    target.key,
-                    image,
-                    self._model_folder(username, version_owner[version_id]),
-                )
-                for version_id, image in pairs
-            ]
+    def _take_model(self, model: Json, target: Target, stats: CrawlStats) -> bool:
+        """Keep (and cache) a listed model of the creator's of a wanted type; count the rest."""
+        creator = (model.get("creator") or {}).get("username")
+        if not _same_user(creator, target.username or "") or not self._wanted_type(model, target):
+            stats.dropped += 1
+            return False
+        if isinstance(model.get("id"), int):
+            self._models[model["id"]] = model
+        self._note_mode(model, stats)
+        return True
 
+    async def _creator_gallery(
+        self, gallery: Gallery, username: str, stats: CrawlStats
+    ) -> AsyncIterator[tuple[int, Json]]:
+        """(version, image) for every image of the creator placed on one of its versions."""
         async for page in self._client.images(username=username):
             for image in page:
                 if self._belongs(image, username, stats) and not self._unplaceable(image, stats):
-                    for item in image_items(gallery.see(image)):
-                        yield item
-        if len(gallery.undecided()) > len(version_owner):
+                    for pair in gallery.see(image):
+                        yield pair
+        wanted = gallery.wanted()
+        if len(gallery.undecided()) > len(wanted):
             # Fewer calls than one post.get per post: every version's own listing.
-            for version_id in version_owner:
+            for version_id in wanted:
                 async for page in self._client.images(modelVersionId=version_id, username=username):
                     for image in page:
                         if _same_user(image.get("username") or username, username):
-                            for item in image_items(gallery.see(image, version_id)):
-                                yield item
+                            for pair in gallery.see(image, version_id):
+                                yield pair
             gallery.unlisted_elsewhere()
-        async for version_id, image in self._resolve(gallery, username, stats):
-            for item in image_items([(version_id, image)]):
-                yield item
+        async for pair in self._resolve(gallery, username, stats):
+            yield pair
 
     @staticmethod
     def _unplaceable(image: Json, stats: CrawlStats) -> bool:
@@ -415,37 +430,18 @@ class Crawler:
         in newer payloads); `/models/{id}` is asked only for what it lacks."""
         version_id = target.version_id if target.version_id is not None else target.id
         assert version_id is not None
-        try:
-            found = await self._client.model_version(version_id)
-        except ApiError as exc:
-            # A version without files answers 404 "Missing model file" here; `/models/{id}`
-            # still lists it (with `files: []`) when the URL named the model.
-            if exc.http_status != 404 or not isinstance(target.model_id, int):
-                raise
-            found = {"id": version_id, "modelId": target.model_id}
+        found = await self._fetch_version(target, version_id)
         model_id = found.get("modelId", target.model_id)
         if not isinstance(model_id, int) or found.get("id") != version_id:
             stats.notes.append(f"version {version_id}: CivitAI did not say which model it is of")
             return
-        username = _version_creator(found)
-        if model_id in self._models or not username:
-            model = await self._get_model(model_id)
-            username = str((model.get("creator") or {}).get("username") or "")
-            version = next(
-                (
-                    v
-                    for v in model.get("modelVersions") or []
-                    if isinstance(v, dict) and v.get("id") == version_id
-                ),
-                None,
+        placed = await self._model_and_version(found, model_id, version_id)
+        if placed is None:
+            stats.notes.append(
+                f"version {version_id} is not a published version of model {model_id}"
             )
-            if version is None:
-                stats.notes.append(
-                    f"version {version_id} is not a published version of model {model_id}"
-                )
-                return
-        else:
-            model, version = _model_of_version(found, model_id, username), found
+            return
+        model, version, username = placed
         self._note_mode(model, stats)
         for item in self._version_items(target.key, username, model, version):
             yield item
@@ -453,6 +449,30 @@ class Crawler:
             target.key, username, model, [version_id], stats
         ):
             yield image_item
+
+    async def _fetch_version(self, target: Target, version_id: int) -> Json:
+        try:
+            return await self._client.model_version(version_id)
+        except ApiError as exc:
+            # A version without files answers 404 "Missing model file" here; `/models/{id}`
+            # still lists it (with `files: []`) when the URL named the model.
+            if exc.http_status != 404 or not isinstance(target.model_id, int):
+                raise
+            return {"id": version_id, "modelId": target.model_id}
+
+    async def _model_and_version(
+        self, found: Json, model_id: int, version_id: int
+    ) -> tuple[Json, Json, str] | None:
+        """(model, version, creator) for a fetched version; None when the model lacks it."""
+        username = _version_creator(found)
+        if model_id not in self._models and username:
+            return _model_of_version(found, model_id, username), found, username
+        model = await self._get_model(model_id)
+        username = str((model.get("creator") or {}).get("username") or "")
+        for version in model.get("modelVersions") or []:
+            if isinstance(version, dict) and version.get("id") == version_id:
+                return model, version, username
+        return None
 
     # -- posts and single images --------------------------------------------------------------
 
