@@ -4,16 +4,16 @@ One `serve()` call runs everything inside one task group: the dispatcher (crawls
 order and routes items), `concurrency.images` image workers, `concurrency.files` file workers, a
 state flusher (about once a second, in a thread) and a gate ticker. Commands (`add_urls`, `retry`,
 `pause`, …) are plain methods that change the queue and wake the dispatcher.
+
+Split by job: `targets` (a target's progress), `flow` (what the parts share, event delivery),
+`workers` (dispatcher and workers); this module holds the commands and the run's lifetime.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -26,16 +26,17 @@ from civittui.config import Config
 from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
-from civittui.engine.crawl import Crawler, CrawlStats
-from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
-from civittui.engine.process import ItemProcessor, ProgressReporter
-from civittui.errors import ApiError, ItemError, UrlError
+from civittui.engine.crawl import Crawler
+from civittui.engine.flow import Queues
+from civittui.engine.items import FileItem, ImageItem, Item, item_from_spec
+from civittui.engine.process import ItemProcessor
+from civittui.engine.targets import TargetState, failure_event, target_failure_event
+from civittui.engine.workers import ItemFlow, ItemSource
+from civittui.errors import UrlError
 from civittui.events import (
-    NOT_THE_TARGETS,
     Event,
     GateChanged,
     ItemFailed,
-    ItemFinished,
     Notice,
     RunFinished,
     RunSummary,
@@ -49,62 +50,16 @@ from civittui.state import (
     ItemRecord,
     ItemStatus,
     Store,
-    TargetRecord,
     is_target_failure,
-    items_failed,
 )
 
 __all__ = ["Engine", "ItemSource"]
 
 
-class ItemSource(Protocol):
-    """Turns a target into items (the crawler; a test may stand in its own)."""
-
-    def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]: ...
-
-
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
-_TELL_EVERY = 0.1  # s between a target's count updates while it skips done items
-_EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry date has passed
 
 
-@dataclass(slots=True)
-class _TargetState:
-    target: Target
-    status: TargetStatus = TargetStatus.QUEUED
-    found: int = 0
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    outstanding: int = 0
-    crawled: bool = False
-    error: str | None = None
-    removed: bool = False
-    interrupted: bool = False
-    told: float = 0.0
-    """When its counts were last sent while skipping done items."""
-    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
-
-    def event(self) -> TargetUpdated:
-        return TargetUpdated(
-            key=self.target.key,
-            url=self.target.url,
-            status=self.status,
-            found=self.found,
-            done=self.done,
-            failed=self.failed,
-            skipped=self.skipped,
-            error=self.error,
-        )
-
-
-@dataclass(slots=True)
-class _Queues:
-    images: MemoryObjectSendStream[ImageItem]
-    files: MemoryObjectSendStream[FileItem]
-
-
-class Engine:
+class Engine(ItemFlow):
     """Mirror engine shared by `civittui get` and the TUI.
 
     Args:
@@ -139,13 +94,13 @@ class Engine:
             cooldown_until=store.cooldown_until(),
             on_cooldown=store.set_cooldown_until,
         )
-        self._targets: dict[str, _TargetState] = {}
+        self._targets: dict[str, TargetState] = {}
         self._send: MemoryObjectSendStream[Event] | None = None
         self._wake = anyio.Event()
         self._resumed = anyio.Event()
         self._resumed.set()
         self._stopping = False
-        self._queues: _Queues | None = None
+        self._queues: Queues | None = None
         self._retries: list[Item] = []
         self._outstanding = 0
         self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
@@ -206,8 +161,8 @@ class Engine:
         self._wake.set()
         return keys
 
-    def _add_target(self, target: Target) -> _TargetState:
-        state = _TargetState(target)
+    def _add_target(self, target: Target) -> TargetState:
+        state = TargetState(target)
         self._targets[target.key] = state
         return state
 
@@ -322,62 +277,13 @@ class Engine:
         """Recorded failures, targets that failed as a whole first, then items newest first."""
         targets = [t for t in self._store.targets() if is_target_failure(t)]
         return [
-            *(_target_failure_event(t) for t in targets),
-            *(_failure_event(record) for record in self._store.failures()),
+            *(target_failure_event(t) for t in targets),
+            *(failure_event(record) for record in self._store.failures()),
         ]
 
     def gate_state(self) -> GateChanged:
         """The API gate now."""
         return self._gate.state()
-
-    # -- events -------------------------------------------------------------------------------
-
-    def _notify(self, event: Event) -> None:
-        """Deliver an event without blocking (dropped when nobody listens or the UI lags)."""
-        if self._send is None:
-            return
-        try:
-            self._send.send_nowait(event)
-        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass
-
-    async def _drain_backlog(self) -> None:
-        while self._backlog:
-            await self._deliver(self._backlog.pop(0))
-
-    async def _teller(self) -> None:
-        """Send what the (synchronous) commands changed, in order, as soon as they did."""
-        while True:
-            await self._drain_backlog()
-            await self._told.wait()
-            self._told = anyio.Event()
-
-    async def _emit(self, event: Event) -> None:
-        """Deliver a state change (waits for room: state changes are never dropped), after
-        those the commands made before it."""
-        await self._drain_backlog()
-        await self._deliver(event)
-
-    async def _deliver(self, event: Event) -> None:
-        if self._send is None:
-            return
-        try:
-            await self._send.send(event)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._send.close()  # the consumer left: stop talking, but close what we opened
-            self._send = None
-
-    def _persist_target(self, state: _TargetState) -> None:
-        self._store.upsert_target(
-            state.target.key,
-            state.target.url,
-            status=str(state.status),
-            found=state.found,
-            done=state.done,
-            failed=state.failed,
-            skipped=state.skipped,
-            error=state.error,
-        )
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -410,7 +316,7 @@ class Engine:
             stack.push_async_callback(self._finish)
             image_send, image_receive = anyio.create_memory_object_stream[ImageItem](_QUEUE_SIZE)
             file_send, file_receive = anyio.create_memory_object_stream[FileItem](_QUEUE_SIZE)
-            self._queues = _Queues(image_send, file_send)
+            self._queues = Queues(image_send, file_send)
             processor = ItemProcessor(
                 config=self._config,
                 store=self._store,
@@ -446,24 +352,6 @@ class Engine:
                 tg.cancel_scope.cancel()
             self._task_group = None
         return self.summary
-
-    def _keep_interrupted(self) -> None:
-        """Record every item a stop cut short as pending (with its spec), so the queue, `retry
-        --all` and the next run resume it from its `.part`; its target is not done."""
-        for item in self._inflight.values():
-            state = self._targets.get(item.target)
-            if state is not None:
-                state.interrupted = True
-            if not self._dry_run:
-                self._store.mark_pending(
-                    item.key, target=item.target, name=item.name, spec=item.to_spec()
-                )
-        self._inflight.clear()
-        for state in self._targets.values():
-            if state.status in (TargetStatus.CRAWLING, TargetStatus.DOWNLOADING):
-                state.interrupted = True  # stopped before its crawl or its downloads ended
-            if state.interrupted:
-                self._settle(state)
 
     async def _finish(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -509,251 +397,3 @@ class Engine:
                 self._notify(state)
                 last = state
             await anyio.sleep(0.25)
-
-    def _next_target(self) -> _TargetState | None:
-        for state in self._targets.values():
-            if state.status is TargetStatus.QUEUED and not state.removed:
-                return state
-        return None
-
-    async def _dispatch(
-        self, crawler: ItemSource, processor: ItemProcessor, until_idle: bool
-    ) -> None:
-        assert self._queues is not None
-        last_ea_check = -_EARLY_ACCESS_CHECK
-        while not self._stopping:
-            await self._resumed.wait()
-            if not self._dry_run and time.monotonic() - last_ea_check >= _EARLY_ACCESS_CHECK:
-                last_ea_check = time.monotonic()
-                self._requeue_due()
-            if self._retries:
-                item = self._retries.pop(0)
-                self._seen.add(item.key)  # a crawl this run lists it again: one download only
-                await self._route(item, self._targets.get(item.target), processor, retry=True)
-                continue
-            state = self._next_target()
-            if state is None:
-                if until_idle and self._outstanding == 0:
-                    return
-                self._wake = anyio.Event()
-                with anyio.move_on_after(1.0):
-                    await self._wake.wait()
-                continue
-            await self._crawl_target(state, crawler, processor)
-
-    def _requeue_due(self) -> None:
-        now = datetime.now(UTC)
-        for record in self._store.failures(include_permanent=False):
-            if not record.retry_at:
-                continue
-            due = _parse_iso(record.retry_at)
-            # Once per date: a server still refusing after it is a new failure, not a loop.
-            if due <= now and _parse_iso(record.updated) < due:
-                self._requeue(record)
-
-    async def _crawl_target(
-        self, state: _TargetState, crawler: ItemSource, processor: ItemProcessor
-    ) -> None:
-        state.status = TargetStatus.CRAWLING
-        await self._emit(state.event())
-        stats = CrawlStats()
-        try:
-            async for item in crawler.crawl(state.target, stats):
-                if state.removed or self._stopping:
-                    break
-                if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
-                    await self._resumed.wait()
-                if item.key in self._seen:
-                    continue
-                self._seen.add(item.key)
-                state.found += 1
-                self.summary.found += 1
-                await self._route(item, state, processor)
-        except ApiError as exc:
-            state.error = self._redact(exc.reason)
-            failed = ItemFailed(
-                key=state.target.key,
-                name=state.target.url,
-                reason=state.error,
-                http_status=exc.http_status,
-                permanent=exc.permanent,
-                attempts=1,
-                retry_at=exc.retry_at,
-            )
-            await self._emit(failed)  # a failure like an item's: listed and retryable
-        state.crawled = True
-        if stats.unplaced and not state.error:
-            state.error = self._redact(stats.unplaced_error() or "")
-            self._notify(Notice(f"{state.target.url}: {state.error}", level="error"))
-        self.summary.dropped += stats.dropped
-        if stats.dropped:
-            reasons = self.summary.dropped_by_reason
-            reasons[NOT_THE_TARGETS] = reasons.get(NOT_THE_TARGETS, 0) + stats.dropped
-        for note in stats.notes:
-            await self._emit(Notice(self._redact(note)))
-        self._settle(state)
-        await self._emit(state.event())
-        if not self._dry_run:
-            self._persist_target(state)
-
-    def _bad_record(self, reason: str) -> None:
-        """The client dropped a malformed record: count it, say so once per reason."""
-        self.summary.dropped += 1
-        reasons = self.summary.dropped_by_reason
-        if reason not in reasons:
-            self._notify(Notice(f"dropped a bad record from CivitAI: {reason}", level="warning"))
-        reasons[reason] = reasons.get(reason, 0) + 1
-
-    def _api_note(self, note: str) -> None:
-        self._notify(Notice(self._redact(note), level="warning"))
-
-    def _settle(self, state: _TargetState) -> None:
-        if state.interrupted:
-            state.status = TargetStatus.QUEUED  # resumed by the queue, `retry --all`, a rerun
-        elif not state.crawled:
-            state.status = TargetStatus.CRAWLING
-        elif state.outstanding > 0:
-            state.status = TargetStatus.DOWNLOADING
-        elif state.error or state.failed:
-            state.status = TargetStatus.FAILED
-            if not state.error:
-                state.error = items_failed(state.failed)
-        else:
-            state.status = TargetStatus.DONE
-
-    async def _route(
-        self,
-        item: Item,
-        state: _TargetState | None,
-        processor: ItemProcessor,
-        *,
-        retry: bool = False,
-    ) -> None:
-        assert self._queues is not None
-        if not retry:
-            done = await processor.check(item)
-            if done is not None:
-                if not self._dry_run:  # a dry run looks only: no link, card, sidecar or record
-                    await processor.finish(item, done)
-                if state is not None:
-                    state.done += 1
-                    state.skipped += 1
-                self.summary.skipped += 1
-                self.summary.done += 1
-                await self._emit(
-                    ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True)
-                )
-                # A target's counts are a snapshot: ten a second is all a UI can use, and the
-                # crawl's end sends the last one.
-                if state is not None and time.monotonic() - state.told >= _TELL_EVERY:
-                    state.told = time.monotonic()
-                    await self._emit(state.event())
-                return
-        if self._dry_run:
-            if isinstance(item, FileItem):
-                self.summary.planned_bytes += item.size or 0
-                self.summary.planned_api_calls += 1
-            return
-        if isinstance(item, MetaItem):
-            await self._run_item(item, processor, state)
-            return
-        self._outstanding += 1
-        self._inflight[item.key] = item
-        if state is not None:
-            state.outstanding += 1
-        if isinstance(item, ImageItem):
-            await self._queues.images.send(item)
-        else:
-            await self._queues.files.send(item)
-
-    async def _worker(
-        self,
-        receive: MemoryObjectReceiveStream[ImageItem] | MemoryObjectReceiveStream[FileItem],
-        processor: ItemProcessor,
-    ) -> None:
-        async with receive:
-            async for item in receive:
-                await self._resumed.wait()
-                state = self._targets.get(item.target)
-                try:
-                    await self._run_item(item, processor, state)
-                finally:
-                    # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
-                    # `_finish` records it pending; its target must not read as done.
-                    self._outstanding -= 1
-                    if self._outstanding == 0:
-                        self._wake.set()  # an idle run ends now, not at the next 1 s poll
-                    if state is not None:
-                        state.outstanding -= 1
-                        if item.key in self._inflight:
-                            state.interrupted = True
-                if state is not None and state.crawled:
-                    self._settle(state)
-                    await self._emit(state.event())
-                    if state.outstanding == 0:
-                        self._persist_target(state)
-
-    async def _run_item(
-        self, item: Item, processor: ItemProcessor, state: _TargetState | None
-    ) -> None:
-        reporter = ProgressReporter(item.key, self._notify)
-        try:
-            result = await processor.process(item, reporter, self._emit)
-        except ItemError as exc:
-            self._inflight.pop(item.key, None)
-            reason = self._redact(exc.reason)
-            record = self._store.mark_failed(
-                item.key,
-                target=item.target,
-                name=item.name,
-                reason=reason,
-                http_status=exc.http_status,
-                permanent=exc.permanent,
-                retry_at=exc.retry_at.isoformat() if exc.retry_at else None,
-                spec=item.to_spec(),
-            )
-            self.summary.failed += 1
-            label = reason.split(":", 1)[0]
-            self.summary.failed_by_reason[label] = self.summary.failed_by_reason.get(label, 0) + 1
-            if state is not None:
-                state.failed += 1
-            await self._emit(_failure_event(record))
-            return
-        self._inflight.pop(item.key, None)
-        self.summary.done += 1
-        self.summary.bytes += result.size
-        if state is not None:
-            state.done += 1
-        await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
-
-
-def _parse_iso(value: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.max.replace(tzinfo=UTC)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _target_failure_event(record: TargetRecord) -> ItemFailed:
-    return ItemFailed(
-        key=record.key,
-        name=record.url,
-        reason=record.error or "unknown error",
-        http_status=None,
-        permanent=False,
-        attempts=1,
-        retry_at=None,
-    )
-
-
-def _failure_event(record: ItemRecord) -> ItemFailed:
-    return ItemFailed(
-        key=record.key,
-        name=record.name,
-        reason=record.error or "unknown error",
-        http_status=record.http_status,
-        permanent=record.permanent,
-        attempts=record.attempts,
-        retry_at=_parse_iso(record.retry_at) if record.retry_at else None,
-    )

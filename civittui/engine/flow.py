@@ -1,0 +1,116 @@
+"""What the engine's parts share: the run's state, and how state changes reach a UI.
+
+`Engine` (commands, the run's lifetime) and `ItemFlow` (the dispatcher and workers) are one
+object; this base names the attributes both use and delivers their events: progress may drop,
+state changes are awaited, never dropped (design.md section 6).
+"""
+
+from __future__ import annotations
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from civittui.config import Config
+from civittui.engine.items import FileItem, ImageItem, Item
+from civittui.engine.targets import TargetState
+from civittui.events import Event, RunSummary, TargetStatus
+from civittui.redact import Redactor
+from civittui.state import ItemRecord, Store, items_failed
+
+__all__ = ["EngineCore", "Queues"]
+
+
+class Queues:
+    """Where the dispatcher hands items to the image and file workers."""
+
+    def __init__(
+        self, images: MemoryObjectSendStream[ImageItem], files: MemoryObjectSendStream[FileItem]
+    ) -> None:
+        self.images = images
+        self.files = files
+
+
+class EngineCore:
+    """The attributes the engine's parts share (set by `Engine.__init__`), and its events."""
+
+    _config: Config
+    _store: Store
+    _dry_run: bool
+    _redact: Redactor
+    _targets: dict[str, TargetState]
+    _send: MemoryObjectSendStream[Event] | None
+    _wake: anyio.Event
+    _resumed: anyio.Event
+    _stopping: bool
+    _queues: Queues | None
+    _retries: list[Item]
+    _outstanding: int
+    _inflight: dict[str, Item]
+    _backlog: list[Event]
+    _told: anyio.Event
+    _seen: set[str]
+    summary: RunSummary
+
+    def _requeue(self, record: ItemRecord) -> bool:  # Engine's: re-queue a recorded item
+        raise NotImplementedError
+
+    def _notify(self, event: Event) -> None:
+        """Deliver an event without blocking (dropped when nobody listens or the UI lags)."""
+        if self._send is None:
+            return
+        try:
+            self._send.send_nowait(event)
+        except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+
+    async def _drain_backlog(self) -> None:
+        while self._backlog:
+            await self._deliver(self._backlog.pop(0))
+
+    async def _teller(self) -> None:
+        """Send what the (synchronous) commands changed, in order, as soon as they did."""
+        while True:
+            await self._drain_backlog()
+            await self._told.wait()
+            self._told = anyio.Event()
+
+    async def _emit(self, event: Event) -> None:
+        """Deliver a state change (waits for room: state changes are never dropped), after
+        those the commands made before it."""
+        await self._drain_backlog()
+        await self._deliver(event)
+
+    async def _deliver(self, event: Event) -> None:
+        if self._send is None:
+            return
+        try:
+            await self._send.send(event)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._send.close()  # the consumer left: stop talking, but close what we opened
+            self._send = None
+
+    def _persist_target(self, state: TargetState) -> None:
+        self._store.upsert_target(
+            state.target.key,
+            state.target.url,
+            status=str(state.status),
+            found=state.found,
+            done=state.done,
+            failed=state.failed,
+            skipped=state.skipped,
+            error=state.error,
+        )
+
+    def _settle(self, state: TargetState) -> None:
+        if state.interrupted:
+            state.status = TargetStatus.QUEUED  # resumed by the queue, `retry --all`, a rerun
+        elif not state.crawled:
+            state.status = TargetStatus.CRAWLING
+        elif state.outstanding > 0:
+            state.status = TargetStatus.DOWNLOADING
+        elif state.error or state.failed:
+            state.status = TargetStatus.FAILED
+            if not state.error:
+                state.error = items_failed(state.failed)
+        else:
+            state.status = TargetStatus.DONE

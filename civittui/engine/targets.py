@@ -1,0 +1,78 @@
+"""A target's progress through a run, and recorded failures as the events a UI lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from civittui.civitai.urls import Target
+from civittui.events import ItemFailed, TargetStatus, TargetUpdated
+from civittui.state import ItemRecord, TargetRecord
+
+__all__ = ["TargetState", "failure_event", "parse_iso", "target_failure_event"]
+
+
+@dataclass(slots=True)
+class TargetState:
+    """One queued target's progress in this run."""
+
+    target: Target
+    status: TargetStatus = TargetStatus.QUEUED
+    found: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    outstanding: int = 0
+    crawled: bool = False
+    error: str | None = None
+    removed: bool = False
+    interrupted: bool = False
+    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
+    told: float = 0.0
+    """When its counts were last sent while skipping done items."""
+
+    def event(self) -> TargetUpdated:
+        return TargetUpdated(
+            key=self.target.key,
+            url=self.target.url,
+            status=self.status,
+            found=self.found,
+            done=self.done,
+            failed=self.failed,
+            skipped=self.skipped,
+            error=self.error,
+        )
+
+
+def parse_iso(value: str) -> datetime:
+    """A stored ISO time (UTC when it has no zone); unreadable ones sort last."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def target_failure_event(record: TargetRecord) -> ItemFailed:
+    return ItemFailed(
+        key=record.key,
+        name=record.url,
+        reason=record.error or "unknown error",
+        http_status=None,
+        permanent=False,
+        attempts=1,
+        retry_at=None,
+    )
+
+
+def failure_event(record: ItemRecord) -> ItemFailed:
+    """A recorded item failure as the event a UI lists."""
+    return ItemFailed(
+        key=record.key,
+        name=record.name,
+        reason=record.error or "unknown error",
+        http_status=record.http_status,
+        permanent=record.permanent,
+        attempts=record.attempts,
+        retry_at=parse_iso(record.retry_at) if record.retry_at else None,
+    )
