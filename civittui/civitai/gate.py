@@ -10,7 +10,7 @@ It owns two rules and nothing else:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -32,6 +32,7 @@ class ApiGate:
         on_cooldown: called with the epoch a new cool-down ends, so the store can keep it.
         clock: monotonic clock (tests may pass a fake).
         wall: wall clock matching `cooldown_until`.
+        sleep: how to wait (a fake clock's test passes one that advances it).
     """
 
     def __init__(
@@ -42,10 +43,12 @@ class ApiGate:
         on_cooldown: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._rate = rate
         self._clock = clock
         self._wall = wall
+        self._sleep = sleep
         self._on_cooldown = on_cooldown
         self._lock = anyio.Lock()
         self._next_start = 0.0
@@ -67,7 +70,7 @@ class ApiGate:
                 wait = max(self._next_start, self._cooldown_end) - now
                 if wait <= 0:
                     break
-                await anyio.sleep(wait)
+                await self._sleep(wait)
             self._next_start = now + self._rate.min_interval
             self.calls += 1
 
