@@ -185,6 +185,30 @@ def version_meta_text(meta: Mapping[str, Any], *, page_url: str) -> str:
         files (size in human units and bytes, SHA256), tags and descriptions as plain text.
     """
     model = _mapping(meta.get("model"))
+    lines = _head_lines(meta, model, page_url)
+    words = [w for w in meta.get("trainedWords") or [] if isinstance(w, str) and w.strip()]
+    lines += ["", "Trigger words:"]
+    lines += [f"  {w.strip()}" for w in words] or ["  (none)"]
+    lines += ["", "Files:"]
+    files = [f for f in meta.get("files") or [] if isinstance(f, Mapping)]
+    for file in files:
+        lines += _file_lines(file)
+    if not files:
+        lines.append("  (none)")
+    tags = [str(t) for t in model.get("tags") or []]
+    if tags:
+        lines += ["", f"Tags: {', '.join(tags)}"]
+    for title, html in (
+        ("Description", model.get("description")),
+        ("Version notes", meta.get("description")),
+    ):
+        text = html_to_text(html if isinstance(html, str) else None)
+        if text:
+            lines += ["", f"{title}:", *_indent(text)]
+    return "\n".join(lines) + "\n"
+
+
+def _head_lines(meta: Mapping[str, Any], model: Mapping[str, Any], page_url: str) -> list[str]:
     creator = _mapping(model.get("creator"))
     lines = [
         f"Model:       {model.get('name', '')} (id {meta.get('modelId', model.get('id', ''))})",
@@ -198,40 +222,21 @@ def version_meta_text(meta: Mapping[str, Any], *, page_url: str) -> str:
     lines.append(f"Page:        {page_url}")
     if model.get("mode"):
         lines.append(f"Mode:        {model['mode']}")
+    return lines
 
-    words = [w for w in meta.get("trainedWords") or [] if isinstance(w, str) and w.strip()]
-    lines += ["", "Trigger words:"]
-    lines += [f"  {w.strip()}" for w in words] or ["  (none)"]
 
-    lines += ["", "Files:"]
-    files = [f for f in meta.get("files") or [] if isinstance(f, Mapping)]
-    for file in files:
-        lines.append(f"  {file.get('name', '')}" + ("  [primary]" if file.get("primary") else ""))
-        size = _file_size(file)
-        if size is not None:
-            lines.append(f"    Size:    {human_size(size)} ({size} bytes)")
-        hashes = _mapping(file.get("hashes"))
-        lines.append(f"    SHA256:  {hashes.get('SHA256') or '(not given)'}")
-        info = _mapping(file.get("metadata"))
-        kind = ", ".join(
-            str(v) for v in (file.get("type"), info.get("format"), info.get("fp")) if v
-        )
-        if kind:
-            lines.append(f"    Kind:    {kind}")
-    if not files:
-        lines.append("  (none)")
-
-    tags = [str(t) for t in model.get("tags") or []]
-    if tags:
-        lines += ["", f"Tags: {', '.join(tags)}"]
-    for title, html in (
-        ("Description", model.get("description")),
-        ("Version notes", meta.get("description")),
-    ):
-        text = html_to_text(html if isinstance(html, str) else None)
-        if text:
-            lines += ["", f"{title}:", *_indent(text)]
-    return "\n".join(lines) + "\n"
+def _file_lines(file: Mapping[str, Any]) -> list[str]:
+    lines = [f"  {file.get('name', '')}" + ("  [primary]" if file.get("primary") else "")]
+    size = _file_size(file)
+    if size is not None:
+        lines.append(f"    Size:    {human_size(size)} ({size} bytes)")
+    hashes = _mapping(file.get("hashes"))
+    lines.append(f"    SHA256:  {hashes.get('SHA256') or '(not given)'}")
+    info = _mapping(file.get("metadata"))
+    kind = ", ".join(str(v) for v in (file.get("type"), info.get("format"), info.get("fp")) if v)
+    if kind:
+        lines.append(f"    Kind:    {kind}")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
