@@ -17,7 +17,7 @@ from typing import Any
 
 from civittui import __version__
 from civittui.config import Config, describe, load_config, to_json_dict
-from civittui.config.values import DOWNLOADERS
+from civittui.config.values import DOWNLOADERS, NSFW_LEVELS
 from civittui.errors import CivittuiError, ConfigError, UrlError
 from civittui.textsafe import display_text, json_text
 
@@ -35,7 +35,7 @@ _COMMON: list[tuple[str, str, dict[str, Any]]] = [
     ("--api-key", "CivitAI API key (prefer CIVITAI_API_KEY)", {}),
     ("--api-base", "CivitAI base URL", {}),
     ("--min-interval", "seconds between API request starts", {}),
-    ("--nsfw", "content levels to fetch", {"choices": ("none", "soft", "mature", "x")}),
+    ("--nsfw", "content levels to fetch", {"choices": NSFW_LEVELS}),
 ]
 _OPTION_KEYS = {
     "root": "root",

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DOWNLOADERS",
+    "LORA_LINK_MODES",
+    "NSFW_LEVELS",
     "MODEL_TYPES",
     "SECRETS",
     "SPECS",
@@ -32,6 +34,12 @@ __all__ = [
 
 DOWNLOADERS = ("builtin", "idm", "aria2")
 """The download engines for model files, by their config name."""
+
+NSFW_LEVELS = ("none", "soft", "mature", "x")
+"""The `nsfw` setting's values, least to most."""
+
+LORA_LINK_MODES = ("hardlink", "copy", "symlink", "off")
+"""How a LoRA reaches `lora_dir` (the `lora_link` setting)."""
 
 MODEL_TYPES = (
     "Checkpoint", "TextualInversion", "Hypernetwork", "AestheticGradient", "LORA", "LoCon", "DoRA",
@@ -247,9 +255,9 @@ SPECS: dict[str, Converter] = {
     "api_base": _api_base,
     "api_key": _secret,
     "cookie": _secret,
-    "nsfw": _choice("none", "soft", "mature", "x"),
+    "nsfw": _choice(*NSFW_LEVELS),
     "model_types": _model_types,
-    "lora_link": _choice("hardlink", "copy", "symlink", "off"),
+    "lora_link": _choice(*LORA_LINK_MODES),
     "downloader": _choice(*DOWNLOADERS),
     "idm_path": _expanded,
     "idm_timeout": _number(float, positive=True, most=_WEEK),
