@@ -7,10 +7,7 @@ naming the file and line, the option or the environment variable.
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +17,17 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from civittui.config.toml_text import find_key_line, update_toml_file
+from civittui.config.reading import did_you_mean, read_config_file
+from civittui.config.toml_text import update_toml_file
 from civittui.config.values import (
     MODEL_TYPES,
     SECRETS,
     SPECS,
-    TABLES,
     BadValue,
     expand_text,
     format_size,
     option_flag,
     parse_size,
-    shown,
 )
 from civittui.errors import ConfigError
 
@@ -148,76 +144,40 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir("civittui", appauthor=False)) / "config.toml"
 
 
-def _did_you_mean(word: str, choices: list[str], fmt: str = "'{}'") -> str:
-    close = difflib.get_close_matches(word, choices, 1)
-    return f" (did you mean {fmt.format(close[0])}?)" if close else ""
+def _config_file(config_path: Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
+    """The file to read, and whether it was named (then it must exist)."""
+    if config_path is not None:
+        return Path(expand_text(str(config_path))), True
+    if env.get("CIVITTUI_CONFIG", "").strip():
+        return Path(expand_text(env["CIVITTUI_CONFIG"])), True
+    return default_config_path(), False
 
 
-def _read_file(path: Path, *, explicit: bool) -> dict[str, object]:
-    """Validated values of the file by dotted key; {} when the default file does not exist."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        if not explicit:
-            return {}
-        raise ConfigError(f"cannot read config file {path}: file not found") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: invalid TOML: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        message = str(err)
-        where = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
-        if where:
-            message = f"{message[: where.start()]} (column {where.group(2)})"
-            raise ConfigError(f"{path}:{where.group(1)}: invalid TOML: {message}") from None
-        line = text.rstrip().count("\n") + 1
-        raise ConfigError(f"{path}:{line}: invalid TOML: {message}") from None
-    except RecursionError:
-        # tomllib recurses once per nesting level; no civittui setting nests at all.
-        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+def _apply_environment(
+    env: Mapping[str, str], values: dict[str, object], sources: dict[str, str]
+) -> None:
+    for variable, key in _ENV.items():
+        if env.get(variable, "").strip():
+            try:
+                values[key] = SPECS[key](env[variable], True)
+            except BadValue as bad:
+                raise ConfigError(f"environment variable {variable} {bad}") from None
+            sources[key] = f"env:{variable}"
 
-    def fail(table: str | None, key: str | None, message: str) -> ConfigError:
-        line = find_key_line(text, table, key)
-        return ConfigError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
-    values: dict[str, object] = {}
-    top_keys = [k for k in SPECS if "." not in k]
-    for name, value in data.items():
-        if name in TABLES:
-            if not isinstance(value, dict):
-                raise fail(None, name, f"'{name}' must be a table [{name}] (got {shown(value)})")
-            keys = [k.partition(".")[2] for k in SPECS if k.startswith(name + ".")]
-            for sub, sub_value in value.items():
-                if sub not in keys:
-                    hint = _did_you_mean(sub, keys)
-                    if not hint and sub in top_keys:
-                        hint = " (top-level keys go before the first [table])"
-                    raise fail(name, sub, f"unknown key '{sub}' in [{name}]{hint}")
-                values[f"{name}.{sub}"] = sub_value
-        elif name in SPECS:
-            values[name] = value
-        elif isinstance(value, dict):
-            hint = _did_you_mean(name, list(TABLES), "[{}]")
-            raise fail(name, None, f"unknown table [{name}]{hint}")
-        else:
-            hint = _did_you_mean(name, top_keys)
-            in_table = [k for k in SPECS if k.endswith("." + name)]
-            if not hint and in_table:
-                hint = f" (it belongs in [{in_table[0].partition('.')[0]}])"
-            raise fail(None, name, f"unknown key '{name}'{hint}")
-    for key, value in values.items():
+def _apply_options(
+    options: Mapping[str, object], values: dict[str, object], sources: dict[str, str]
+) -> None:
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key not in SPECS:
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, list(SPECS))}")
         try:
-            values[key] = SPECS[key](value, False)
+            values[key] = SPECS[key](value, True)
         except BadValue as bad:
-            table, _, sub = key.rpartition(".")
-            raise fail(table or None, sub, f"'{key}' {bad}") from None
-    return values
+            raise ConfigError(f"option {option_flag(key)} {bad}") from None
+        sources[key] = f"option:{option_flag(key)}"
 
 
 def load_config(
@@ -246,33 +206,11 @@ def load_config(
     values: dict[str, object] = {key: _get(defaults, key) for key in SPECS}
     sources = dict.fromkeys(SPECS, "default")
 
-    if config_path is not None:
-        path, explicit = Path(expand_text(str(config_path))), True
-    elif env.get("CIVITTUI_CONFIG", "").strip():
-        path, explicit = Path(expand_text(env["CIVITTUI_CONFIG"])), True
-    else:
-        path, explicit = default_config_path(), False
-    for key, value in _read_file(path, explicit=explicit).items():
+    path, explicit = _config_file(config_path, env)
+    for key, value in read_config_file(path, explicit=explicit).items():
         values[key], sources[key] = value, f"file:{path}"
-
-    for variable, key in _ENV.items():
-        if env.get(variable, "").strip():
-            try:
-                values[key] = SPECS[key](env[variable], True)
-            except BadValue as bad:
-                raise ConfigError(f"environment variable {variable} {bad}") from None
-            sources[key] = f"env:{variable}"
-
-    for key, value in (options or {}).items():
-        if value is None:
-            continue
-        if key not in SPECS:
-            raise ConfigError(f"unknown config key {key!r}{_did_you_mean(key, list(SPECS))}")
-        try:
-            values[key] = SPECS[key](value, True)
-        except BadValue as bad:
-            raise ConfigError(f"option {option_flag(key)} {bad}") from None
-        sources[key] = f"option:{option_flag(key)}"
+    _apply_environment(env, values, sources)
+    _apply_options(options or {}, values, sources)
 
     def table(name: str) -> dict[str, Any]:
         return {k.partition(".")[2]: v for k, v in values.items() if k.startswith(name + ".")}
@@ -354,7 +292,7 @@ def write_config_values(path: Path, values: Mapping[str, object]) -> None:
         if raw is None:
             continue
         if key not in SPECS:
-            raise ConfigError(f"unknown config key {key!r}{_did_you_mean(key, list(SPECS))}")
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, list(SPECS))}")
         try:
             value = SPECS[key](raw, True)
         except BadValue as bad:

@@ -54,15 +54,22 @@ def find_key_line(
                 fallback = number
             continue
         if current is None:
-            parts = [p for p in (table, key) if p is not None]
-            if key is not None and _key_pattern(*parts).match(line):
+            own, of_table = _top_level_match(line, table, key)
+            if own:
                 return number
-            if table is not None and fallback is None:
-                if _key_pattern(table, end="[.=]").match(line):
-                    fallback = number  # `rate = { ... }` or `rate.other = ...`
+            if of_table and fallback is None:
+                fallback = number  # `rate = { ... }` or `rate.other = ...`
         elif key is not None and current == table and _key_pattern(key).match(line):
             return number
     return None if exact and key is not None else fallback
+
+
+def _top_level_match(line: str, table: str | None, key: str | None) -> tuple[bool, bool]:
+    """For a line before any [header]: (it sets the key, it sets something of the table)."""
+    parts = [p for p in (table, key) if p is not None]
+    if key is not None and _key_pattern(*parts).match(line):
+        return True, False
+    return False, table is not None and _key_pattern(table, end="[.=]").match(line) is not None
 
 
 def _basic_string(text: str) -> str:
