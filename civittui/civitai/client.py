@@ -9,17 +9,15 @@ the storage host (httpx strips only `Authorization` on cross-host redirects, not
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
-import orjson
 
 from civittui import USER_AGENT
+from civittui.civitai.body import Answer, BoundedBody, too_large
 from civittui.civitai.errors_map import api_error, parse_retry_after
 from civittui.civitai.gate import ApiGate
 from civittui.civitai.models import BadRecord, check_image, check_model
@@ -79,7 +77,7 @@ class CivitaiClient:
             self._secret_headers["Cookie"] = config.cookie
         self._posts_endpoint_missing = False
         self._http = httpx.AsyncClient(
-            # Only encodings `_BoundedBody` can unpack a piece at a time.
+            # Only encodings `BoundedBody` can unpack a piece at a time.
             headers={
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
@@ -114,7 +112,7 @@ class CivitaiClient:
         params: Params | None,
         headers: Mapping[str, str] | None = None,
         expect_json: bool = True,
-    ) -> _Answer:
+    ) -> Answer:
         """GET with spacing, backoff and retries; returns the final answer (any status)."""
         retries = self._config.rate.retries
         attempt = 0
@@ -155,7 +153,7 @@ class CivitaiClient:
 
     async def _get(
         self, url: str, params: Params | None, headers: Mapping[str, str] | None
-    ) -> _Answer:
+    ) -> Answer:
         """One GET, its body read and unpacked piece by piece up to `MAX_BODY`."""
         request = self._http.build_request(
             "GET",
@@ -168,11 +166,11 @@ class CivitaiClient:
         try:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > MAX_BODY:
-                raise _too_large()
-            body = _BoundedBody(response.headers.get("Content-Encoding", ""), MAX_BODY)
+                raise too_large(MAX_BODY)
+            body = BoundedBody(response.headers.get("Content-Encoding", ""), MAX_BODY)
             async for chunk in response.aiter_raw():
                 body.feed(chunk)
-            return _Answer(response.status_code, response.headers, body.finish())
+            return Answer(response.status_code, response.headers, body.finish())
         finally:
             await response.aclose()
 
@@ -345,102 +343,3 @@ class CivitaiClient:
 
 
 _NSFW_IMAGES = {"none": "None", "soft": "Soft", "mature": "Mature", "x": "X"}
-
-
-def _too_large() -> ApiError:
-    return ApiError(f"CivitAI sent a response larger than {MAX_BODY >> 20} MiB (refused)")
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """A response whose body has been read (and unpacked) within the limits."""
-
-    status: int
-    headers: httpx.Headers
-    body: bytes
-
-    @property
-    def is_json(self) -> bool:
-        return "json" in self.headers.get("Content-Type", "").lower()
-
-    @property
-    def is_html(self) -> bool:
-        return "html" in self.headers.get("Content-Type", "").lower()
-
-    def json(self, *, strict: bool = True) -> Any:
-        """The parsed body, or None when it is not (declared) JSON.
-
-        Raises:
-            ApiError: (strict) declared JSON that does not parse (or nests beyond the parsers'
-                limits); not strict, that is None too.
-        """
-        if not self.is_json:
-            return None
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError:
-            pass
-        try:
-            # orjson refuses NaN / Infinity literals; `json` reads them so the record checks
-            # can drop the one record that carries them rather than the whole page.
-            return json.loads(self.body)
-        except (ValueError, RecursionError):
-            if not strict:
-                return None
-            raise ApiError(
-                "CivitAI sent malformed JSON (not parseable, or nested too deeply)",
-                http_status=self.status,
-            ) from None
-
-
-class _BoundedBody:
-    """Unpacks a gzip/deflate body a piece at a time, refusing more than `limit` bytes.
-
-    httpx's own decoder inflates each network read whole: 256 KiB of a gzip bomb is 256 MB.
-    """
-
-    def __init__(self, encoding: str, limit: int) -> None:
-        self._limit = limit
-        self._parts: list[bytes] = []
-        self._size = 0
-        kind = encoding.strip().lower()
-        if kind in ("", "identity"):
-            self._inflate: Any = None
-        elif kind in ("gzip", "x-gzip"):
-            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif kind == "deflate":
-            self._inflate = zlib.decompressobj(zlib.MAX_WBITS)
-        else:
-            raise ApiError(f"CivitAI sent a body in an encoding not asked for ({kind[:20]})")
-        self._raw_deflate = kind == "deflate"
-
-    def _keep(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._limit:
-            raise _too_large()
-        if data:
-            self._parts.append(data)
-
-    def feed(self, chunk: bytes) -> None:
-        if self._inflate is None:
-            self._keep(chunk)
-            return
-        data = chunk
-        while data:
-            room = self._limit - self._size + 1
-            try:
-                out = self._inflate.decompress(data, room)
-            except zlib.error:
-                if not self._raw_deflate or self._size:
-                    raise ApiError("CivitAI sent a corrupt compressed body") from None
-                # "deflate" is often sent without the zlib header (as httpx also accepts).
-                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._raw_deflate = False
-                continue
-            self._keep(out)
-            data = self._inflate.unconsumed_tail
-
-    def finish(self) -> bytes:
-        if self._inflate is not None:
-            self._keep(self._inflate.flush())
-        return b"".join(self._parts)
