@@ -19,7 +19,6 @@ counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlS
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from civittui.civitai.client import CivitaiClient
@@ -27,6 +26,21 @@ from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
 from civittui.engine.attribution import Gallery
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.engine.payloads import (
+    compact_model,
+    compact_version,
+    model_of_version,
+    same_user,
+    version_creator,
+)
+from civittui.engine.placing import (
+    CrawlStats,
+    PostVersions,
+    belongs,
+    note_mode,
+    showcase_ids,
+    unplaceable,
+)
 from civittui.engine.plan import Planner
 from civittui.errors import ApiError
 from civittui.layout import Layout
@@ -35,84 +49,6 @@ from civittui.state import Store
 __all__ = ["CrawlStats", "Crawler"]
 
 Json = dict[str, Any]
-
-
-@dataclass(slots=True)
-class CrawlStats:
-    """What a crawl saw besides its items."""
-
-    dropped: int = 0
-    """Items the server listed that provably belong to another user."""
-    notes: list[str] = field(default_factory=list)
-    unplaced: int = 0
-    """Items of the target's user the engine could not place: gaps, the target fails."""
-    unplaced_reasons: list[str] = field(default_factory=list)
-
-    def unplaced_error(self) -> str | None:
-        """The target's failure reason when some items could not be placed."""
-        if not self.unplaced:
-            return None
-        return f"{self.unplaced} image(s) could not be placed: " + "; ".join(
-            dict.fromkeys(self.unplaced_reasons)
-        )
-
-
-def _same_user(a: object, b: str) -> bool:
-    return isinstance(a, str) and a.lower() == b.lower()
-
-
-def compact_model(model: Json) -> Json:
-    """The model's own fields, without its versions (which are crawled one by one)."""
-    return {k: v for k, v in model.items() if k != "modelVersions"}
-
-
-def compact_version(version: Json, model_id: object) -> Json:
-    """What a file's post-processing needs of its version (WebUI card, preview)."""
-    # The WebUI shows png/jpeg/webp/gif previews only: the first still image, not a video.
-    images = [i for i in version.get("images") or [] if isinstance(i, dict)]
-    first = next((i for i in images if i.get("type", "image") == "image"), None)
-    return {
-        "id": version.get("id"),
-        "modelId": version.get("modelId", model_id),
-        "name": version.get("name"),
-        "baseModel": version.get("baseModel"),
-        "trainedWords": version.get("trainedWords") or [],
-        "description": version.get("description"),
-        "publishedAt": version.get("publishedAt"),
-        "preview": {"id": _image_id(first), "url": first.get("url")} if first else None,
-    }
-
-
-def _version_creator(version: Json) -> str:
-    """The creator's name a `/model-versions/{id}` payload carries (newer payloads only)."""
-    for holder in (version, version.get("model")):
-        creator = holder.get("creator") if isinstance(holder, dict) else None
-        name = creator.get("username") if isinstance(creator, dict) else None
-        if isinstance(name, str) and name:
-            return name
-    return ""
-
-
-def _model_of_version(version: Json, model_id: int, username: str) -> Json:
-    """A model object built from a `/model-versions/{id}` payload's `model` part."""
-    model = version.get("model")
-    fields = dict(model) if isinstance(model, dict) else {}
-    return {**fields, "id": model_id, "creator": {"username": username}}
-
-
-def _image_id(image: Json | None) -> int | None:
-    """An image's id; `/models/{id}` strips it, so fall back on the URL's file name."""
-    if not image:
-        return None
-    value = image.get("id")
-    if isinstance(value, int):
-        return value
-    url = image.get("url")
-    if isinstance(url, str):
-        stem = url.rsplit("/", 1)[-1].split(".", 1)[0]
-        if stem.isdigit():
-            return int(stem)
-    return None
 
 
 class Crawler:
@@ -126,7 +62,7 @@ class Crawler:
         self._plan = Planner(config, store, layout)
         self._models: dict[int, Json] = {}
         self._post_dirs: dict[int, str] = {}
-        self._post_versions: dict[int, int | None] = {}
+        self._posts = PostVersions(client)
 
     async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         """Yield every item of `target`.
@@ -153,9 +89,6 @@ class Crawler:
             yield item
 
     # -- folders ------------------------------------------------------------------------------
-
-    def _model_dir_name(self, username: str, model: Json) -> tuple[str, str]:
-        return self._plan.model_dir_name(username, model)
 
     def _model_folder(self, username: str, model: Json) -> str:
         return self._plan.model_folder(username, model)
@@ -213,79 +146,10 @@ class Crawler:
             )
         return items
 
-    @staticmethod
-    def _note_mode(model: Json, stats: CrawlStats) -> None:
-        mode = model.get("mode")
-        if mode == "Archived":
-            stats.notes.append(
-                f"model {model.get('id')} '{model.get('name')}' is archived on CivitAI: "
-                "its files can no longer be downloaded (metadata and images still are)"
-            )
-        elif mode == "TakenDown":
-            stats.notes.append(f"model {model.get('id')} '{model.get('name')}' was taken down")
-
     def _wanted_type(self, model: Json, target: Target) -> bool:
         types = [t.lower() for t in self._config.model_types]
         types += [v.lower() for k, v in target.api_params if k == "types"]
         return not types or str(model.get("type", "")).lower() in types
-
-    # -- attribution --------------------------------------------------------------------------
-
-    def _belongs(self, image: Json, username: str, stats: CrawlStats) -> bool:
-        """False for an item that provably belongs to another user (counted as dropped).
-
-        An item without `username` is kept: the server's own `username=` filter chose it.
-        """
-        named = image.get("username")
-        if named is None or _same_user(named, username):
-            return True
-        stats.dropped += 1
-        return False
-
-    async def _post_version(self, post_id: int) -> tuple[bool, int | None]:
-        """(known, version) of a post from tRPC `post.get`, asked once per run."""
-        if post_id not in self._post_versions:
-            post = await self._client.post(post_id)
-            if post is None:
-                return False, None
-            version = post.get("modelVersionId")
-            self._post_versions[post_id] = version if isinstance(version, int) else None
-        return True, self._post_versions[post_id]
-
-    async def _resolve(
-        self, gallery: Gallery, username: str, stats: CrawlStats
-    ) -> AsyncIterator[tuple[int, Json]]:
-        """Place the posts no listing could, one `post.get` each; the rest become gaps."""
-        lost_posts = 0
-        for post_id in gallery.undecided():
-            known, version = await self._post_version(post_id)
-            if not known:
-                stats.unplaced += gallery.give_up(post_id)
-                lost_posts += 1
-                continue
-            for pair in gallery.decide(post_id, version):
-                yield pair
-        if lost_posts:
-            stats.unplaced_reasons.append(
-                f"{lost_posts} post(s) of {username}: CivitAI did not say which version they "
-                "were posted to (post.get failed), so their images could not be placed"
-            )
-        if gallery.elsewhere:
-            stats.notes.append(
-                f"{gallery.elsewhere} image(s) of {username} listed here were posted to another "
-                "model or to none (their generation data names this one)"
-            )
-
-    @staticmethod
-    def _showcase(versions: list[Json]) -> dict[int, int]:
-        """Showcase image id -> version id (showcase images are the creator's posts on it)."""
-        showcase: dict[int, int] = {}
-        for version in versions:
-            for image in version.get("images") or []:
-                image_id = _image_id(image) if isinstance(image, dict) else None
-                if image_id is not None:
-                    showcase[image_id] = version["id"]
-        return showcase
 
     # -- creators -----------------------------------------------------------------------------
 
@@ -300,7 +164,7 @@ class Crawler:
             yield item
         if not version_owner:
             return
-        gallery = Gallery(version_owner, self._showcase(versions))
+        gallery = Gallery(version_owner, showcase_ids(versions))
         async for version_id, image in self._creator_gallery(gallery, username, stats):
             folder = self._model_folder(username, version_owner[version_id])
             yield ImageItem(f"image:{image['id']}", target.key, image, folder)
@@ -331,12 +195,12 @@ class Crawler:
     def _take_model(self, model: Json, target: Target, stats: CrawlStats) -> bool:
         """Keep (and cache) a listed model of the creator's of a wanted type; count the rest."""
         creator = (model.get("creator") or {}).get("username")
-        if not _same_user(creator, target.username or "") or not self._wanted_type(model, target):
+        if not same_user(creator, target.username or "") or not self._wanted_type(model, target):
             stats.dropped += 1
             return False
         if isinstance(model.get("id"), int):
             self._models[model["id"]] = model
-        self._note_mode(model, stats)
+        note_mode(model, stats)
         return True
 
     async def _creator_gallery(
@@ -345,7 +209,7 @@ class Crawler:
         """(version, image) for every image of the creator placed on one of its versions."""
         async for page in self._client.images(username=username):
             for image in page:
-                if self._belongs(image, username, stats) and not self._unplaceable(image, stats):
+                if belongs(image, username, stats) and not unplaceable(image, stats):
                     for pair in gallery.see(image):
                         yield pair
         wanted = gallery.wanted()
@@ -354,26 +218,18 @@ class Crawler:
             for version_id in wanted:
                 async for page in self._client.images(modelVersionId=version_id, username=username):
                     for image in page:
-                        if _same_user(image.get("username") or username, username):
+                        if same_user(image.get("username") or username, username):
                             for pair in gallery.see(image, version_id):
                                 yield pair
             gallery.unlisted_elsewhere()
-        async for pair in self._resolve(gallery, username, stats):
+        async for pair in self._posts.resolve(gallery, username, stats):
             yield pair
-
-    @staticmethod
-    def _unplaceable(image: Json, stats: CrawlStats) -> bool:
-        if isinstance(image.get("postId"), int) and isinstance(image.get("id"), int):
-            return False
-        stats.unplaced += 1
-        stats.unplaced_reasons.append(f"image {image.get('id')!r} came without a post id")
-        return True
 
     async def _creator_images(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         username = target.username or ""
         async for page in self._client.images(username=username):
             for image in page:
-                if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
+                if not belongs(image, username, stats) or unplaceable(image, stats):
                     continue
                 folder = await self._post_folder(image["postId"])
                 yield ImageItem(f"image:{image['id']}", target.key, image, folder)
@@ -397,22 +253,22 @@ class Crawler:
         detecting it), placed by evidence, then `post.get` for posts no evidence placed."""
         folder = self._model_folder(username, model)
         versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
-        gallery = Gallery(version_ids, self._showcase([v for v in versions if "id" in v]))
+        gallery = Gallery(version_ids, showcase_ids([v for v in versions if "id" in v]))
         for version_id in version_ids:
             async for page in self._client.images(modelVersionId=version_id, username=username):
                 for image in page:
-                    if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
+                    if not belongs(image, username, stats) or unplaceable(image, stats):
                         continue
                     for _, each in gallery.see(image, version_id):
                         yield ImageItem(f"image:{each['id']}", target, each, folder)
-        async for _, each in self._resolve(gallery, username, stats):
+        async for _, each in self._posts.resolve(gallery, username, stats):
             yield ImageItem(f"image:{each['id']}", target, each, folder)
 
     async def _model_target(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         assert target.id is not None
         model = await self._get_model(target.id)
         username = str((model.get("creator") or {}).get("username") or "")
-        self._note_mode(model, stats)
+        note_mode(model, stats)
         version_ids: list[int] = []
         for version in model.get("modelVersions") or []:
             if not isinstance(version, dict) or not isinstance(version.get("id"), int):
@@ -442,7 +298,7 @@ class Crawler:
             )
             return
         model, version, username = placed
-        self._note_mode(model, stats)
+        note_mode(model, stats)
         for item in self._version_items(target.key, username, model, version):
             yield item
         async for image_item in self._version_images(
@@ -464,9 +320,9 @@ class Crawler:
         self, found: Json, model_id: int, version_id: int
     ) -> tuple[Json, Json, str] | None:
         """(model, version, creator) for a fetched version; None when the model lacks it."""
-        username = _version_creator(found)
+        username = version_creator(found)
         if model_id not in self._models and username:
-            return _model_of_version(found, model_id, username), found, username
+            return model_of_version(found, model_id, username), found, username
         model = await self._get_model(model_id)
         username = str((model.get("creator") or {}).get("username") or "")
         for version in model.get("modelVersions") or []:
