@@ -55,29 +55,9 @@ def api_error(status: int, body: Any, *, has_key: bool) -> ApiError:
     message = _message(body)
     lowered = message.lower()
     if status == 401:
-        if "disabled downloads" in lowered:
-            return ApiError(
-                "the creator has disabled downloads of this file", http_status=401, permanent=True
-            )
-        if has_key:
-            return ApiError(
-                "login required: CivitAI did not accept the API key (check api_key)",
-                http_status=401,
-            )
-        return ApiError(
-            "login required: set an API key (CIVITAI_API_KEY or api_key in the config)",
-            http_status=401,
-        )
+        return _unauthorized(lowered, has_key=has_key)
     if status == 403:
-        if isinstance(body, dict) and str(body.get("error", "")).lower() == "early access":
-            deadline = parse_deadline(body.get("deadline"))
-            when = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "an unknown date"
-            return ApiError(f"early access until {when}", http_status=403, retry_at=deadline)
-        if "access" in lowered:
-            return ApiError(f"no access on CivitAI: {message}", http_status=403)
-        return ApiError(
-            f"CivitAI refused access (403){': ' + message if message else ''}", http_status=403
-        )
+        return _forbidden(body, message)
     if status == 404:
         detail = f" ({message})" if message else ""
         return ApiError(
@@ -93,3 +73,30 @@ def api_error(status: int, body: Any, *, has_key: bool) -> ApiError:
         return ApiError("CivitAI rejected the request (400)", http_status=400)
     detail = f": {message}" if message else ""
     return ApiError(f"CivitAI answered {status}{detail}", http_status=status)
+
+
+def _unauthorized(lowered: str, *, has_key: bool) -> ApiError:
+    if "disabled downloads" in lowered:
+        return ApiError(
+            "the creator has disabled downloads of this file", http_status=401, permanent=True
+        )
+    if has_key:
+        return ApiError(
+            "login required: CivitAI did not accept the API key (check api_key)", http_status=401
+        )
+    return ApiError(
+        "login required: set an API key (CIVITAI_API_KEY or api_key in the config)",
+        http_status=401,
+    )
+
+
+def _forbidden(body: Any, message: str) -> ApiError:
+    if isinstance(body, dict) and str(body.get("error", "")).lower() == "early access":
+        deadline = parse_deadline(body.get("deadline"))
+        when = deadline.strftime("%Y-%m-%d %H:%M UTC") if deadline else "an unknown date"
+        return ApiError(f"early access until {when}", http_status=403, retry_at=deadline)
+    if "access" in message.lower():
+        return ApiError(f"no access on CivitAI: {message}", http_status=403)
+    return ApiError(
+        f"CivitAI refused access (403){': ' + message if message else ''}", http_status=403
+    )

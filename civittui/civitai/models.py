@@ -96,6 +96,17 @@ def check_image(raw: object) -> Json:
         BadRecord: a field the engine needs is missing or of the wrong kind.
     """
     image = _object(raw, "image")
+    _check_image_fields(image)
+    _check_prompts(image)
+    versions = image.get("modelVersionIds")
+    if versions is not None:
+        kept = [v for v in versions if _positive_int(v)] if isinstance(versions, list) else []
+        if kept != versions:
+            image = {**image, "modelVersionIds": kept}
+    return image
+
+
+def _check_image_fields(image: Json) -> None:
     if not _positive_int(image.get("id")):
         raise BadRecord("image id is not a positive whole number")
     url = image.get("url")
@@ -107,6 +118,10 @@ def check_image(raw: object) -> Json:
         raise BadRecord("image username is not text")
     if "type" in image and not isinstance(image["type"], str):
         raise BadRecord("image type is not text")
+
+
+def _check_prompts(image: Json) -> None:
+    """Prompts are text wherever they sit: flat, in `meta`, or in the legacy `meta.meta`."""
     meta = image.get("meta")
     if meta is not None and not isinstance(meta, dict):
         raise BadRecord("image meta is not an object")
@@ -116,12 +131,6 @@ def check_image(raw: object) -> Json:
         for key in ("prompt", "negativePrompt"):
             if not _text_or_none(holder.get(key)):
                 raise BadRecord(f"image {key} is not text")
-    versions = image.get("modelVersionIds")
-    if versions is not None:
-        kept = [v for v in versions if _positive_int(v)] if isinstance(versions, list) else []
-        if kept != versions:
-            image = {**image, "modelVersionIds": kept}
-    return image
 
 
 def check_file(raw: object) -> Json:
