@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.cells import cell_len, set_cell_size
@@ -139,38 +140,56 @@ class ProgressPrinter:
 
     def handle(self, event: Event) -> None:
         """Render one event."""
-        if isinstance(event, ItemStarted):
-            self._active[event.key] = (event.name, 0, event.total)
-        elif isinstance(event, ItemProgress):
-            if event.key in self._active:
-                name, _, total = self._active[event.key]
-                self._active[event.key] = (name, event.done, event.total or total)
-        elif isinstance(event, ItemFinished):
-            self._active.pop(event.key, None)
-            self._totals["done"] += 1
-            if not event.skipped:
-                self._totals["bytes"] += event.size
-                if not self._quiet and not self._live:
-                    self._print(f"done    {event.key}  {event.path}  {format_bytes(event.size)}")
-        elif isinstance(event, ItemFailed):
-            self._active.pop(event.key, None)
-            self._totals["failed"] += 1
-            self._print(f"failed  {event.key}  {event.name}: {event.reason}")
-        elif isinstance(event, TargetUpdated):
-            if not self._quiet and event.status in (
-                TargetStatus.CRAWLING,
-                TargetStatus.DONE,
-                TargetStatus.FAILED,
-            ):
-                detail = f" ({event.error})" if event.error else ""
-                counts = f" found {event.found}, done {event.done}, failed {event.failed}"
-                self._print(f"target  {event.key}  {event.status}{counts}{detail}")
-        elif isinstance(event, GateChanged):
-            self._gate = event
-        elif isinstance(event, Notice):
-            if not self._quiet or event.level == "error":
-                self._print(f"{event.level:7} {event.message}")
-        elif isinstance(event, RunFinished):
+        if isinstance(event, RunFinished):
             self._clear()
             return
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
         self._draw()
+
+    def _on_started(self, event: ItemStarted) -> None:
+        self._active[event.key] = (event.name, 0, event.total)
+
+    def _on_progress(self, event: ItemProgress) -> None:
+        if event.key in self._active:
+            name, _, total = self._active[event.key]
+            self._active[event.key] = (name, event.done, event.total or total)
+
+    def _on_finished(self, event: ItemFinished) -> None:
+        self._active.pop(event.key, None)
+        self._totals["done"] += 1
+        if not event.skipped:
+            self._totals["bytes"] += event.size
+            if not self._quiet and not self._live:
+                self._print(f"done    {event.key}  {event.path}  {format_bytes(event.size)}")
+
+    def _on_failed(self, event: ItemFailed) -> None:
+        self._active.pop(event.key, None)
+        self._totals["failed"] += 1
+        self._print(f"failed  {event.key}  {event.name}: {event.reason}")
+
+    def _on_target(self, event: TargetUpdated) -> None:
+        shown = (TargetStatus.CRAWLING, TargetStatus.DONE, TargetStatus.FAILED)
+        if not self._quiet and event.status in shown:
+            detail = f" ({event.error})" if event.error else ""
+            counts = f" found {event.found}, done {event.done}, failed {event.failed}"
+            self._print(f"target  {event.key}  {event.status}{counts}{detail}")
+
+    def _on_gate_changed(self, event: GateChanged) -> None:
+        self._gate = event
+
+    def _on_notice(self, event: Notice) -> None:
+        if not self._quiet or event.level == "error":
+            self._print(f"{event.level:7} {event.message}")
+
+
+_HANDLERS: dict[type, Callable[[ProgressPrinter, Any], None]] = {
+    ItemStarted: ProgressPrinter._on_started,
+    ItemProgress: ProgressPrinter._on_progress,
+    ItemFinished: ProgressPrinter._on_finished,
+    ItemFailed: ProgressPrinter._on_failed,
+    TargetUpdated: ProgressPrinter._on_target,
+    GateChanged: ProgressPrinter._on_gate_changed,
+    Notice: ProgressPrinter._on_notice,
+}
