@@ -11,11 +11,11 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from civittui.config import Config
-from civittui.engine.items import FileItem, ImageItem, Item
+from civittui.engine.items import FileItem, ImageItem, Item, item_from_spec
 from civittui.engine.targets import TargetState
 from civittui.events import Event, RunSummary, TargetStatus
 from civittui.redact import Redactor
-from civittui.state import ItemRecord, Store, items_failed
+from civittui.state import ItemRecord, ItemStatus, Store, items_failed
 
 __all__ = ["EngineCore", "Queues"]
 
@@ -51,8 +51,24 @@ class EngineCore:
     _seen: set[str]
     summary: RunSummary
 
-    def _requeue(self, record: ItemRecord) -> bool:  # Engine's: re-queue a recorded item
-        raise NotImplementedError
+    def _requeue(self, record: ItemRecord) -> bool:
+        """Queue a recorded item again from its spec (False when it has none usable)."""
+        if not record.spec:
+            return False
+        try:
+            item = item_from_spec(record.spec)
+        except ValueError:
+            return False
+        if record.status == ItemStatus.FAILED:
+            state = self._targets.get(record.target or "")
+            if state is not None and state.failed > 0:
+                state.failed -= 1  # counted again if it fails again: once per item, not per try
+                self._notify(state.event())
+        self._store.mark_pending(
+            record.key, target=record.target, name=record.name, spec=record.spec
+        )
+        self._retries.append(item)
+        return True
 
     def _notify(self, event: Event) -> None:
         """Deliver an event without blocking (dropped when nobody listens or the UI lags)."""

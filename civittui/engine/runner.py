@@ -28,7 +28,7 @@ from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
 from civittui.engine.crawl import Crawler
 from civittui.engine.flow import Queues
-from civittui.engine.items import FileItem, ImageItem, Item, item_from_spec
+from civittui.engine.items import FileItem, ImageItem, Item
 from civittui.engine.process import ItemProcessor
 from civittui.engine.targets import TargetState, failure_event, target_failure_event
 from civittui.engine.workers import ItemFlow, ItemSource
@@ -47,7 +47,6 @@ from civittui.layout import Layout
 from civittui.prompts.filters import FilterSet
 from civittui.redact import Redactor
 from civittui.state import (
-    ItemRecord,
     ItemStatus,
     Store,
     is_target_failure,
@@ -213,17 +212,7 @@ class Engine(ItemFlow):
         None) also takes up targets a stopped run left unfinished.
         """
         wanted = set(keys) if keys is not None else None
-        count = 0
-        for target in self._store.targets():
-            unfinished = wanted is None and target.status not in ("done", "failed")
-            if unfinished or (
-                is_target_failure(target) and (wanted is None or target.key in wanted)
-            ):
-                try:
-                    self.add_urls([target.url])
-                except UrlError:
-                    continue  # queued against another api_base
-                count += 1
+        count = self._retry_targets(wanted)
         # Pending items were re-queued by a run that stopped before reaching them.
         pending = list(self._store.items(status=ItemStatus.PENDING))
         for record in [*self._store.failures(), *pending]:
@@ -236,23 +225,19 @@ class Engine(ItemFlow):
         self._wake.set()
         return count
 
-    def _requeue(self, record: ItemRecord) -> bool:
-        if not record.spec:
-            return False
-        try:
-            item = item_from_spec(record.spec)
-        except ValueError:
-            return False
-        if record.status == ItemStatus.FAILED:
-            state = self._targets.get(record.target or "")
-            if state is not None and state.failed > 0:
-                state.failed -= 1  # counted again if it fails again: once per item, not per try
-                self._notify(state.event())
-        self._store.mark_pending(
-            record.key, target=record.target, name=record.name, spec=record.spec
-        )
-        self._retries.append(item)
-        return True
+    def _retry_targets(self, wanted: set[str] | None) -> int:
+        """Queue again the targets that failed as a whole (and, for all, those left unfinished)."""
+        count = 0
+        for target in self._store.targets():
+            unfinished = wanted is None and target.status not in ("done", "failed")
+            chosen = wanted is None or target.key in wanted
+            if unfinished or (is_target_failure(target) and chosen):
+                try:
+                    self.add_urls([target.url])
+                except UrlError:
+                    continue  # queued against another api_base
+                count += 1
+        return count
 
     def dismiss(self, key: str) -> None:
         """Forget a recorded failure (a target that failed as a whole leaves the queue)."""

@@ -150,9 +150,7 @@ def version_meta_text(meta: Mapping[str, Any], *, page_url: str) -> str:
     """
     model = _mapping(meta.get("model"))
     lines = _head_lines(meta, model, page_url)
-    words = [w for w in meta.get("trainedWords") or [] if isinstance(w, str) and w.strip()]
-    lines += ["", "Trigger words:"]
-    lines += [f"  {w.strip()}" for w in words] or ["  (none)"]
+    lines += ["", "Trigger words:", *_word_lines(meta)]
     lines += ["", "Files:"]
     files = [f for f in meta.get("files") or [] if isinstance(f, Mapping)]
     for file in files:
@@ -162,14 +160,19 @@ def version_meta_text(meta: Mapping[str, Any], *, page_url: str) -> str:
     tags = [str(t) for t in model.get("tags") or []]
     if tags:
         lines += ["", f"Tags: {', '.join(tags)}"]
-    for title, html in (
-        ("Description", model.get("description")),
-        ("Version notes", meta.get("description")),
-    ):
-        text = html_to_text(html if isinstance(html, str) else None)
-        if text:
-            lines += ["", f"{title}:", *_indent(text)]
+    lines += _text_block("Description", model.get("description"))
+    lines += _text_block("Version notes", meta.get("description"))
     return "\n".join(lines) + "\n"
+
+
+def _word_lines(meta: Mapping[str, Any]) -> list[str]:
+    words = [w for w in meta.get("trainedWords") or [] if isinstance(w, str) and w.strip()]
+    return [f"  {w.strip()}" for w in words] or ["  (none)"]
+
+
+def _text_block(title: str, html: object) -> list[str]:
+    text = html_to_text(html if isinstance(html, str) else None)
+    return ["", f"{title}:", *_indent(text)] if text else []
 
 
 def _head_lines(meta: Mapping[str, Any], model: Mapping[str, Any], page_url: str) -> list[str]:
