@@ -8,14 +8,13 @@ or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from civittui import __version__
+from civittui.cli.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_headless
 from civittui.config import Config, describe, load_config, to_json_dict
 from civittui.config.values import DOWNLOADERS, NSFW_LEVELS
 from civittui.errors import CivittuiError, ConfigError, UrlError
@@ -24,7 +23,6 @@ from civittui.textsafe import display_text, json_text
 __all__ = ["main"]
 
 COMMANDS = ("get", "batch", "retry", "failures", "refilter", "tokens", "config", "status")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Common options: accepted before or after the subcommand (users type both).
 _COMMON: list[tuple[str, str, dict[str, Any]]] = [
@@ -198,120 +196,7 @@ def _cmd_get(config: Config, args: argparse.Namespace) -> int:
         urls += read_batch_file(batch, extra_hosts=(config.api_host,))
     if not urls:
         raise UrlError("nothing to do: give at least one URL or --batch FILE")
-    return _run_headless(config, args, urls=urls)
-
-
-def _run_headless(
-    config: Config,
-    args: argparse.Namespace,
-    *,
-    urls: Sequence[str] = (),
-    retry: Callable[[Any], int] | None = None,
-) -> int:
-    import anyio
-
-    from civittui.cli.progress import ProgressPrinter, format_summary
-    from civittui.engine.runner import Engine
-    from civittui.runlock import RunLock
-    from civittui.state import Store
-
-    dry_run = bool(getattr(args, "dry_run", False))
-    report: Path | None = getattr(args, "report", None)
-    # A dry run writes nothing (not even the state), so it needs no lock and may run beside
-    # the process that holds it.
-    lock = RunLock(config.state_path.with_name("lock"))
-    if not dry_run:
-        lock.acquire()
-    try:
-        store = Store.open(config.state_path, read_only=dry_run)
-    except BaseException:
-        if not dry_run:
-            lock.release()
-        raise
-    engine: Engine | None = None
-    code = EXIT_OK
-    try:
-        engine = Engine(config, store, dry_run=dry_run)
-        if urls:
-            engine.add_urls(urls)
-        if retry is not None and retry(engine) == 0:
-            print("civittui: nothing to retry", file=sys.stderr)
-            return EXIT_OK
-        printer = ProgressPrinter(quiet=bool(args.quiet))
-        run_engine = engine
-
-        stopped_by: list[int] = []
-
-        async def run() -> None:
-            events = run_engine.subscribe()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(printer.consume, events)
-                async with anyio.create_task_group() as engine_group:
-                    engine_group.start_soon(_stop_on_signals, engine_group.cancel_scope, stopped_by)
-                    await run_engine.serve(until_idle=True)
-                    engine_group.cancel_scope.cancel()
-
-        try:
-            try:
-                anyio.run(run)
-            except BaseExceptionGroup as group:
-                raise _first_user_error(group) from None
-        except KeyboardInterrupt:
-            engine.summary.interrupted = True
-            code = EXIT_INTERRUPTED
-        if stopped_by and code == EXIT_OK:
-            engine.summary.interrupted = True
-            code = 128 + stopped_by[0]
-            print(f"civittui: stopped by {signal.Signals(stopped_by[0]).name}", file=sys.stderr)
-        summary = engine.summary
-        failed_target = any(t.get("status") == "failed" for t in summary.targets)
-        if code == EXIT_OK and (summary.failed or failed_target):
-            code = EXIT_FAILED
-        print(display_text(format_summary(summary)), file=sys.stderr)
-        return code
-    finally:
-        store.close()
-        if not dry_run:
-            lock.release()
-        if report is not None and engine is not None:
-            _write_report(report, engine.summary)
-
-
-async def _stop_on_signals(scope: Any, received: list[int]) -> None:
-    """SIGTERM (service managers, `kill`) and SIGHUP (a closed terminal) end the run as Ctrl+C
-    does: the engine is cancelled, saves its state and the summary and report still follow."""
-    import anyio
-
-    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
-    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
-        return  # no signal receiver there; Ctrl+C still works
-    with anyio.open_signal_receiver(*wanted) as signals:
-        async for signum in signals:
-            received.append(int(signum))
-            scope.cancel()
-            return
-
-
-def _first_user_error(group: BaseExceptionGroup) -> BaseException:
-    """A task group wraps what it raises; a user error inside is still a user error."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            inner = _first_user_error(exc)
-            if isinstance(inner, CivittuiError | KeyboardInterrupt):
-                return inner
-        elif isinstance(exc, CivittuiError | KeyboardInterrupt):
-            return exc
-    return group
-
-
-def _write_report(path: Path, summary: Any) -> None:
-    from dataclasses import asdict
-
-    try:
-        path.write_text(json_text(asdict(summary)), "utf-8")
-    except OSError as exc:
-        message = f"civittui: cannot write report {path}: {exc.strerror}"
-        print(display_text(message), file=sys.stderr)
+    return run_headless(config, args, urls=urls)
 
 
 def _is_target_key(key: str) -> bool:
@@ -340,7 +225,7 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
         keys = list(args.keys) or None
         return int(engine.retry(keys, include_permanent=args.include_permanent))
 
-    return _run_headless(config, args, retry=retry)
+    return run_headless(config, args, retry=retry)
 
 
 def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
