@@ -193,25 +193,9 @@ class ViewModel:
         changes = self._changes
         match event:
             case ItemProgress():
-                row = self.workers.get(event.key)
-                if row is not None:
-                    row.done = event.done
-                    if event.total is not None:
-                        row.total = event.total
-                    row.speed = event.speed
-                    row.note = event.note
-                    changes.worker_keys.add(event.key)
-                    changes.status = True
+                self._on_progress(event)
             case ItemStarted():
-                self.workers[event.key] = WorkerRow(
-                    key=event.key, name=event.name, engine=event.engine, total=event.total
-                )
-                changes.workers_reordered = True
-                changes.status = True
-                failure = self._failure_by_key.get(event.key)
-                if failure is not None:
-                    failure.state = FailureState.DOWNLOADING
-                    changes.failure_keys.add(event.key)
+                self._on_started(event)
             case ItemFinished():
                 if self.workers.pop(event.key, None) is not None:
                     changes.workers_reordered = True
@@ -221,28 +205,9 @@ class ViewModel:
                     changes.failures_reordered = True
                 changes.status = True
             case ItemFailed():
-                if self.workers.pop(event.key, None) is not None:
-                    changes.workers_reordered = True
-                self._drop_failure(event.key)
-                failed = FailureRow(event, at=_failed_at(event, self.wall()))
-                self.failures.insert(0, failed)
-                self._failure_by_key[event.key] = failed
-                changes.failures_reordered = True
-                changes.status = True
+                self._on_failed(event)
             case TargetUpdated():
-                old = self.targets.get(event.key)
-                if old is None:
-                    self.target_order.append(event.key)
-                    changes.targets_reordered = True
-                else:
-                    self._count(old, -1)
-                self.targets[event.key] = event
-                self._count(event, 1)
-                changes.target_keys.add(event.key)
-                # A target that failed as a whole and was retried: its failure row is over.
-                if event.status is TargetStatus.DONE and self._drop_failure(event.key):
-                    changes.failures_reordered = True
-                changes.status = True
+                self._on_target(event)
             case GateChanged():
                 self.gate = event
                 self._gate_at = self.clock()
@@ -253,6 +218,57 @@ class ViewModel:
                 self.summary = event.summary
                 changes.finished = event.summary
                 changes.status = True
+
+    def _on_progress(self, event: ItemProgress) -> None:
+        row = self.workers.get(event.key)
+        if row is None:
+            return
+        row.done = event.done
+        if event.total is not None:
+            row.total = event.total
+        row.speed = event.speed
+        row.note = event.note
+        self._changes.worker_keys.add(event.key)
+        self._changes.status = True
+
+    def _on_started(self, event: ItemStarted) -> None:
+        changes = self._changes
+        self.workers[event.key] = WorkerRow(
+            key=event.key, name=event.name, engine=event.engine, total=event.total
+        )
+        changes.workers_reordered = True
+        changes.status = True
+        failure = self._failure_by_key.get(event.key)
+        if failure is not None:
+            failure.state = FailureState.DOWNLOADING
+            changes.failure_keys.add(event.key)
+
+    def _on_failed(self, event: ItemFailed) -> None:
+        changes = self._changes
+        if self.workers.pop(event.key, None) is not None:
+            changes.workers_reordered = True
+        self._drop_failure(event.key)
+        failed = FailureRow(event, at=_failed_at(event, self.wall()))
+        self.failures.insert(0, failed)
+        self._failure_by_key[event.key] = failed
+        changes.failures_reordered = True
+        changes.status = True
+
+    def _on_target(self, event: TargetUpdated) -> None:
+        changes = self._changes
+        old = self.targets.get(event.key)
+        if old is None:
+            self.target_order.append(event.key)
+            changes.targets_reordered = True
+        else:
+            self._count(old, -1)
+        self.targets[event.key] = event
+        self._count(event, 1)
+        changes.target_keys.add(event.key)
+        # A target that failed as a whole and was retried: its failure row is over.
+        if event.status is TargetStatus.DONE and self._drop_failure(event.key):
+            changes.failures_reordered = True
+        changes.status = True
 
     # -- commands the UI issued (reflected at once, before the engine confirms) --------------
 
