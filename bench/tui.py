@@ -41,7 +41,8 @@ from civittui.events import (
     TargetStatus,
     TargetUpdated,
 )
-from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.app import CivittuiApp
+from civittui.tui.launch import make_app
 from civittui.tui.widgets.queue import TargetList
 
 WORKERS = 8

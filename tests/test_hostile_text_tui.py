@@ -10,7 +10,8 @@ from textual.widgets import Input, Static
 
 from civittui.events import TargetStatus
 from civittui.textsafe import display_text
-from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.app import CivittuiApp
+from civittui.tui.launch import make_app
 from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.screens.path_prompt import PathPrompt
 from civittui.tui.widgets.failures import FailureList

@@ -139,7 +139,7 @@ def test_an_interrupted_target_is_resumed_by_the_next_queue_start(mirror: Mirror
 async def test_ctrl_q_in_the_app_keeps_the_download_pending_and_the_next_start_resumes_it(
     fake_civitai: FakeCivitai, tmp_path: Path
 ) -> None:
-    from civittui.tui.app import make_app
+    from civittui.tui.launch import make_app
     from tests.tui_support import tui_config, wait_until
 
     fake = fake_civitai

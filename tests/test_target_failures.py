@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from civittui.tui.app import make_app
+from civittui.tui.launch import make_app
 from civittui.tui.widgets.failures import FailureList
 from tests.cli_helpers import Mirror, make_mirror
 from tests.fakecivitai import FakeCivitai

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from civittui.events import TargetStatus
-from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.app import CivittuiApp
+from civittui.tui.launch import make_app
 from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.widgets.failures import FailureList
 from tests.fakecivitai import FakeCivitai

@@ -9,7 +9,8 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Tabs
 
-from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.app import CivittuiApp
+from civittui.tui.launch import make_app
 from civittui.tui.widgets.failures import FailureList
 from civittui.tui.widgets.queue import TargetList
 from tests.tui_support import tui_config, wait_until

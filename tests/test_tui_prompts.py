@@ -7,7 +7,8 @@ from pathlib import Path
 from textual.widgets import Checkbox, Input, OptionList, Static, TextArea
 
 from civittui.prompts.filters import shipped_filters_dir
-from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.app import CivittuiApp
+from civittui.tui.launch import make_app
 from civittui.tui.screens.choose import ChooseScreen
 from civittui.tui.screens.confirm import ConfirmScreen
 from civittui.tui.widgets.prompt_list import PromptList

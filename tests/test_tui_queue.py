@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Input, Tabs
 
 from civittui.events import TargetStatus
-from civittui.tui.app import make_app
+from civittui.tui.launch import make_app
 from civittui.tui.screens.confirm import ConfirmScreen
 from civittui.tui.screens.failure_details import FailureDetails
 from civittui.tui.screens.path_prompt import PathPrompt

@@ -13,7 +13,8 @@ from textual.command import CommandPalette
 from textual.widgets import Input, Select, Static
 
 from civittui.errors import UrlError
-from civittui.tui.app import CivittuiApp, css_path, make_app
+from civittui.tui.app import CivittuiApp, css_path
+from civittui.tui.launch import make_app
 from civittui.tui.screens.help import HelpScreen
 from civittui.tui.screens.settings import SettingsScreen
 from civittui.tui.widgets.failures import FailureList

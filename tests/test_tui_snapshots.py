@@ -22,7 +22,8 @@ from civittui.events import (
     TargetStatus,
     TargetUpdated,
 )
-from civittui.tui.app import CivittuiApp, make_app
+from civittui.tui.app import CivittuiApp
+from civittui.tui.launch import make_app
 from civittui.tui.widgets.prompt_list import PromptList
 from tests.tui_support import FIXED_NOW, tui_config, write_sidecar
 

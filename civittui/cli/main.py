@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_tui(config: Config, args: argparse.Namespace) -> int:
     from civittui.runlock import RunLock
-    from civittui.tui.app import run_tui
+    from civittui.tui.launch import run_tui
 
     for url in args.urls:
         _check_url(config, url)

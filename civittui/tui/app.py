@@ -19,7 +19,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
 from textual.notifications import SeverityLevel
@@ -31,14 +31,15 @@ import civittui
 from civittui.config import Config
 from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
-from civittui.events import Event, ItemFailed, RunSummary
+from civittui.events import Event, RunSummary
 from civittui.prompts.filters import FilterSet
 from civittui.state import Store
 from civittui.textsafe import display_text
-from civittui.tui.commands import PANES, palette_commands
+from civittui.tui.commands import APP_BINDINGS, PANES, help_sections, palette_commands
 from civittui.tui.failure_controller import FailureController
 from civittui.tui.model import ViewModel
 from civittui.tui.painter import paint
+from civittui.tui.pane_controller import PaneController
 from civittui.tui.prompt_controller import PromptController, PromptsLoaded, TokensCounted
 from civittui.tui.queue_controller import QueueController
 from civittui.tui.screens.help import HelpScreen
@@ -48,14 +49,12 @@ from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompts import PromptsPane
 from civittui.tui.widgets.queue import QueuePane, TargetList, UrlInput
 from civittui.tui.widgets.status_line import StatusLine
-from civittui.tui.widgets.thumbnail import images_supported
 from civittui.tui.widgets.token_list import TokenList
 from civittui.tui.widgets.workers import WorkersPane
 
-__all__ = ["CivittuiApp", "css_path", "make_app", "run_tui"]
+__all__ = ["CivittuiApp", "css_path"]
 
 REPAINT_SECONDS = 0.2  # 5 Hz: smooth to the eye, cheap at 10k rows
-_TABBED_BELOW = (110, 34)  # under this many columns or rows, one pane at a time
 
 
 def css_path() -> Path:
@@ -63,21 +62,6 @@ def css_path() -> Path:
     package = Path(civittui.__file__).resolve().parent
     installed = package / "civittui.tcss"
     return installed if installed.is_file() else package.parent / "civittui.tcss"
-
-
-def _binding(
-    key: str,
-    action: str,
-    description: str,
-    tooltip: str,
-    *,
-    show: bool = True,
-    priority: bool = False,
-) -> Binding:
-    ident = action.replace("(", "_").replace(")", "").replace("'", "")
-    return Binding(
-        key, action, description, show=show, priority=priority, id=f"app.{ident}", tooltip=tooltip
-    )
 
 
 class CivittuiApp(App[int]):
@@ -97,19 +81,7 @@ class CivittuiApp(App[int]):
     TITLE = "civittui"
     SUB_TITLE = f"v{civittui.__version__}"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        _binding("ctrl+q", "quit", "Quit", "Save the queue and quit", priority=True),
-        _binding("question_mark,f1", "help", "Help", "List every key"),
-        _binding("a", "focus_url", "Add URL", "Focus the URL box"),
-        _binding("ctrl+o", "load_batch", "Batch file", "Queue the URLs of a file", priority=True),
-        _binding("p", "toggle_pause", "Pause/Resume", "Hold or continue crawling and downloads"),
-        _binding("s,f2", "settings", "Settings", "Root, LoRA folder, downloader, API key, rate"),
-        _binding("z", "zoom", "Zoom", "Fill the screen with the focused pane (again to restore)"),
-        _binding("1", "show_pane('queue')", "Queue", "Go to the queue", show=False),
-        _binding("2", "show_pane('workers')", "Workers", "Go to active downloads", show=False),
-        _binding("3", "show_pane('failures')", "Failures", "Go to the failure log", show=False),
-        _binding("4", "show_pane('prompts')", "Prompts", "Go to saved prompts", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS
 
     def __init__(
         self,
@@ -134,8 +106,8 @@ class CivittuiApp(App[int]):
         self._owns_store = owns_store
         self._engine_worker: Worker[RunSummary] | None = None
         self._quitting = False
-        self._tabbed = False
-        self._pane = str(store.get_setting("tui.pane", "queue"))
+        self.panes = PaneController(self, str(store.get_setting("tui.pane", "queue")))
+        """Which pane is active, and the grid or tabbed layout."""
         filters = FilterSet.load(config.filters_dir)
         self.prompt_actions = PromptController(self, filters)
         """Prompt browsing and list editing."""
@@ -162,13 +134,13 @@ class CivittuiApp(App[int]):
     def on_mount(self) -> None:
         self.prompt_actions.restore_categories()
         self._seed()
-        self._layout_for(self.size.width, self.size.height)
-        pane = self._pane if self._pane in PANES else "queue"
+        self.panes.layout_for(self.size.width, self.size.height)
+        pane = self.panes.active if self.panes.active in PANES else "queue"
         if pane == "queue":
-            self._activate_pane(pane, focus=False)
+            self.panes.activate(pane, focus=False)
             self.query_one(QueuePane).url_input.focus()
         else:
-            self._activate_pane(pane)  # where the user left off
+            self.panes.activate(pane)  # where the user left off
         events = self.engine.subscribe()
         self._engine_worker = self.run_worker(
             self._serve(), name="engine", group="engine", exit_on_error=False
@@ -183,80 +155,25 @@ class CivittuiApp(App[int]):
         """First paint: the queue and failures the state store kept."""
         self.model.set_targets(self.engine.targets())
         failures = self.engine.failures()
-        self.model.set_failures(failures, at={f.key: self._failed_at(f) for f in failures})
+        at = {f.key: self.failure_actions.failed_at(f) for f in failures}
+        self.model.set_failures(failures, at=at)
         self.model.apply(self.engine.gate_state())
         self.model.set_paused(self.engine.paused)
 
-    def _failed_at(self, failure: ItemFailed) -> datetime | None:
-        try:
-            record = self.store.item(failure.key)
-        except ValueError:
-            return None  # a target that failed as a whole (`user:ghost`), not an item
-        if record is None:
-            return None
-        try:
-            return datetime.fromisoformat(record.updated).astimezone().replace(tzinfo=None)
-        except ValueError:
-            return None
-
     def on_resize(self, event: Resize) -> None:
-        self._layout_for(event.size.width, event.size.height)
-
-    def _layout_for(self, width: int, height: int) -> None:
-        self._tabbed = width < _TABBED_BELOW[0] or height < _TABBED_BELOW[1]
-        self.query_one("#panes").set_class(self._tabbed, "-tabbed")
-        self.query_one("#pane-tabs").display = self._tabbed
-        self._compact_prompts()
-
-    def _compact_prompts(self) -> None:
-        """In the 2x2 grid the Prompts pane stacks its list over the detail (too narrow else)."""
-        prompts = self.query_one(PromptsPane)
-        prompts.set_class(not self._tabbed and self.screen.maximized is not prompts, "-compact")
+        self.panes.layout_for(event.size.width, event.size.height)
 
     @property
     def active_pane(self) -> str:
         """The pane the user is in (`queue`, `workers`, `failures` or `prompts`)."""
-        return self._pane
-
-    def _activate_pane(self, name: str, *, focus: bool = True) -> None:
-        """Make `name` the active pane: `_pane` is the one source of truth, the tab bar and the
-        `-active` classes only show it."""
-        self._pane = name
-        for pane in PANES:
-            self.query_one(f"#{pane}").set_class(pane == name, "-active")
-        tabs = self.query_one(Tabs)
-        if tabs.active != f"tab-{name}":
-            tabs.active = f"tab-{name}"  # posts a TabActivated that `_tab_activated` ignores
-        if focus:
-            selector = {
-                "queue": "#targets",
-                "workers": "#worker-list",
-                "failures": "#failure-list",
-                "prompts": "#prompt-list",
-            }[name]
-            self.query_one(selector).focus()
+        return self.panes.active
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        """A tab the user clicked. A message the bar posted for an earlier switch arrives after
-        later ones: acting on it re-activated the pane just left, and the two switches fed each
-        other forever (100% CPU, input ignored). Only the tab still shown as active counts."""
-        tabs = self.query_one(Tabs)
-        if event.tab.id != tabs.active:
-            return  # stale: the bar has moved on since
-        name = (event.tab.id or "tab-queue").removeprefix("tab-")
-        if name in PANES and name != self._pane:
-            self._activate_pane(name)
+        self.panes.tab_activated(event)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
-        """Keep the active pane on the pane that holds the focus (a click, Tab, a dialog)."""
-        if event.widget is not self.focused:
-            return  # stale: focus moved on before this message arrived
-        for ancestor in event.widget.ancestors_with_self:
-            if ancestor.id in PANES:
-                if ancestor.id != self._pane:
-                    self._activate_pane(str(ancestor.id), focus=False)
-                break
+        self.panes.focused(event)
 
     # -- engine ----------------------------------------------------------------------------------
 
@@ -331,7 +248,7 @@ class CivittuiApp(App[int]):
 
     def action_focus_url(self) -> None:
         """Focus the URL box."""
-        self._activate_pane("queue", focus=False)
+        self.panes.activate("queue", focus=False)
         self.query_one(QueuePane).url_input.focus()
 
     def action_load_batch(self) -> None:
@@ -391,7 +308,7 @@ class CivittuiApp(App[int]):
 
     def action_show_pane(self, name: str) -> None:
         """Go to a pane (the only one shown on a small terminal)."""
-        self._activate_pane(name)
+        self.panes.activate(name)
 
     def action_zoom(self) -> None:
         """Maximize the focused pane, or restore the layout."""
@@ -399,26 +316,12 @@ class CivittuiApp(App[int]):
         if screen.maximized is not None:
             screen.minimize()
         else:
-            screen.maximize(self.query_one(f"#{self._pane}"), container=False)
-        self._compact_prompts()
+            screen.maximize(self.query_one(f"#{self.panes.active}"), container=False)
+        self.panes.compact_prompts()
 
     def action_help(self) -> None:
         """Show every key binding."""
-        from civittui.tui.widgets.virtual_list import VirtualList
-
-        self.push_screen(
-            HelpScreen(
-                [
-                    ("Anywhere", self.BINDINGS),
-                    ("Queue list", TargetList.BINDINGS),
-                    ("Failures list", FailureList.BINDINGS),
-                    ("Prompts pane", PromptsPane.BINDINGS),
-                    ("Token view", TokenList.BINDINGS),
-                    ("List editor", FilterEditor.BINDINGS),
-                    ("Any list", VirtualList.BINDINGS),
-                ]
-            )
-        )
+        self.push_screen(HelpScreen(help_sections(self.BINDINGS)))
 
     def action_settings(self) -> None:
         """Open the settings screen."""
@@ -449,7 +352,7 @@ class CivittuiApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
-        self.store.set_setting("tui.pane", self._pane)
+        self.store.set_setting("tui.pane", self.panes.active)
         self.engine.stop()
 
         async def exit_when_stopped() -> None:
@@ -491,75 +394,3 @@ class CivittuiApp(App[int]):
         # Textual's own "Keys" panel would be a second "Keys" beside our help screen.
         yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield from palette_commands(self)
-
-
-def make_app(
-    config: Config,
-    *,
-    urls: Sequence[str] = (),
-    engine: Engine | None = None,
-    store: Store | None = None,
-    images: bool = False,
-    clock: Callable[[], float] = time.monotonic,
-    wall: Callable[[], datetime] = datetime.now,
-) -> CivittuiApp:
-    """Build the app (the CLI and the tests use this one factory).
-
-    Args:
-        config: the effective configuration.
-        urls: URLs to queue at start.
-        engine: an engine to drive; default: a new one over `store` that resumes the kept queue.
-        store: the state store; default: `Store.open(config.state_path)`, closed on exit.
-        images: draw image thumbnails (see `thumbnail.images_supported`).
-        clock: monotonic seconds, for the gate countdown (fixed in snapshot tests).
-        wall: local time, for failure ages (fixed in snapshot tests).
-
-    Returns:
-        The app, not yet running.
-
-    Raises:
-        CivittuiError: the state file, filter lists or kept queue cannot be used.
-    """
-    owns_store = store is None
-    if store is None:
-        store = Store.open(config.state_path)
-    try:
-        if engine is None:
-            engine = Engine(config, store, resume_queue=True)
-        if urls:
-            engine.add_urls(urls)  # a bad URL stops here, before the screen is taken over
-        return CivittuiApp(
-            config,
-            engine,
-            store,
-            images=images,
-            owns_store=owns_store,
-            clock=clock,
-            wall=wall,
-        )
-    except BaseException:
-        if owns_store:
-            store.close()
-        raise
-
-
-def run_tui(config: Config, urls: Sequence[str]) -> int:
-    """Run the full-screen app until the user quits.
-
-    Args:
-        config: the effective configuration.
-        urls: URLs to queue at start (checked first: a bad one is an error before the screen).
-
-    Returns:
-        The exit code: 0 after a normal quit, 2 when the engine could not run.
-
-    Raises:
-        CivittuiError: bad URLs, state or filter lists (the CLI prints one line, exit 2).
-    """
-    images = images_supported()  # before Textual owns the terminal
-    app = make_app(config, urls=urls, images=images)
-    try:
-        code = app.run()
-    finally:
-        app.close_store()
-    return code if code is not None else (app.return_code or 0)

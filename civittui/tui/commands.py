@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
+from textual.binding import Binding, BindingType
 
 from civittui.tui.widgets.failures import FailureList
 from civittui.tui.widgets.prompts import PromptsPane
@@ -14,9 +15,40 @@ from civittui.tui.widgets.queue import TargetList
 if TYPE_CHECKING:
     from civittui.tui.app import CivittuiApp
 
-__all__ = ["palette_commands"]
+__all__ = ["APP_BINDINGS", "PANES", "help_sections", "palette_commands"]
 
 PANES = ("queue", "workers", "failures", "prompts")
+
+
+def _binding(
+    key: str,
+    action: str,
+    description: str,
+    tooltip: str,
+    *,
+    show: bool = True,
+    priority: bool = False,
+) -> Binding:
+    ident = action.replace("(", "_").replace(")", "").replace("'", "")
+    return Binding(
+        key, action, description, show=show, priority=priority, id=f"app.{ident}", tooltip=tooltip
+    )
+
+
+APP_BINDINGS: list[BindingType] = [
+    _binding("ctrl+q", "quit", "Quit", "Save the queue and quit", priority=True),
+    _binding("question_mark,f1", "help", "Help", "List every key"),
+    _binding("a", "focus_url", "Add URL", "Focus the URL box"),
+    _binding("ctrl+o", "load_batch", "Batch file", "Queue the URLs of a file", priority=True),
+    _binding("p", "toggle_pause", "Pause/Resume", "Hold or continue crawling and downloads"),
+    _binding("s,f2", "settings", "Settings", "Root, LoRA folder, downloader, API key, rate"),
+    _binding("z", "zoom", "Zoom", "Fill the screen with the focused pane (again to restore)"),
+    _binding("1", "show_pane('queue')", "Queue", "Go to the queue", show=False),
+    _binding("2", "show_pane('workers')", "Workers", "Go to active downloads", show=False),
+    _binding("3", "show_pane('failures')", "Failures", "Go to the failure log", show=False),
+    _binding("4", "show_pane('prompts')", "Prompts", "Go to saved prompts", show=False),
+]
+"""The app's keys (each also in the palette or the help screen)."""
 
 
 def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
@@ -81,3 +113,20 @@ def _show(app: CivittuiApp, pane: str) -> Callable[[], None]:
 
 def _toggle(app: CivittuiApp, category: str) -> Callable[[], None]:
     return lambda: app.prompt_actions.toggle_category(category)
+
+
+def help_sections(app_bindings: list[BindingType]) -> list[tuple[str, list[BindingType]]]:
+    """The help screen's sections: the app's keys, then each pane's and widget's."""
+    from civittui.tui.widgets.filter_editor import FilterEditor
+    from civittui.tui.widgets.token_list import TokenList
+    from civittui.tui.widgets.virtual_list import VirtualList
+
+    return [
+        ("Anywhere", app_bindings),
+        ("Queue list", TargetList.BINDINGS),
+        ("Failures list", FailureList.BINDINGS),
+        ("Prompts pane", PromptsPane.BINDINGS),
+        ("Token view", TokenList.BINDINGS),
+        ("List editor", FilterEditor.BINDINGS),
+        ("Any list", VirtualList.BINDINGS),
+    ]

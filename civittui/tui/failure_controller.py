@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem, item_from_spec
+from civittui.events import ItemFailed
 from civittui.layout import Layout
 from civittui.state import ItemRecord
 from civittui.tui.screens.confirm import ConfirmScreen
@@ -114,6 +116,19 @@ class FailureController:
         except (ValueError, KeyError, TypeError):
             return None  # a spec this version cannot place: show no path rather than a wrong one
         return None
+
+    def failed_at(self, failure: ItemFailed) -> datetime | None:
+        """When the state recorded this failure (local time), if it is an item's."""
+        try:
+            record = self.app.store.item(failure.key)
+        except ValueError:
+            return None  # a target that failed as a whole (`user:ghost`), not an item
+        if record is None:
+            return None
+        try:
+            return datetime.fromisoformat(record.updated).astimezone().replace(tzinfo=None)
+        except ValueError:
+            return None
 
 
 def _item_of(record: ItemRecord | None) -> Item | None:
