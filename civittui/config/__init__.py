@@ -165,18 +165,27 @@ def _apply_environment(
             sources[key] = f"env:{variable}"
 
 
+def _checked(key: str, value: object, what: str) -> object:
+    """`value` of a known key, parsed from text where needed and validated.
+
+    Raises:
+        ConfigError: an unknown key (with a "did you mean"), or `what` followed by the problem.
+    """
+    if key not in SPECS:
+        raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, list(SPECS))}")
+    try:
+        return SPECS[key](value, True)
+    except BadValue as bad:
+        raise ConfigError(f"{what} {bad}") from None
+
+
 def _apply_options(
     options: Mapping[str, object], values: dict[str, object], sources: dict[str, str]
 ) -> None:
     for key, value in options.items():
         if value is None:
             continue
-        if key not in SPECS:
-            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, list(SPECS))}")
-        try:
-            values[key] = SPECS[key](value, True)
-        except BadValue as bad:
-            raise ConfigError(f"option {option_flag(key)} {bad}") from None
+        values[key] = _checked(key, value, f"option {option_flag(key)}")
         sources[key] = f"option:{option_flag(key)}"
 
 
@@ -291,12 +300,7 @@ def write_config_values(path: Path, values: Mapping[str, object]) -> None:
     for key, raw in values.items():
         if raw is None:
             continue
-        if key not in SPECS:
-            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, list(SPECS))}")
-        try:
-            value = SPECS[key](raw, True)
-        except BadValue as bad:
-            raise ConfigError(f"'{key}' {bad}") from None
+        value = _checked(key, raw, f"'{key}'")
         if isinstance(raw, str) and (isinstance(value, Path) or value is None):
             value = raw.strip()  # keep "~" and variables for the user to read
         elif isinstance(value, Path):
