@@ -7,6 +7,9 @@ import sys
 
 ENGINE_MODULES = [
     "civittui.cli",
+    "civittui.cli.run",
+    "civittui.events",
+    "civittui.fsio",
     "civittui.engine.runner",
     "civittui.engine.audit",
     "civittui.download.builtin",
@@ -38,7 +41,7 @@ def test_only_the_state_package_imports_tinydb() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    # the engine reaches tinydb only through civittui.state / civittui.state
+    # the engine reaches tinydb only through civittui.state
     from pathlib import Path
 
     import civittui
