@@ -131,10 +131,14 @@ def test_bad_batch_line_names_file_and_line(mirror: Mirror, capsys) -> None:
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child is a POSIX signal")
 def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
     fake = mirror.fake
-    fake.images.faults.slow_body(None, 0.05)
+    fake.images.faults.slow_body(None, 0.5)  # 260 images at 4 a time: far longer than the wait
     report = mirror.tmp / "report.json"
     proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
-    time.sleep(2.0)
+    # Interrupt once downloads are under way (the first sidecar is written), not after a guess.
+    deadline = time.monotonic() + 30
+    while not list((mirror.root / "Users").rglob("*.txt")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
