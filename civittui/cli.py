@@ -391,7 +391,9 @@ def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
         print("no recorded failures")
         return EXIT_OK
     for t in targets:
-        print(f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}")
+        print(
+            display_text(f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}")
+        )
     for r in records:
         flag = " (permanent)" if r.permanent else ""
         name = display_text(r.name)[:40]
