@@ -1,9 +1,24 @@
-"""Where the state lives on disk: one JSON file in TinyDB's format, replaced atomically.
+"""Where the state lives on disk: a snapshot in TinyDB's JSON format, replaced atomically, and
+a journal of the changes made since.
 
 TinyDB's own `JSONStorage` rewrites the file in place and truncates after, so a `kill -9`
-mid-write leaves half a file. `AtomicJSONStorage` keeps the tables in memory and writes a snapshot
-to a temporary file in the same folder, fsyncs it, `os.replace`s it over `state.json` and fsyncs
-the folder: whoever reads the file sees the previous snapshot or the next one, never a mix.
+mid-write leaves half a file. `AtomicJSONStorage` keeps the tables in memory. A snapshot goes to a
+temporary file in the same folder, is fsynced, `os.replace`d over `state.json` and the folder
+fsynced: whoever reads the file sees the previous snapshot or the next one, never a mix.
+
+Rewriting a million items every second would cost a second of CPU, so once the snapshot is big
+(`JOURNAL_FROM`) a flush appends only the changed documents to a journal
+(`state.json.journal.N`), one batch per flush, closed by a line holding its count and CRC-32; a
+torn last batch (a kill mid-append) is ignored when the journal is replayed at open. When the
+journal outgrows a fraction of the snapshot (`COMPACT_AT`), the flush seals it, starts journal
+N+1 and writes a new snapshot in a thread; the snapshot names the first journal it does not hold,
+so a kill at any point of a compaction leaves a snapshot and the journals that complete it.
+
+The snapshot puts one document on a line and ends with a `checksum` table (CRC-32 of what comes
+before, the number of documents, the first journal to replay): a file that matches is loaded line
+by line without building a dict per item; any other file (older civittui, edited by hand) is
+parsed whole and checked document by document. Item documents stay in memory as their compact
+JSON bytes (about a fifth of the dict's size), decoded when read.
 """
 
 from __future__ import annotations
@@ -11,8 +26,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import tempfile
+import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +48,9 @@ from civittui.state.records import (
 )
 
 __all__ = [
+    "COMPACT_AT",
     "FORMAT",
+    "JOURNAL_FROM",
     "TABLES",
     "AtomicJSONStorage",
     "atomic_write",
@@ -48,6 +68,19 @@ TABLES: tuple[str, ...] = (*ITEM_KINDS, "targets", "settings", "dirs", "civittui
 """Every table a state file may hold."""
 
 Tables = dict[str, dict[str, dict[str, Any]]]
+"""Tables as TinyDB stores them in JSON: `{table: {doc_id: document}}`."""
+Live = dict[str, dict[int, Any]]
+"""Tables in memory: `{table: {doc_id: document}}`; item documents are their JSON bytes."""
+
+JOURNAL_FROM = 4_000_000
+"""Snapshot size (bytes, ~20k items) from which a flush appends to the journal instead of
+rewriting the snapshot (below it a rewrite costs a few milliseconds)."""
+COMPACT_AT = 0.5
+"""A new snapshot is written when the journal reaches this fraction of the snapshot's size."""
+_CHECKSUM = "checksum"
+_CHECKSUM_LINE = re.compile(rb'"checksum":\{"1":\{"crc":(\d+),"docs":(\d+),"journal":(\d+)\}\}\n')
+_ITEM_KINDS = frozenset(ITEM_KINDS)
+_DONE_PREFIX = b'{"status":"done"'
 
 WAY_OUT = (
     "move it aside with `civittui status --reset-state` or rename it, then run again: "
@@ -68,14 +101,19 @@ def _corrupt(path: Path, detail: str) -> StateError:
 
 
 def load_state(path: Path) -> Tables | None:
-    """Read and check a state file.
+    """Read and check a state file (see `_load_full`)."""
+    return _load_full(path)[0]
+
+
+def _load_full(path: Path) -> tuple[Tables | None, int]:
+    """Read and check a state file, parsing it whole.
 
     Args:
         path: the state file.
 
     Returns:
         The tables as TinyDB stores them (`{table: {doc_id: document}}`), or None when there is
-        no file yet.
+        no file yet; and the first journal the file does not hold (0 when it does not say).
 
     Raises:
         StateError: the file cannot be read, is not JSON, is not civittui state, or holds
@@ -84,7 +122,7 @@ def load_state(path: Path) -> Tables | None:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return None
+        return None, 0
     except OSError as err:
         raise StateError(
             f"cannot read state file {path} ({err.strerror or err}); "
@@ -98,6 +136,12 @@ def load_state(path: Path) -> Tables | None:
         raise _corrupt(path, str(err)) from None
     if not isinstance(data, dict):
         raise _not_ours(path, "the top level is not an object")
+    # written by `snapshot_chunks`: it says which journals follow, nothing about the documents
+    check = data.pop(_CHECKSUM, None)
+    journal = 0
+    if isinstance(check, dict) and isinstance(check.get("1"), dict):
+        number = check["1"].get("journal")
+        journal = number if type(number) is int and number >= 0 else 0
     strangers = sorted(set(data) - set(TABLES))
     if strangers:
         raise _not_ours(path, f"it holds table {strangers[0]!r}")
@@ -113,7 +157,7 @@ def load_state(path: Path) -> Tables | None:
     problem = _shape_problem(data)
     if problem is not None:
         raise _corrupt(path, problem)
-    return data
+    return data, journal
 
 
 def _not_ours(path: Path, detail: str) -> StateError:
@@ -253,15 +297,214 @@ def remove_stale_temps(path: Path) -> None:
             leftover.unlink()
 
 
+def snapshot_chunks(tables: Live, journal: int, chunk_docs: int = CHUNK_DOCS) -> Iterator[bytes]:
+    """Encode in-memory tables as a snapshot: TinyDB's JSON, one document a line, then the
+    `checksum` table (see the module docstring), `chunk_docs` documents per piece."""
+    crc = 0
+    docs = 0
+    first = b"{\n"
+    crc = zlib.crc32(first, crc)
+    yield first
+    for name, table in tables.items():
+        encode = _item_line if name in _ITEM_KINDS else _doc_line
+        piece = b'"' + name.encode() + b'":{\n'
+        items = iter(table.items())
+        sep = b""
+        while lines := [encode(i, d) for i, d in itertools.islice(items, chunk_docs)]:
+            docs += len(lines)
+            piece += sep + b",\n".join(lines)
+            crc = zlib.crc32(piece, crc)
+            yield piece
+            piece, sep = b"", b",\n"
+        piece += b"\n},\n" if sep else b"},\n"
+        crc = zlib.crc32(piece, crc)
+        yield piece
+    yield b'"checksum":{"1":{"crc":%d,"docs":%d,"journal":%d}}\n}' % (crc, docs, journal)
+
+
+def _item_line(doc_id: int, doc: bytes) -> bytes:
+    return b'"%d":%b' % (doc_id, doc)
+
+
+def _doc_line(doc_id: int, doc: dict[str, Any]) -> bytes:
+    return b'"%d":%b' % (doc_id, orjson.dumps(doc))
+
+
+def _read_snapshot(path: Path) -> tuple[Live, int, int] | None:
+    """Load a snapshot written by `snapshot_chunks` line by line.
+
+    Returns:
+        (tables, first journal to replay, file size), or None when the file is not such a
+        snapshot or does not match its checksum: then it must be parsed whole and checked.
+    """
+    tables: Live = {}
+    crc = 0
+    docs = 0
+    try:
+        handle = path.open("rb")
+    except OSError:
+        return None
+    with handle:
+        if handle.readline() != b"{\n":
+            return None
+        crc = zlib.crc32(b"{\n")
+        table: dict[int, Any] | None = None
+        items = False
+        for line in handle:
+            if table is not None:
+                if line[0] == 125:  # "}": the table ends
+                    if line not in (b"},\n", b"}\n"):
+                        return None
+                    table = None
+                else:
+                    colon = line.find(b'":', 1)
+                    if line[0] != 34 or colon < 2 or not line[1:colon].isdigit():
+                        return None
+                    end = -2 if line[-2] == 44 else -1  # a trailing ",\n" or "\n"
+                    doc = line[colon + 2 : end]
+                    table[int(line[1:colon])] = doc if items else _loads_dict(doc)
+                    docs += 1
+            elif line.startswith(b'"checksum":'):
+                m = _CHECKSUM_LINE.fullmatch(line)
+                if m is None or handle.read() != b"}":
+                    return None
+                if int(m[1]) != crc or int(m[2]) != docs:
+                    return None
+                if not _meta_ok(tables):
+                    return None
+                return tables, int(m[3]), handle.tell()
+            elif line.startswith(b'"') and line.endswith(b'":{\n'):
+                name = line[1:-4].decode("ascii", "replace")
+                if name not in TABLES or name in tables:
+                    return None
+                table = tables[name] = {}
+                items = name in _ITEM_KINDS
+            else:
+                return None
+            crc = zlib.crc32(line, crc)
+    return None
+
+
+def _loads_dict(raw: bytes) -> Any:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return doc
+
+
+def _meta_ok(tables: Live) -> bool:
+    """True when the non-item tables hold objects and the format is one this civittui reads
+    (else the whole-file path gives the precise message)."""
+    for name, table in tables.items():
+        if name not in _ITEM_KINDS and any(type(doc) is not dict for doc in table.values()):
+            return False
+    meta = tables.get("civittui", {}).get(1, {})
+    version = meta.get("format", FORMAT)
+    return type(version) is int and version <= FORMAT
+
+
+def _to_live(data: Tables) -> Live:
+    """Tables parsed whole (and checked) into the in-memory form."""
+    live: Live = {}
+    for name, table in data.items():
+        if name in _ITEM_KINDS:
+            live[name] = {int(i): orjson.dumps(doc) for i, doc in table.items()}
+        else:
+            live[name] = {int(i): doc for i, doc in table.items()}
+    return live
+
+
+# --- the journal --------------------------------------------------------------------------------
+
+Batch = dict[tuple[str, int], Any]
+"""Changes of one flush: (table, doc_id) -> the new document (bytes for items), None if dropped."""
+
+
+def batch_bytes(batch: Batch) -> bytes:
+    """A batch as journal lines (`table TAB id TAB json-or-minus`), closed by `# TAB count TAB
+    crc32`: replay applies a batch only whole, so a torn append loses that flush alone."""
+    lines = []
+    for (table, doc_id), doc in batch.items():
+        if doc is None:
+            payload = b"-"
+        elif type(doc) is bytes:
+            payload = doc
+        else:
+            payload = orjson.dumps(doc)
+        lines.append(b"%b\t%d\t%b\n" % (table.encode(), doc_id, payload))
+    body = b"".join(lines)
+    return body + b"#\t%d\t%d\n" % (len(lines), zlib.crc32(body))
+
+
+def replay(path: Path, tables: Live) -> int:
+    """Apply the whole batches of a journal file to `tables`.
+
+    Returns:
+        The offset just past the last whole batch (a torn tail starts there).
+    """
+    good = 0
+    offset = 0
+    pending: list[bytes] = []
+    crc = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            offset += len(line)
+            if not line.endswith(b"\n"):
+                break
+            if line.startswith(b"#\t"):
+                parts = line.split(b"\t")
+                if len(parts) != 3 or parts[1] != b"%d" % len(pending) or parts[2] != b"%d\n" % crc:
+                    break
+                if not _apply(pending, tables):
+                    break
+                good = offset
+                pending, crc = [], 0
+                continue
+            pending.append(line)
+            crc = zlib.crc32(line, crc)
+    return good
+
+
+def _apply(lines: list[bytes], tables: Live) -> bool:
+    """Apply one batch's lines; False (nothing applied) when one of them is not understood."""
+    changes = []
+    for line in lines:
+        parts = line[:-1].split(b"\t", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return False
+        name = parts[0].decode("ascii", "replace")
+        if name not in TABLES:
+            return False
+        payload = parts[2]
+        doc: Any = None
+        if payload != b"-":
+            doc = payload if name in _ITEM_KINDS else _loads_dict(payload)
+            if doc is None or (name not in _ITEM_KINDS and type(doc) is not dict):
+                return False
+        changes.append((name, int(parts[1]), doc))
+    for name, doc_id, doc in changes:
+        table = tables.setdefault(name, {})
+        if doc is None:
+            table.pop(doc_id, None)
+        else:
+            table[doc_id] = doc
+    return True
+
+
+def _journal_number(path: Path, leftover: Path) -> int | None:
+    suffix = leftover.name[len(path.name) + len(".journal.") :]
+    return int(suffix) if suffix.isascii() and suffix.isdigit() else None
+
+
 class AtomicJSONStorage(Storage):
-    """A TinyDB storage held in memory and written to disk only by `persist`.
+    """A TinyDB storage held in memory and written to disk only by `flush_batch`.
 
     TinyDB reads and writes the table dict through `read`/`write` on every operation; keeping it
-    in memory makes those free, and `persist` (called about once a second, and on close) writes
-    a snapshot atomically.
+    in memory makes those free. Item tables hold each document as its compact JSON bytes.
 
     Args:
-        path: the state file; read now if it exists.
+        path: the state file; read now (with its journals) if it exists.
         tables: tables to create empty when the file lacks them.
 
     Raises:
@@ -271,40 +514,180 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: Path, tables: Iterable[str] = TABLES) -> None:
         super().__init__()
         self.path = path
-        loaded = load_state(path)
-        self.existed = loaded is not None
-        self._data: Tables = loaded if loaded is not None else {}
+        self.snapshot_size = 0
+        """Bytes of the snapshot on disk (0: none yet)."""
+        self.journal_size = 0
+        """Bytes of the journals the snapshot does not hold."""
+        self._compacting: threading.Thread | None = None
+        self._compact_error: StateError | None = None
+        self._size_lock = threading.Lock()
+        loaded = _read_snapshot(path)
+        if loaded is None:
+            data, first = _load_full(path)
+            live = _to_live(data) if data is not None else None
+            self._trusted = False  # next flush writes a checksummed snapshot
+            if data is not None:
+                self.snapshot_size = path.stat().st_size
+        else:
+            live, first, self.snapshot_size = loaded
+            self._trusted = True
+        self.existed = live is not None
+        self._data: Live = live if live is not None else {}
         for name in tables:
             self._data.setdefault(name, {})
+        self._journal = first
+        """Number of the journal the next batch goes to."""
+        self._replay(first)
 
-    def read(self) -> Tables:
+    def _journals(self) -> list[tuple[int, Path]]:
+        found = []
+        for leftover in self.path.parent.glob(f"{self.path.name}.journal.*"):
+            number = _journal_number(self.path, leftover)
+            if number is not None:
+                found.append((number, leftover))
+        return sorted(found)
+
+    def _replay(self, first: int) -> None:
+        """Apply the journals from `first` on; delete older ones (a compaction's leftovers)."""
+        for number, journal in self._journals():
+            if number < first:
+                with contextlib.suppress(OSError):
+                    journal.unlink()
+                continue
+            try:
+                good = replay(journal, self._data)
+                size = journal.stat().st_size
+                if good < size:
+                    # A torn tail: cut it, so the next batch does not follow garbage.
+                    with journal.open("r+b") as handle:
+                        handle.truncate(good)
+                        os.fsync(handle.fileno())
+            except OSError as err:
+                raise StateError(
+                    f"cannot read state journal {journal} ({err.strerror or err}); {WAY_OUT}"
+                ) from None
+            self.existed = True
+            self.journal_size += good
+            self._journal = number
+
+    def read(self) -> Live:  # type: ignore[override]
         """The live tables (not a copy: TinyDB's reads cost nothing)."""
         return self._data
 
-    def write(self, data: Tables) -> None:
-        """Take TinyDB's new tables; they reach the disk on the next `persist`."""
+    def write(self, data: Live) -> None:  # type: ignore[override]
+        """Take TinyDB's new tables; they reach the disk on the next flush."""
         self._data = data
 
-    def snapshot(self) -> Tables:
+    def wants_snapshot(self) -> bool:
+        """True when the next flush should rewrite the snapshot now, in the caller's thread:
+        a small state, or no checksummed snapshot yet."""
+        return not self._trusted or self.snapshot_size < JOURNAL_FROM
+
+    def compaction_error(self) -> StateError | None:
+        """Why the last compaction failed (reported once); the journal still holds the state
+        and the compaction is retried while it is due."""
+        err, self._compact_error = self._compact_error, None
+        return err
+
+    def compaction_due(self) -> bool:
+        """True when the journal has outgrown its share of the snapshot (and no compaction runs)."""
+        if self._compacting is not None and not self._compacting.is_alive():
+            self.wait()
+        with self._size_lock:
+            due = self.journal_size >= COMPACT_AT * self.snapshot_size
+        return due and self._compacting is None
+
+    def copy(self) -> Live:
         """A copy of every table that later changes will not touch.
 
-        Documents are never changed in place (a change stores a new dict), so copying each
-        table's dict (~2.5 ms per 100k documents) is enough; the caller holds the store's lock.
+        Documents are never changed in place (a change stores a new one), so copying each
+        table's dict is enough; the caller holds the store's lock.
         """
         return {name: dict(docs) for name, docs in self._data.items()}
 
-    def persist(self, snapshot: Tables) -> None:
-        """Serialize a snapshot and write it atomically.
+    def write_snapshot(self, tables: Live) -> None:
+        """Write `tables` (the whole state) as the snapshot, now.
 
         Raises:
-            StateError: the file cannot be written (disk full, permissions); the previous file
-                stays intact.
+            StateError: the file cannot be written; the previous file stays intact.
         """
+        self.wait()
+        self._snapshot(tables, self._journal + 1)
+
+    def append(self, batch: Batch, then_compact: Live | None) -> None:
+        """Append a flush's changes to the journal; with `then_compact` (the tables as they are
+        after the batch), seal the journal and write a new snapshot in a thread.
+
+        Raises:
+            StateError: the journal cannot be written; the batch is not in it.
+        """
+        journal = self.path.with_name(f"{self.path.name}.journal.{self._journal}")
+        data = batch_bytes(batch)
         try:
-            atomic_write(self.path, serialize(snapshot))
+            with journal.open("ab") as handle:
+                start = handle.tell()
+                try:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        handle.truncate(start)  # a later batch must not follow a torn one
+                    raise
+            if start == 0:
+                fsync_dir(self.path.parent)
+        except OSError as err:
+            raise StateError(
+                f"cannot write state journal {journal} ({err.strerror or err}); "
+                "free some space or fix permissions, then run again: "
+                "progress since the last save is re-verified from disk"
+            ) from None
+        with self._size_lock:
+            self.journal_size += len(data)
+        if then_compact is not None:
+            first = self._journal + 1
+            self._journal = first
+            self._compacting = threading.Thread(
+                target=self._compact, args=(then_compact, first), name="state-compaction"
+            )
+            self._compacting.start()
+
+    def _compact(self, tables: Live, first: int) -> None:
+        try:
+            self._snapshot(tables, first)
+        except StateError as err:
+            self._compact_error = err
+
+    def _snapshot(self, tables: Live, first: int) -> None:
+        """Write the snapshot holding every journal before `first`, then delete those."""
+        try:
+            atomic_write(self.path, snapshot_chunks(tables, first))
+            size = self.path.stat().st_size
         except OSError as err:
             raise StateError(
                 f"cannot write state file {self.path} ({err.strerror or err}); "
                 "free some space or fix permissions, then run again: "
                 "progress since the last save is re-verified from disk"
             ) from None
+        self._trusted = True
+        removed = 0
+        for number, journal in self._journals():
+            if number < first:
+                with contextlib.suppress(OSError):
+                    removed += journal.stat().st_size
+                    journal.unlink()
+        with self._size_lock:
+            self.snapshot_size = size
+            self.journal_size = max(0, self.journal_size - removed)
+        self._journal = max(self._journal, first)
+
+    def wait(self) -> None:
+        """Wait for a compaction in progress to finish."""
+        thread = self._compacting
+        if thread is not None:
+            thread.join()
+            self._compacting = None
+
+    def close(self) -> None:
+        """Let a compaction in progress finish (its journals keep the state whole meanwhile)."""
+        self.wait()
