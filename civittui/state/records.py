@@ -19,6 +19,7 @@ from civittui.redact import Redactor
 
 __all__ = [
     "ITEM_KINDS",
+    "encode_item",
     "ItemRecord",
     "ItemStatus",
     "TargetRecord",
@@ -240,6 +241,15 @@ def item_record(kind: str, doc_id: int, doc: Doc, *, copy: bool = True) -> ItemR
         if (spec := get("spec")) is None
         else (orjson.loads(orjson.dumps(spec)) if copy else spec),
     )
+
+
+def encode_item(doc: Doc) -> bytes:
+    """An item document as the store holds it in memory: its compact JSON.
+
+    Copied into a bytes object of its own size: orjson returns one that keeps a ~4 KB buffer,
+    which held 4 KB per item (420 MB at 100k).
+    """
+    return memoryview(orjson.dumps(doc)).tobytes()
 
 
 def compact(doc: Doc) -> Doc:

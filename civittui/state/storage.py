@@ -43,6 +43,7 @@ from civittui.errors import StateError
 from civittui.state.records import (
     ITEM_KINDS,
     dir_doc_problem,
+    encode_item,
     item_doc_problem,
     target_doc_problem,
 )
@@ -409,7 +410,7 @@ def _to_live(data: Tables) -> Live:
     live: Live = {}
     for name, table in data.items():
         if name in _ITEM_KINDS:
-            live[name] = {int(i): orjson.dumps(doc) for i, doc in table.items()}
+            live[name] = {int(i): encode_item(doc) for i, doc in table.items()}
         else:
             live[name] = {int(i): doc for i, doc in table.items()}
     return live

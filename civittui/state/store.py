@@ -38,6 +38,7 @@ from civittui.state.records import (
     TargetRecord,
     check_no_secrets,
     compact,
+    encode_item,
     item_record,
     parse_key,
     scrub_spec,
@@ -197,7 +198,7 @@ class Store:
                 if doc["status"] != ItemStatus.DONE and doc.get("spec") is None and "spec" in old:
                     doc["spec"] = old["spec"]
             doc = compact(doc)
-            self._writes.put(kind, doc_id, orjson.dumps(doc))
+            self._writes.put(kind, doc_id, encode_item(doc))
             self._index.change(key, old, doc)
         return kind, doc_id, doc
 
