@@ -293,7 +293,15 @@ class FilterSet:
         text = piece.strip()
         mark: _Mark | None = (None, text, bool(text))
         if "<" in text and not _LONE_TAG.fullmatch(text):
-            mark = None  # a tag beside other words is a token of its own
+            # A tag beside other words is a token of its own: when none of those tokens
+            # matches, they are kept as the general path keeps them, one space apart.
+            parts = split_pieces(text)
+            words = [w for p in parts if (w := p.strip())]
+            plain = not any(map(SEPARATOR_KINDS.__contains__, parts[1::2]))
+            if plain and all(self._classify(w) is None for w in words):
+                mark = (None, " ".join(words), bool(words))
+            else:
+                mark = None
         elif text:
             category = self._classify(text)
             if category is not None:

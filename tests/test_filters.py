@@ -444,6 +444,8 @@ REAL_PHRASES = sorted(
     st.lists(st.one_of(st.sampled_from(REAL_PHRASES), decorated_token()), min_size=0, max_size=30),
     st.lists(st.sampled_from([", ", ",", " , ", ",\n", "\nBREAK\n", "、", " "]), min_size=30),
 )
+@example(["1girl  <lora:x:1><lora:y:1> smile", "(a <lyco:z:1>:1.2)"], [", "] * 30)
+@example(["1girl <lora:nsfw_x:1>", "[a <lora:y:1>"], [", "] * 30)
 def test_fast_path_and_prompt_cache_equal_the_reference_path(
     fs: FilterSet, phrases: list[str], separators: list[str]
 ) -> None:
