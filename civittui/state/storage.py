@@ -298,14 +298,22 @@ def remove_stale_temps(path: Path) -> None:
             leftover.unlink()
 
 
-def snapshot_chunks(tables: Live, journal: int, chunk_docs: int = CHUNK_DOCS) -> Iterator[bytes]:
+def snapshot_chunks(
+    tables: Live,
+    journal: int,
+    chunk_docs: int = CHUNK_DOCS,
+    start: tuple[int, int] | None = None,
+) -> Iterator[bytes]:
     """Encode in-memory tables as a snapshot: TinyDB's JSON, one document a line, then the
-    `checksum` table (see the module docstring), `chunk_docs` documents per piece."""
-    crc = 0
-    docs = 0
-    first = b"{\n"
-    crc = zlib.crc32(first, crc)
-    yield first
+    `checksum` table (see the module docstring), `chunk_docs` documents per piece.
+
+    `start`: (CRC, documents) of a snapshot's beginning already written; its tables go on."""
+    if start is None:
+        crc = zlib.crc32(b"{\n")
+        docs = 0
+        yield b"{\n"
+    else:
+        crc, docs = start
     for name, table in tables.items():
         encode = _item_line if name in _ITEM_KINDS else _doc_line
         piece = b'"' + name.encode() + b'":{\n'
@@ -438,8 +446,8 @@ def batch_bytes(batch: Batch) -> bytes:
     return body + b"#\t%d\t%d\n" % (len(lines), zlib.crc32(body))
 
 
-def replay(path: Path, tables: Live) -> int:
-    """Apply the whole batches of a journal file to `tables`.
+def replay(path: Path, tables: Live, since: Batch | None = None) -> int:
+    """Apply the whole batches of a journal file to `tables` (and record them in `since`).
 
     Returns:
         The offset just past the last whole batch (a torn tail starts there).
@@ -457,7 +465,7 @@ def replay(path: Path, tables: Live) -> int:
                 parts = line.split(b"\t")
                 if len(parts) != 3 or parts[1] != b"%d" % len(pending) or parts[2] != b"%d\n" % crc:
                     break
-                if not _apply(pending, tables):
+                if not _apply(pending, tables, since):
                     break
                 good = offset
                 pending, crc = [], 0
@@ -467,7 +475,7 @@ def replay(path: Path, tables: Live) -> int:
     return good
 
 
-def _apply(lines: list[bytes], tables: Live) -> bool:
+def _apply(lines: list[bytes], tables: Live, since: Batch | None) -> bool:
     """Apply one batch's lines; False (nothing applied) when one of them is not understood."""
     changes = []
     for line in lines:
@@ -490,7 +498,79 @@ def _apply(lines: list[bytes], tables: Live) -> bool:
             table.pop(doc_id, None)
         else:
             table[doc_id] = doc
+        if since is not None:
+            since[name, doc_id] = doc
     return True
+
+
+def merged_chunks(
+    old: Path, small: Live, changes: Batch, journal: int, chunk_docs: int = CHUNK_DOCS
+) -> Iterator[bytes]:
+    """A new snapshot from the one on disk and the changes since, streamed: the same bytes
+    `snapshot_chunks` would give for the merged tables (new items at the end of their table).
+
+    Copying a million-item table in memory would hold the store's lock (and so the event loop)
+    for 40-80 ms; this reads the old snapshot line by line in the compaction's thread instead.
+    `small` holds the tables other than items, copied when the journal was sealed.
+
+    Raises:
+        OSError: the old snapshot cannot be read or is not one `snapshot_chunks` wrote.
+    """
+    by_table: dict[str, dict[int, Any]] = {kind: {} for kind in ITEM_KINDS}
+    for (name, doc_id), doc in changes.items():
+        if name in _ITEM_KINDS:
+            by_table[name][doc_id] = doc
+    crc = zlib.crc32(b"{\n")
+    docs = 0
+    yield b"{\n"
+    done: set[str] = set()
+    with old.open("rb") as handle:
+        if handle.readline() != b"{\n":
+            raise OSError(f"{old} is not a snapshot this civittui wrote")
+        for header in handle:
+            if header.startswith(b'"checksum":'):
+                break
+            if not (header.startswith(b'"') and header.endswith(b'":{\n')):
+                raise OSError(f"{old} is not a snapshot this civittui wrote")
+            name = header[1:-4].decode("ascii", "replace")
+            changed = by_table.get(name)
+            lines: list[bytes] = []
+            sep = b""
+            piece = header if changed is not None else b""
+            for line in handle:
+                if line[0] == 125:  # "}": the table ends
+                    break
+                if changed is None:
+                    continue  # a small table: written from `small`
+                colon = line.find(b'":', 1)
+                doc_id = int(line[1:colon])
+                if doc_id in changed:
+                    doc = changed.pop(doc_id)
+                    if doc is not None:
+                        lines.append(b'"%d":%b' % (doc_id, doc))
+                else:
+                    lines.append(line[:-2] if line[-2] == 44 else line[:-1])
+                if len(lines) >= chunk_docs:
+                    docs += len(lines)
+                    piece += sep + b",\n".join(lines)
+                    crc = zlib.crc32(piece, crc)
+                    yield piece
+                    piece, sep, lines = b"", b",\n", []
+            if changed is None:
+                continue
+            done.add(name)
+            lines += [b'"%d":%b' % (i, d) for i, d in changed.items() if d is not None]
+            if lines:
+                docs += len(lines)
+                piece += sep + b",\n".join(lines)
+                sep = b",\n"
+            piece += b"\n},\n" if sep else b"},\n"
+            crc = zlib.crc32(piece, crc)
+            yield piece
+    rest: Live = {k: {i: d for i, d in by_table[k].items() if d is not None} for k in ITEM_KINDS}
+    tail = {k: v for k, v in rest.items() if k not in done} | small
+    for piece in snapshot_chunks(tail, journal, chunk_docs, start=(crc, docs)):
+        yield piece
 
 
 def _journal_number(path: Path, leftover: Path) -> int | None:
@@ -519,6 +599,8 @@ class AtomicJSONStorage(Storage):
         """Bytes of the snapshot on disk (0: none yet)."""
         self.journal_size = 0
         """Bytes of the journals the snapshot does not hold."""
+        self._since: Batch = {}
+        """Changes the snapshot on disk does not hold (journaled), for the next compaction."""
         self._compacting: threading.Thread | None = None
         self._compact_error: StateError | None = None
         self._size_lock = threading.Lock()
@@ -556,7 +638,7 @@ class AtomicJSONStorage(Storage):
                     journal.unlink()
                 continue
             try:
-                good = replay(journal, self._data)
+                good = replay(journal, self._data, self._since)
                 size = journal.stat().st_size
                 if good < size:
                     # A torn tail: cut it, so the next batch does not follow garbage.
@@ -598,13 +680,18 @@ class AtomicJSONStorage(Storage):
             due = self.journal_size >= COMPACT_AT * self.snapshot_size
         return due and self._compacting is None
 
-    def copy(self) -> Live:
-        """A copy of every table that later changes will not touch.
+    def copy(self, *, items: bool = True) -> Live:
+        """A copy of every table (`items=False`: but the item tables) that later changes will
+        not touch.
 
         Documents are never changed in place (a change stores a new one), so copying each
         table's dict is enough; the caller holds the store's lock.
         """
-        return {name: dict(docs) for name, docs in self._data.items()}
+        return {
+            name: dict(docs)
+            for name, docs in self._data.items()
+            if items or name not in _ITEM_KINDS
+        }
 
     def write_snapshot(self, tables: Live) -> None:
         """Write `tables` (the whole state) as the snapshot, now.
@@ -613,11 +700,14 @@ class AtomicJSONStorage(Storage):
             StateError: the file cannot be written; the previous file stays intact.
         """
         self.wait()
-        self._snapshot(tables, self._journal + 1)
+        self._snapshot(snapshot_chunks(tables, self._journal + 1), self._journal + 1)
+        with self._size_lock:
+            self._since = {}
 
     def append(self, batch: Batch, then_compact: Live | None) -> None:
-        """Append a flush's changes to the journal; with `then_compact` (the tables as they are
-        after the batch), seal the journal and write a new snapshot in a thread.
+        """Append a flush's changes to the journal; with `then_compact` (the tables but the
+        items, as they are after the batch), seal the journal and write a new snapshot in a
+        thread, from the one on disk and the journaled changes.
 
         Raises:
             StateError: the journal cannot be written; the batch is not in it.
@@ -645,24 +735,30 @@ class AtomicJSONStorage(Storage):
             ) from None
         with self._size_lock:
             self.journal_size += len(data)
-        if then_compact is not None:
-            first = self._journal + 1
-            self._journal = first
-            self._compacting = threading.Thread(
-                target=self._compact, args=(then_compact, first), name="state-compaction"
-            )
-            self._compacting.start()
+            self._since.update(batch)
+            if then_compact is None:
+                return
+            sealed, self._since = self._since, {}
+        first = self._journal + 1
+        self._journal = first
+        self._compacting = threading.Thread(
+            target=self._compact, args=(then_compact, sealed, first), name="state-compaction"
+        )
+        self._compacting.start()
 
-    def _compact(self, tables: Live, first: int) -> None:
+    def _compact(self, small: Live, sealed: Batch, first: int) -> None:
         try:
-            self._snapshot(tables, first)
+            self._snapshot(merged_chunks(self.path, small, sealed, first), first)
         except StateError as err:
+            with self._size_lock:
+                # Still not in a snapshot: the next compaction takes them (newer ones win).
+                self._since = sealed | self._since
             self._compact_error = err
 
-    def _snapshot(self, tables: Live, first: int) -> None:
+    def _snapshot(self, chunks: Iterable[bytes], first: int) -> None:
         """Write the snapshot holding every journal before `first`, then delete those."""
         try:
-            atomic_write(self.path, snapshot_chunks(tables, first))
+            atomic_write(self.path, chunks)
             size = self.path.stat().st_size
         except OSError as err:
             raise StateError(

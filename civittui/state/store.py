@@ -159,8 +159,11 @@ class Store:
                 batch = self._writes.take()
                 whole = storage.wants_snapshot()
                 tables: Live | None = None
-                if whole or storage.compaction_due():
+                if whole:
                     tables = storage.copy()
+                elif storage.compaction_due():
+                    # Item tables are compacted from the snapshot on disk and the journal.
+                    tables = storage.copy(items=False)
             try:
                 if whole:
                     assert tables is not None
