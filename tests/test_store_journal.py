@@ -225,3 +225,29 @@ def test_kill_9_with_the_journal_never_breaks_or_loses_flushed_state(tmp_path: P
             one.size == count or count == previous == 3_000 and one.size == 1
         )
         previous = count
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 24])
+def test_a_snapshot_loads_line_by_line_at_any_block_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    path = tmp_path / "state.json"
+    with Store.open(path) as store:
+        for n in range(1, 40):
+            done(store, n, size=n)
+        store.forget("image:5")
+        store.upsert_target("user:j", "https://civitai.com/user/j")
+        store.claim_dir("Posts", "1", "Sunset")
+        expected = sizes(store)
+    monkeypatch.setattr(storage, "_BLOCK", block)
+    loaded = storage._read_snapshot(path)
+    assert loaded is not None  # the fast path, not the whole-file parse
+    tables, journal, size = loaded
+    assert {i: orjson.loads(d)["size"] for i, d in tables["image"].items()} == expected
+    assert size == path.stat().st_size
+    assert sizes(Store.open(path)) == expected
+    # one byte changed: the checksum refuses it, and the whole-file parse takes over
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b'"size":7,', b'"size":8,'))
+    assert storage._read_snapshot(path) is None
+    assert sizes(Store.open(path))[7] == 8

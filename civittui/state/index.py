@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import compress
+from operator import methodcaller, not_
 
 import orjson
 
 from civittui.state.records import ITEM_KINDS, Doc, ItemStatus
 from civittui.state.tables import Writes
 
-_DONE_PREFIX = b'{"status":"done"'
+_is_done = methodcaller("startswith", b'{"status":"done"')
 _KIND_BITS = 40  # keys by target are held as kind << 40 | id: a small int, not a string
 
 __all__ = ["ItemIndex"]
@@ -28,17 +30,15 @@ class ItemIndex:
         """Failed and pending item keys, in the order they became so."""
         for kind in ITEM_KINDS:
             docs = writes.table(kind).raw()
-            done = 0
-            for i, raw in docs.items():
-                # Stored documents start with their status: most need no decoding.
-                if raw.startswith(_DONE_PREFIX):
-                    done += 1
-                    continue
-                status = orjson.loads(raw)["status"]
+            # Stored documents start with their status: most need no decoding, and the test
+            # runs in C (a Python loop costs ~0.3 s per million).
+            done = list(map(_is_done, docs.values()))
+            self.counts[ItemStatus.DONE.value] += sum(done)
+            for i in compress(docs, map(not_, done)):
+                status = orjson.loads(docs[i])["status"]
                 self.counts[status] += 1
                 if status != ItemStatus.DONE:
                     self.open_keys[f"{kind}:{i}"] = None
-            self.counts[ItemStatus.DONE.value] += done
         self._by_target: dict[str | None, set[int]] | None = None  # built on first use
 
     def change(self, key: str, old: Doc | None, new: Doc | None) -> None:

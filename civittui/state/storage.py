@@ -339,59 +339,108 @@ def _doc_line(doc_id: int, doc: dict[str, Any]) -> bytes:
     return b'"%d":%b' % (doc_id, orjson.dumps(doc))
 
 
+_BLOCK = 1 << 24
+# Lines that are not documents: a table's header and its end (documents start with a digit id).
+_STRUCTURE = re.compile(rb'^(?:"([a-z]+)":\{|\},?)\n', re.M)
+# What stands between two documents of a table: their ids come out as split groups.
+_BETWEEN_DOCS = re.compile(rb',?\n"(\d+)":')
+
+
 def _read_snapshot(path: Path) -> tuple[Live, int, int] | None:
-    """Load a snapshot written by `snapshot_chunks` line by line.
+    """Load a snapshot written by `snapshot_chunks`, 16 MB at a time with C-level splits
+    (a line-by-line loop costs ~1.5 us a document: 1.5 s at a million).
 
     Returns:
         (tables, first journal to replay, file size), or None when the file is not such a
         snapshot or does not match its checksum: then it must be parsed whole and checked.
     """
-    tables: Live = {}
-    crc = 0
-    docs = 0
     try:
         handle = path.open("rb")
     except OSError:
         return None
     with handle:
-        if handle.readline() != b"{\n":
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - 256))
+        tail = handle.read()
+        at = tail.rfind(b'\n"checksum":')
+        check = _CHECKSUM_LINE.fullmatch(tail[at + 1 : -1]) if at >= 0 else None
+        if check is None or not tail.endswith(b"\n}"):
             return None
+        body = size - len(tail) + at + 1  # bytes before the checksum line
+        handle.seek(0)
+        if handle.read(2) != b"{\n":
+            return None
+        reader = _Sections()
         crc = zlib.crc32(b"{\n")
-        table: dict[int, Any] | None = None
-        items = False
-        for line in handle:
-            if table is not None:
-                if line[0] == 125:  # "}": the table ends
-                    if line not in (b"},\n", b"}\n"):
-                        return None
-                    table = None
-                else:
-                    colon = line.find(b'":', 1)
-                    if line[0] != 34 or colon < 2 or not line[1:colon].isdigit():
-                        return None
-                    end = -2 if line[-2] == 44 else -1  # a trailing ",\n" or "\n"
-                    doc = line[colon + 2 : end]
-                    table[int(line[1:colon])] = doc if items else _loads_dict(doc)
-                    docs += 1
-            elif line.startswith(b'"checksum":'):
-                m = _CHECKSUM_LINE.fullmatch(line)
-                if m is None or handle.read() != b"}":
-                    return None
-                if int(m[1]) != crc or int(m[2]) != docs:
-                    return None
-                if not _meta_ok(tables):
-                    return None
-                return tables, int(m[3]), handle.tell()
-            elif line.startswith(b'"') and line.endswith(b'":{\n'):
-                name = line[1:-4].decode("ascii", "replace")
-                if name not in TABLES or name in tables:
-                    return None
-                table = tables[name] = {}
-                items = name in _ITEM_KINDS
-            else:
+        remaining = body - 2
+        carry = b""
+        while remaining > 0:
+            block = handle.read(min(_BLOCK, remaining))
+            if not block:
                 return None
-            crc = zlib.crc32(line, crc)
-    return None
+            remaining -= len(block)
+            crc = zlib.crc32(block, crc)
+            text = carry + block
+            cut = text.rfind(b"\n") + 1 if remaining else len(text)
+            carry = text[cut:]
+            if not reader.feed(text[:cut] if cut < len(text) else text):
+                return None
+    if carry or reader.table is not None:
+        return None
+    if crc != int(check[1]) or reader.docs != int(check[2]) or not _meta_ok(reader.tables):
+        return None
+    return reader.tables, int(check[3]), size
+
+
+class _Sections:
+    """Parses whole lines of a snapshot's body into tables."""
+
+    def __init__(self) -> None:
+        self.tables: Live = {}
+        self.table: dict[int, Any] | None = None
+        self.items = False
+        self.docs = 0
+
+    def feed(self, text: bytes) -> bool:
+        """Take complete lines; False when they are not what `snapshot_chunks` writes."""
+        pos = 0
+        for m in _STRUCTURE.finditer(text):
+            if m.start() > pos and not self._docs(text[pos : m.start()]):
+                return False
+            name = m[1]
+            if name is not None:
+                table = name.decode("ascii")
+                if self.table is not None or table not in TABLES or table in self.tables:
+                    return False
+                self.table = self.tables[table] = {}
+                self.items = table in _ITEM_KINDS
+            elif self.table is None:
+                return False
+            else:
+                self.table = None
+            pos = m.end()
+        return pos == len(text) or self._docs(text[pos:])
+
+    def _docs(self, lines: bytes) -> bool:
+        """Documents `"id":{...}` one a line, each but the table's last followed by a comma."""
+        if self.table is None:
+            return False
+        parts = _BETWEEN_DOCS.split(b"\n" + lines)
+        if len(parts) < 3 or len(parts) % 2 == 0 or parts[0]:
+            return False
+        last = parts[-1]
+        parts[-1] = last[:-2] if last.endswith(b",\n") else last[:-1]
+        ids = map(int, parts[1::2])
+        if self.items:
+            docs = parts[2::2]
+            self.table.update(zip(ids, docs, strict=True))
+        else:
+            docs = list(map(_loads_dict, parts[2::2]))
+            if any(type(doc) is not dict for doc in docs):
+                return False
+            self.table.update(zip(ids, docs, strict=True))
+        self.docs += len(docs)
+        return True
 
 
 def _loads_dict(raw: bytes) -> Any:
