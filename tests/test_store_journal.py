@@ -16,7 +16,7 @@ import pytest
 
 from civittui.errors import StateError
 from civittui.state import storage
-from civittui.store import Store
+from civittui.store import Store, quarantine
 
 
 @pytest.fixture
@@ -251,3 +251,21 @@ def test_a_snapshot_loads_line_by_line_at_any_block_size(
     path.write_bytes(raw.replace(b'"size":7,', b'"size":8,'))
     assert storage._read_snapshot(path) is None
     assert sizes(Store.open(path))[7] == 8
+
+
+@pytest.mark.usefixtures("journaled")
+def test_quarantine_takes_the_journals_along(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = Store.open(path)
+    done(store, 1)
+    store.flush()
+    done(store, 2)
+    store.flush()
+    assert journals(path)
+    aside = quarantine(path)
+    assert not journals(path)
+    assert list(tmp_path.glob(f"{aside.name}.journal.*"))
+    fresh = Store.open(path)
+    assert fresh.counts() == {"done": 0, "failed": 0, "pending": 0}
+    fresh.close()
+    store._storage.wait()

@@ -199,7 +199,8 @@ def quarantine(path: Path) -> Path:
         path: the state file.
 
     Returns:
-        Where it went: `state.json.corrupt-YYYYmmddTHHMMSS` beside it (`-2`, `-3`... if taken).
+        Where it went: `state.json.corrupt-YYYYmmddTHHMMSS` beside it (`-2`, `-3`... if taken);
+        its journals go beside it as `state.json.corrupt-YYYYmmddTHHMMSS.journal.N`.
 
     Raises:
         StateError: the file cannot be moved.
@@ -212,6 +213,9 @@ def quarantine(path: Path) -> Path:
         n += 1
     try:
         os.replace(path, aside)
+        # Its journals go with it: replayed over a fresh state they would bring it back in part.
+        for journal in path.parent.glob(f"{path.name}.journal.*"):
+            os.replace(journal, aside.with_name(aside.name + journal.name[len(path.name) :]))
     except OSError as err:
         raise StateError(f"cannot move state file {path} aside ({err.strerror or err})") from None
     fsync_dir(path.parent)
