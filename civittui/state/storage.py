@@ -33,6 +33,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import compress
 from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
@@ -566,6 +567,37 @@ def _apply(lines: list[bytes], tables: Live, since: Batch | None) -> bool:
     return True
 
 
+_MERGE_BLOCK = 1 << 20
+_lstrip_comma = methodcaller("lstrip", b",")
+
+
+def _line_blocks(handle: Any) -> Iterator[list[bytes]]:
+    """The rest of a file as lists of whole lines (without their newline), ~1 MB at a time:
+    each C call on a block holds the GIL for about a millisecond."""
+    carry = b""
+    while block := handle.read(_MERGE_BLOCK):
+        text = carry + block
+        cut = text.rfind(b"\n") + 1
+        carry = text[cut:]
+        lines = text[:cut].split(b"\n")
+        lines.pop()
+        yield lines
+    if carry:
+        yield [carry]
+
+
+def _merge_docs(lines: list[bytes], changed: dict[int, Any]) -> list[bytes]:
+    """A table's document lines with `changed` applied (and popped from it), without their
+    leading commas; C-level `map`s over the lines, Python only for the changed ones."""
+    ids = list(map(int, map(_unquote, map(_id_text, map(_split_id, lines)))))
+    kept: list[bytes | None] = list(map(_lstrip_comma, lines))
+    hits = list(compress(range(len(ids)), map(changed.__contains__, ids)))
+    for k in hits:
+        doc = changed.pop(ids[k])
+        kept[k] = None if doc is None else b'"%d":%b' % (ids[k], doc)
+    return list(filter(None, kept))
+
+
 def merged_chunks(
     old: Path, small: Live, changes: Batch, journal: int, chunk_docs: int = CHUNK_DOCS
 ) -> Iterator[bytes]:
@@ -580,66 +612,73 @@ def merged_chunks(
         OSError: the old snapshot cannot be read or is not one `snapshot_chunks` wrote.
     """
     by_table: dict[str, dict[int, Any]] = {kind: {} for kind in ITEM_KINDS}
-    for count, ((name, doc_id), doc) in enumerate(changes.items()):
-        if name in _ITEM_KINDS:
-            by_table[name][doc_id] = doc
+    for count, ((table, doc_id), doc) in enumerate(changes.items()):
+        if table in _ITEM_KINDS:
+            by_table[table][doc_id] = doc
         if count % 50_000 == 0:
             time.sleep(0)  # let the event loop's thread have the GIL now
     crc = zlib.crc32(b"{\n")
     docs = 0
     yield b"{\n"
     done: set[str] = set()
+    name: str | None = None
+    changed: dict[int, Any] | None = None
+    piece, sep = b"", b""
     with old.open("rb") as handle:
         if handle.readline() != b"{\n":
             raise OSError(f"{old} is not a snapshot this civittui wrote")
-        for header in handle:
-            if header.startswith(b'"checksum":'):
+        finished = False
+        for lines in _line_blocks(handle):
+            if finished:
                 break
-            if not (header.startswith(b'"') and header.endswith(b'":{\n')):
-                raise OSError(f"{old} is not a snapshot this civittui wrote")
-            name = header[1:-4].decode("ascii", "replace")
-            changed = by_table.get(name)
-            lines: list[bytes] = []
-            sep = b""
-            piece = header if changed is not None else b""
-            for line in handle:
-                if line[0] == 125:  # "}": the table ends
-                    break
-                if changed is None:
-                    continue  # a small table: written from `small`
-                line = line[1:-1] if line[0] == 44 else line[:-1]  # a leading ",", the "\n"
-                colon = line.find(b'":', 1)
-                doc_id = int(line[1:colon])
-                if doc_id in changed:
-                    doc = changed.pop(doc_id)
-                    if doc is not None:
-                        lines.append(b'"%d":%b' % (doc_id, doc))
-                else:
-                    lines.append(line)
-                if len(lines) >= chunk_docs:
-                    docs += len(lines)
-                    piece += sep + b"\n,".join(lines)
+            at, count = 0, len(lines)
+            while at < count:
+                if name is None:
+                    header = lines[at]
+                    at += 1
+                    if header.startswith(b'"checksum":'):
+                        finished = True
+                        break
+                    if not (header.startswith(b'"') and header.endswith(b'":{')):
+                        raise OSError(f"{old} is not a snapshot this civittui wrote")
+                    name = header[1:-3].decode("ascii", "replace")
+                    changed = by_table.get(name)
+                    piece, sep = (header + b"\n" if changed is not None else b""), b""
+                    continue
+                try:
+                    end = lines.index(b"},", at)
+                except ValueError:
+                    end = count
+                if changed is not None and end > at:
+                    kept = _merge_docs(lines[at:end], changed)
+                    docs += len(kept)
+                    if kept:
+                        piece += sep + b"\n,".join(kept)
+                        sep = b"\n,"
                     crc = zlib.crc32(piece, crc)
                     yield piece
-                    piece, sep, lines = b"", b"\n,", []
+                    piece = b""
                     time.sleep(0)  # let the event loop's thread have the GIL now
-            if changed is None:
-                continue
-            done.add(name)
-            new = [b'"%d":%b' % (i, d) for i, d in changed.items() if d is not None]
-            lines += new
-            for at in range(0, len(lines), chunk_docs):
-                part = lines[at : at + chunk_docs]
-                docs += len(part)
-                piece += sep + b"\n,".join(part)
-                sep = b"\n,"
-                crc = zlib.crc32(piece, crc)
-                yield piece
-                piece = b""
-            piece += b"\n},\n" if sep else b"},\n"
-            crc = zlib.crc32(piece, crc)
-            yield piece
-    rest: Live = {k: {i: d for i, d in by_table[k].items() if d is not None} for k in ITEM_KINDS}
+                if end < count:  # the table ends here
+                    if changed is not None:
+                        done.add(name)
+                        new = [b'"%d":%b' % (i, d) for i, d in changed.items() if d is not None]
+                        for start in range(0, len(new), chunk_docs):
+                            part = new[start : start + chunk_docs]
+                            docs += len(part)
+                            piece += sep + b"\n,".join(part)
+                            sep = b"\n,"
+                            crc = zlib.crc32(piece, crc)
+                            yield piece
+                            piece = b""
+                        piece += b"\n},\n" if sep else b"},\n"
+                        crc = zlib.crc32(piece, crc)
+                        yield piece
+                        piece = b""
+                        by_table[name] = {}
+                    name = None
+                at = end + 1
+    rest: Live = {k: {i: d for i, d in t.items() if d is not None} for k, t in by_table.items()}
     tail = {k: v for k, v in rest.items() if k not in done} | small
     for piece in snapshot_chunks(tail, journal, chunk_docs, start=(crc, docs)):
         yield piece
