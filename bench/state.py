@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import json
 import os
@@ -134,6 +135,9 @@ def timed(out: dict[str, float], key: str, fn: Callable[[], object], per: int = 
     watch.stop(out, key, per)
 
 
+STALL_TRACES: list[object] = []  # an open file when --stall-traces is given
+
+
 async def loop_stall(store: Store, ids: list[tuple[str, int]]) -> dict[str, float]:
     """Keep marking items on the loop (50 per tick) while flushes run in a worker thread every
     1,000 calls, as the engine does; then the same around one compaction.
@@ -148,8 +152,12 @@ async def loop_stall(store: Store, ids: list[tuple[str, int]]) -> dict[str, floa
     async def ticker() -> None:
         nonlocal worst
         while running:
+            if STALL_TRACES:  # every thread's stack whenever a tick is 45 ms late
+                faulthandler.dump_traceback_later(0.045, file=STALL_TRACES[0])
             start = time.perf_counter()
             await asyncio.sleep(0.001)
+            if STALL_TRACES:
+                faulthandler.cancel_dump_traceback_later()
             worst = max(worst, time.perf_counter() - start - 0.001)
 
     async def write(slice_: list[tuple[str, int]]) -> None:
@@ -310,7 +318,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="items for civittui")
     parser.add_argument("--plain-n", type=int, default=2_000, help="items for TinyDB+JSONStorage")
     parser.add_argument("--cached-n", type=int, default=5_000, help="items for TinyDB+Caching")
+    parser.add_argument(
+        "--stall-traces", type=Path, help="write every thread's stack here when the loop stalls"
+    )
     args = parser.parse_args()
+    if args.stall_traces:
+        STALL_TRACES.append(args.stall_traces.open("w"))
     base_rss = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
