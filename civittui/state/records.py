@@ -19,6 +19,7 @@ from civittui.redact import Redactor
 
 __all__ = [
     "ITEM_KINDS",
+    "encode_item",
     "ItemRecord",
     "ItemStatus",
     "TargetRecord",
@@ -220,9 +221,10 @@ def target_doc_problem(doc: object) -> str | None:
 _STATUS = {status.value: status for status in ItemStatus}
 
 
-def item_record(kind: str, doc_id: int, doc: Doc) -> ItemRecord:
+def item_record(kind: str, doc_id: int, doc: Doc, *, copy: bool = True) -> ItemRecord:
     """Build the record for a stored item document (positional arguments: a frozen dataclass
-    costs microseconds to build, keywords add to it)."""
+    costs microseconds to build, keywords add to it); `copy=False` when `doc` was just decoded
+    and is the caller's own."""
     get = doc.get
     return ItemRecord(
         f"{kind}:{doc_id}",
@@ -242,8 +244,19 @@ def item_record(kind: str, doc_id: int, doc: Doc) -> ItemRecord:
         doc["updated"],
         get("retry_at"),
         # a copy: the record is frozen, and the caller must not reach into the stored document
-        None if (spec := get("spec")) is None else orjson.loads(orjson.dumps(spec)),
+        None
+        if (spec := get("spec")) is None
+        else (orjson.loads(orjson.dumps(spec)) if copy else spec),
     )
+
+
+def encode_item(doc: Doc) -> bytes:
+    """An item document as the store holds it in memory: its compact JSON.
+
+    Copied into a bytes object of its own size: orjson returns one that keeps a ~4 KB buffer,
+    which held 4 KB per item (420 MB at 100k).
+    """
+    return memoryview(orjson.dumps(doc)).tobytes()
 
 
 def compact(doc: Doc) -> Doc:

@@ -5,11 +5,12 @@ TinyDB 4.9 rebuilds a whole table on every `insert`/`update` (one update at 100k
 microseconds. So items live in one table per kind under their CivitAI id as `doc_id`, a change
 replaces one document in place (O(1), `StateTable.put`), indexes kept in memory answer the
 queries, and the disk sees the state only on `flush` (about once a second, and on close), through
-`AtomicJSONStorage`'s atomic replace.
+`AtomicJSONStorage`: a journal of the changed documents, or a new snapshot replaced atomically.
+Item documents are held as their compact JSON bytes and decoded when read.
 
 Thread safety: every method takes one lock, so the engine may mutate from the event loop while
-`flush` runs in a worker thread; `flush` holds the lock only for the snapshot (a dict copy per
-table), and serializes and writes outside it.
+`flush` runs in a worker thread; `flush` holds the lock only to take the changes (and, when a
+snapshot is due, a dict copy per table), and encodes and writes outside it.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from civittui.state.records import (
     TargetRecord,
     check_no_secrets,
     compact,
+    encode_item,
     item_record,
     parse_key,
     scrub_spec,
     utc_now,
 )
-from civittui.state.storage import FORMAT, AtomicJSONStorage, remove_stale_temps
+from civittui.state.storage import FORMAT, AtomicJSONStorage, Live, remove_stale_temps
 from civittui.state.tables import StateDB, Writes
 
 __all__ = ["Store"]
@@ -115,7 +117,7 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            db = StateDB(path, storage=AtomicJSONStorage)
+            db = StateDB(path, storage=AtomicJSONStorage, read_only=read_only)
             return cls(db, db.storage, read_only=read_only)  # type: ignore[arg-type]
         finally:
             if collecting:
@@ -154,18 +156,39 @@ class Store:
             True if something was written.
 
         Raises:
-            StateError: the file could not be written; the changes stay pending.
+            StateError: the file could not be written, the changes stay pending; or the
+                journal was written but the last compaction failed (reported once).
         """
         if self.read_only:
             return False
+        storage = self._storage
         with self._flush_lock:
             with self._lock:
                 gen = self._writes.gen
                 if gen == self._saved_gen:
                     return False
-                snapshot = self._storage.snapshot()
-            self._storage.persist(snapshot)
+                batch = self._writes.take()
+                whole = storage.wants_snapshot()
+                tables: Live | None = None
+                if whole:
+                    tables = storage.copy()
+                elif storage.compaction_due():
+                    # Item tables are compacted from the snapshot on disk and the journal.
+                    tables = storage.copy(items=False)
+            try:
+                if whole:
+                    assert tables is not None
+                    storage.write_snapshot(tables)
+                else:
+                    storage.append(batch, tables)
+            except BaseException:
+                with self._lock:
+                    self._writes.give_back(batch)
+                raise
             self._saved_gen = gen
+            failed = storage.compaction_error()
+            if failed is not None:
+                raise failed  # the changes are safe in the journal; the snapshot is not new
             return True
 
     # --------------------------------------------------------------------------------- items
@@ -178,7 +201,8 @@ class Store:
         """
         kind, doc_id = parse_key(key)
         with self._lock:
-            old = self._writes.table(kind).doc(doc_id)
+            raw = self._writes.table(kind).doc(doc_id)
+            old = None if raw is None else orjson.loads(raw)
             if old is not None:
                 doc["first_seen"] = old.get("first_seen", old["updated"])
                 if "attempts" not in doc and "attempts" in old:
@@ -188,7 +212,7 @@ class Store:
                 if doc["status"] != ItemStatus.DONE and doc.get("spec") is None and "spec" in old:
                     doc["spec"] = old["spec"]
             doc = compact(doc)
-            self._writes.put(kind, doc_id, doc)
+            self._writes.put(kind, doc_id, encode_item(doc))
             self._index.change(key, old, doc)
         return kind, doc_id, doc
 
@@ -200,8 +224,8 @@ class Store:
         """
         kind, doc_id = parse_key(key)
         with self._lock:
-            doc = self._writes.table(kind).doc(doc_id)
-        return None if doc is None else item_record(kind, doc_id, doc)
+            raw = self._writes.table(kind).doc(doc_id)
+        return None if raw is None else item_record(kind, doc_id, orjson.loads(raw), copy=False)
 
     def mark_done(
         self,
@@ -279,7 +303,7 @@ class Store:
         kind, doc_id = parse_key(key)
         with self._lock:
             if self._writes.table(kind).doc(doc_id) is not None:
-                self._index.change(key, self._writes.drop(kind, doc_id), None)
+                self._index.change(key, orjson.loads(self._writes.drop(kind, doc_id)), None)
 
     def failures(self, *, include_permanent: bool = True) -> list[ItemRecord]:
         """Failed items, newest first; costs the number of open items, not of all items.
@@ -366,8 +390,8 @@ class Store:
         """Remember that item `key` belongs to `target` too, unless `target` recorded it."""
         kind, doc_id = parse_key(key)
         with self._lock:
-            doc = self._writes.table(kind).doc(doc_id)
-            if doc is None or doc.get("target") != target:
+            raw = self._writes.table(kind).doc(doc_id)  # item documents are kept as JSON bytes
+            if raw is None or orjson.loads(raw).get("target") != target:
                 self._members.add(target, key)
 
     def members(self, target: str) -> set[str]:
