@@ -164,6 +164,7 @@ class Store:
         storage = self._storage
         with self._flush_lock:
             with self._lock:
+                self._members.commit()
                 gen = self._writes.gen
                 if gen == self._saved_gen:
                     return False
