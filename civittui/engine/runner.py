@@ -26,6 +26,7 @@ from civittui.config import Config
 from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
+from civittui.engine.badfile import BAD_FILE, bad_file, is_bad_file
 from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.engine.events import (
     NOT_THE_TARGETS,
@@ -81,6 +82,8 @@ class _TargetState:
     error: str | None = None
     removed: bool = False
     interrupted: bool = False
+    resumed: bool = False
+    """Taken from the state at start, not queued by the user: its failed items wait for retry."""
     told: float = 0.0
     """When its counts were last sent while skipping done items."""
     """An item of it was stopped half-way: the target is not done, the next run resumes it."""
@@ -147,6 +150,7 @@ class Engine:
         self._stopping = False
         self._queues: _Queues | None = None
         self._retries: list[Item] = []
+        self._last_errors: dict[str, str] = {}  # item key -> its failure before this retry
         self._outstanding = 0
         self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
         self._backlog: list[Event] = []  # state changes from sync commands, sent by `_teller`
@@ -161,11 +165,17 @@ class Engine:
                 except UrlError:
                     continue  # queued against another api_base: kept in the state, not run
                 state = self._add_target(target)
-                if record.status == TargetStatus.DONE:
-                    state.status = TargetStatus.DONE
+                state.resumed = True
+                # Only what a stop interrupted runs again; a failed target waits for `retry`
+                # (a known-bad file is not fetched again at every start).
+                if record.status in (TargetStatus.DONE, TargetStatus.FAILED):
+                    state.status = TargetStatus(record.status)
                     state.found, state.done = record.found, record.done
                     state.failed, state.skipped = record.failed, record.skipped
+                    state.error = record.error
                     state.crawled = True
+            for pending in list(store.items(status=ItemStatus.PENDING)):
+                self._requeue(pending)  # cut short by a stop: resumed from its `.part`
 
     # -- commands (call from the event loop that runs serve) ----------------------------------
 
@@ -197,6 +207,8 @@ class Engine:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
+            if state.status is TargetStatus.QUEUED:
+                state.resumed = False  # queued by the user: its failed items are tried again
             for note in target.notes:
                 self._backlog.append(Notice(note))
             if not self._dry_run:  # a dry run leaves no target behind to download later
@@ -289,7 +301,11 @@ class Engine:
             item = item_from_spec(record.spec)
         except ValueError:
             return False
+        if any(waiting.key == item.key for waiting in self._retries):
+            return False  # already waiting (resumed at start and asked for again)
         if record.status == ItemStatus.FAILED:
+            if record.error:
+                self._last_errors[record.key] = record.error  # `mark_pending` clears it
             state = self._targets.get(record.target or "")
             if state is not None and state.failed > 0:
                 state.failed -= 1  # counted again if it fails again: once per item, not per try
@@ -631,6 +647,9 @@ class Engine:
         retry: bool = False,
     ) -> None:
         assert self._queues is not None
+        if not retry and state is not None and self._waits_for_retry(item, state):
+            state.failed += 1
+            return
         if not retry:
             done = await processor.check(item)
             if done is not None:
@@ -666,6 +685,16 @@ class Engine:
             await self._queues.images.send(item)
         else:
             await self._queues.files.send(item)
+
+    def _waits_for_retry(self, item: Item, state: _TargetState) -> bool:
+        """A recorded failure a crawl lists again is not fetched again by itself when its
+        target was resumed from the state, or when it is a known-bad file (see `bad_file`)."""
+        if self._dry_run:
+            return False
+        record = self._store.item(item.key)
+        if record is None or record.status is not ItemStatus.FAILED:
+            return False
+        return state.resumed or (record.permanent and is_bad_file(record.error))
 
     async def _worker(
         self,
@@ -703,13 +732,20 @@ class Engine:
         except ItemError as exc:
             self._inflight.pop(item.key, None)
             reason = self._redact(exc.reason)
+            permanent = exc.permanent
+            before = self._store.item(item.key)
+            previous = self._last_errors.pop(item.key, None) or (
+                before.error if before is not None and before.status is ItemStatus.FAILED else None
+            )
+            if bad_file(reason, previous):
+                reason, permanent = f"{BAD_FILE}: {reason}", True
             record = self._store.mark_failed(
                 item.key,
                 target=item.target,
                 name=item.name,
                 reason=reason,
                 http_status=exc.http_status,
-                permanent=exc.permanent,
+                permanent=permanent,
                 retry_at=exc.retry_at.isoformat() if exc.retry_at else None,
                 spec=item.to_spec(),
             )
