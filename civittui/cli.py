@@ -1,6 +1,7 @@
 """Commands and options -> engine calls. No logic of its own beyond wiring and exit codes.
 
-Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable),
+Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable) or
+batch lines were skipped,
 2 bad input or configuration, 130 interrupted (state saved); a headless run ended by SIGTERM
 or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
 """
@@ -90,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (get, batch := command("batch", "download the URLs in FILE (one a line)")):
         p.add_argument("--dry-run", action="store_true", help="crawl only: plan, nothing fetched")
         p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON run report")
+        p.add_argument(
+            "--strict",
+            action="store_true",
+            help="a batch line that is not a URL stops everything (default: skipped, exit 1)",
+        )
     batch.add_argument("file", type=Path, metavar="FILE")
 
     retry = command("retry", "re-run recorded failures")
@@ -191,15 +197,29 @@ def _check_url(config: Config, url: str) -> None:
 def _cmd_get(config: Config, args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
-    from civittui.civitai.urls import read_batch_file
+    from civittui.civitai.urls import read_batch_file, read_batch_lines
 
     urls = list(getattr(args, "urls", None) or [])
     batch = getattr(args, "batch", None) or getattr(args, "file", None)
-    if batch is not None:
-        urls += read_batch_file(batch, extra_hosts=(urlsplit(config.api_base).netloc,))
+    hosts = (urlsplit(config.api_base).netloc,)
+    bad_lines: list[str] = []
+    if batch is not None and args.strict:
+        urls += read_batch_file(batch, extra_hosts=hosts)
+    elif batch is not None:
+        found, bad_lines = read_batch_lines(batch, extra_hosts=hosts)
+        urls += found
+        for line in bad_lines:  # said now, and again under the summary
+            print(display_text(f"civittui: skipped {line}"), file=sys.stderr)
     if not urls:
         raise UrlError("nothing to do: give at least one URL or --batch FILE")
-    return _run_headless(config, args, urls=urls)
+    code = _run_headless(config, args, urls=urls)
+    if bad_lines:
+        print(f"civittui: {len(bad_lines)} batch line(s) skipped:", file=sys.stderr)
+        for line in bad_lines:
+            print(display_text(f"  {line}"), file=sys.stderr)
+        if code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
 
 
 def _run_headless(
