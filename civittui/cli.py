@@ -18,6 +18,7 @@ from typing import Any
 
 from civittui import __version__
 from civittui.config import Config, describe, load_config, to_json_dict
+from civittui.engine.choices import FILE_SIZES
 from civittui.errors import CivittuiError, ConfigError, UrlError
 from civittui.textsafe import display_text, json_text
 
@@ -66,6 +67,34 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+def _add_choices(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what to mirror of each URL (kept with the target)")
+    group.add_argument("--latest", action="store_true", help="only the newest version of a model")
+    group.add_argument(
+        "--file-format", metavar="FORMAT", help="one file per version: SafeTensor, PickleTensor…"
+    )
+    group.add_argument(
+        "--file-size", choices=FILE_SIZES, help="one file per version: pruned or full"
+    )
+    group.add_argument("--file-fp", metavar="FP", help="one file per version: fp16, fp32, bf16…")
+    group.add_argument("--types", metavar="T,…", help="model types to keep, e.g. LORA,LoCon")
+
+
+def _choices_from(args: argparse.Namespace) -> Any:
+    """The per-target choices `get`/`batch` were given (`--nsfw` counts as one too)."""
+    from civittui.engine.choices import TargetChoices
+
+    types = [t.strip() for t in (getattr(args, "types", None) or "").split(",") if t.strip()]
+    return TargetChoices(
+        latest=bool(getattr(args, "latest", False)),
+        file_format=getattr(args, "file_format", None) or None,
+        file_size=getattr(args, "file_size", None) or None,
+        file_fp=getattr(args, "file_fp", None) or None,
+        types=tuple(types),
+        nsfw=getattr(args, "nsfw", None) or None,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (the TUI form is `civittui [URL…]`, see `main`)."""
     parser = _Parser(
@@ -91,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (get, batch := command("batch", "download the URLs in FILE (one a line)")):
         p.add_argument("--dry-run", action="store_true", help="crawl only: plan, nothing fetched")
         p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON run report")
+        _add_choices(p)
         p.add_argument(
             "--strict",
             action="store_true",
@@ -129,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {"--batch", "--report", "--top", "--csv"}
+_VALUE_FLAGS |= {"--file-format", "--file-size", "--file-fp", "--types"}
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -212,7 +243,7 @@ def _cmd_get(config: Config, args: argparse.Namespace) -> int:
             print(display_text(f"civittui: skipped {line}"), file=sys.stderr)
     if not urls:
         raise UrlError("nothing to do: give at least one URL or --batch FILE")
-    code = _run_headless(config, args, urls=urls)
+    code = _run_headless(config, args, urls=urls, choices=_choices_from(args))
     if bad_lines:
         print(f"civittui: {len(bad_lines)} batch line(s) skipped:", file=sys.stderr)
         for line in bad_lines:
@@ -228,6 +259,7 @@ def _run_headless(
     *,
     urls: Sequence[str] = (),
     retry: Callable[[Any], int] | None = None,
+    choices: Any = None,
 ) -> int:
     import anyio
 
@@ -254,7 +286,7 @@ def _run_headless(
     try:
         engine = Engine(config, store, dry_run=dry_run)
         if urls:
-            engine.add_urls(urls)
+            engine.add_urls(urls, choices=choices)
         if retry is not None and retry(engine) == 0:
             print("civittui: nothing to retry", file=sys.stderr)
             return EXIT_OK

@@ -27,6 +27,7 @@ from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
 from civittui.engine.badfile import BAD_FILE, bad_file, is_bad_file
+from civittui.engine.choices import TargetChoices
 from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.engine.events import (
     NOT_THE_TARGETS,
@@ -61,7 +62,9 @@ __all__ = ["Engine", "ItemSource"]
 class ItemSource(Protocol):
     """Turns a target into items (the crawler; a test may stand in its own)."""
 
-    def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]: ...
+    def crawl(
+        self, target: Target, stats: CrawlStats, choices: TargetChoices | None = None
+    ) -> AsyncIterator[Item]: ...
 
 
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
@@ -73,6 +76,7 @@ _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry dat
 class _TargetState:
     target: Target
     status: TargetStatus = TargetStatus.QUEUED
+    choices: TargetChoices = TargetChoices()
     found: int = 0
     done: int = 0
     failed: int = 0
@@ -98,6 +102,7 @@ class _TargetState:
             failed=self.failed,
             skipped=self.skipped,
             error=self.error,
+            choices=self.choices,
         )
 
 
@@ -165,6 +170,7 @@ class Engine:
                 except UrlError:
                     continue  # queued against another api_base: kept in the state, not run
                 state = self._add_target(target)
+                state.choices = TargetChoices.from_json(record.choices)
                 state.resumed = True
                 # Only what a stop interrupted runs again; a failed target waits for `retry`
                 # (a known-bad file is not fetched again at every start).
@@ -190,8 +196,12 @@ class Engine:
 
         return (urlsplit(self._config.api_base).netloc,)
 
-    def add_urls(self, urls: Sequence[str]) -> list[str]:
+    def add_urls(self, urls: Sequence[str], *, choices: TargetChoices | None = None) -> list[str]:
         """Queue URLs; all or nothing.
+
+        `choices` say what of each URL to mirror (latest version only, one file kind, model
+        types, content level) and are kept with the target; None keeps a queued target's
+        choices (a new one mirrors everything).
 
         Raises:
             UrlError: one of them is not a CivitAI URL civittui can mirror.
@@ -209,6 +219,8 @@ class Engine:
                 state.found = state.done = state.failed = state.skipped = 0
             if state.status is TargetStatus.QUEUED:
                 state.resumed = False  # queued by the user: its failed items are tried again
+            if choices is not None:
+                state.choices = choices
             for note in target.notes:
                 self._backlog.append(Notice(note))
             if not self._dry_run:  # a dry run leaves no target behind to download later
@@ -278,7 +290,7 @@ class Engine:
                 is_target_failure(target) and (wanted is None or target.key in wanted)
             ):
                 try:
-                    self.add_urls([target.url])
+                    self.add_urls([target.url], choices=TargetChoices.from_json(target.choices))
                 except UrlError:
                     continue  # queued against another api_base
                 count += 1
@@ -394,6 +406,7 @@ class Engine:
             failed=state.failed,
             skipped=state.skipped,
             error=state.error,
+            choices=state.choices.to_json() or None,
         )
 
     # -- the run ------------------------------------------------------------------------------
@@ -500,6 +513,7 @@ class Engine:
                     "failed": s.failed,
                     "skipped": s.skipped,
                     "error": s.error,
+                    "choices": s.choices.to_json(),
                 }
                 for s in self._targets.values()
             ]
@@ -575,7 +589,13 @@ class Engine:
         await self._emit(state.event())
         stats = CrawlStats()
         try:
-            async for item in crawler.crawl(state.target, stats):
+            # (an item source without choices keeps its two-argument form)
+            items = (
+                crawler.crawl(state.target, stats, state.choices)
+                if not state.choices.is_default
+                else crawler.crawl(state.target, stats)
+            )
+            async for item in items:
                 if state.removed or self._stopping:
                     break
                 if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
