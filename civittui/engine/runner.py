@@ -158,6 +158,7 @@ class Engine:
         self._last_errors: dict[str, str] = {}  # item key -> its failure before this retry
         self._outstanding = 0
         self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
+        self._running: dict[str, anyio.CancelScope] = {}  # downloads `pause` stops
         self._backlog: list[Event] = []  # state changes from sync commands, sent by `_teller`
         self._told = anyio.Event()
         self._seen: set[str] = set()
@@ -263,15 +264,25 @@ class Engine:
 
     @property
     def paused(self) -> bool:
-        """True while crawling and new downloads are held."""
+        """True while crawling and downloads are held."""
         return not self._resumed.is_set()
 
+    @property
+    def transferring(self) -> int:
+        """Downloads running now (0 soon after `pause`)."""
+        return len(self._running)
+
     def pause(self) -> None:
-        """Hold crawling and new downloads (running downloads finish)."""
+        """Hold crawling and stop every running download at once: each keeps its finished
+        ranges (its `.part`) and stays pending, neither done nor failed, until `resume`."""
+        if self.paused:
+            return
         self._resumed = anyio.Event()
+        for scope in self._running.values():
+            scope.cancel()
 
     def resume(self) -> None:
-        """Continue after `pause`."""
+        """Continue after `pause`: stopped downloads go on from their finished ranges."""
         self._resumed.set()
         self._wake.set()
 
@@ -723,10 +734,9 @@ class Engine:
     ) -> None:
         async with receive:
             async for item in receive:
-                await self._resumed.wait()
                 state = self._targets.get(item.target)
                 try:
-                    await self._run_item(item, processor, state)
+                    await self._run_pausable(item, processor, state)
                 finally:
                     # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
                     # `_finish` records it pending; its target must not read as done.
@@ -742,6 +752,22 @@ class Engine:
                     await self._emit(state.event())
                     if state.outstanding == 0:
                         self._persist_target(state)
+
+    async def _run_pausable(
+        self, item: Item, processor: ItemProcessor, state: _TargetState | None
+    ) -> None:
+        """Run an item; a `pause` stops it (its `.part` kept) and it runs again on `resume`,
+        from the ranges it had, without counting as done or failed in between."""
+        while True:
+            await self._resumed.wait()
+            with anyio.CancelScope() as scope:
+                self._running[item.key] = scope
+                try:
+                    await self._run_item(item, processor, state)
+                finally:
+                    self._running.pop(item.key, None)
+            if not scope.cancelled_caught or self._stopping:
+                return
 
     async def _run_item(
         self, item: Item, processor: ItemProcessor, state: _TargetState | None
