@@ -24,7 +24,17 @@ from civittui.textsafe import display_text, json_text
 
 __all__ = ["main"]
 
-COMMANDS = ("get", "batch", "retry", "failures", "refilter", "tokens", "config", "status")
+COMMANDS = (
+    "get",
+    "batch",
+    "retry",
+    "failures",
+    "refilter",
+    "tokens",
+    "dataset",
+    "config",
+    "status",
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Common options: accepted before or after the subcommand (users type both).
@@ -147,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--top", type=int, default=50, metavar="N")
     tokens.add_argument("--csv", type=Path, metavar="FILE")
     tokens.add_argument("--uncategorized", action="store_true", help="only tokens no list has")
+    dataset = command("dataset", "a training folder: saved images with caption files")
+    dataset.add_argument("out", type=Path, metavar="OUT", help="the folder to fill")
+    dataset.add_argument("urls", nargs="*", metavar="URL", help="only these targets' images")
+    dataset.add_argument(
+        "--trigger", action="store_true", help="start captions with the version's trigger words"
+    )
     command("config", "effective configuration and where each value came from")
     status = command("status", "completeness audit: what the API lists vs what is on disk")
     status.add_argument("urls", nargs="*", metavar="URL")
@@ -492,6 +508,33 @@ def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_dataset(config: Config, args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from urllib.parse import urlsplit
+
+    from civittui.civitai.urls import parse_url
+    from civittui.engine.dataset import build_dataset, format_summary
+    from civittui.store import Store
+
+    hosts = (urlsplit(config.api_base).netloc,)
+    keys = [parse_url(url, extra_hosts=hosts).key for url in args.urls] or None
+    if not config.state_path.exists():
+        raise ConfigError(f"no mirror at {config.root} (no state file): run `get` first")
+    with Store.open(config.state_path, read_only=True) as store:
+        try:
+            summary = build_dataset(
+                config.root, store, args.out, targets=keys, trigger=args.trigger
+            )
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise ConfigError(f"dataset: cannot write {args.out}: {exc.strerror}{where}") from None
+    if args.json:
+        print(json_text(asdict(summary)))
+    elif not args.quiet:
+        print(_lines(format_summary(summary)))
+    return EXIT_OK
+
+
 def _cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(to_json_dict(config), default=str))
@@ -532,6 +575,7 @@ _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "failures": _cmd_failures,
     "refilter": _cmd_refilter,
     "tokens": _cmd_tokens,
+    "dataset": _cmd_dataset,
     "config": _cmd_config,
     "status": _cmd_status,
 }
