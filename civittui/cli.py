@@ -147,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every failure (not permanent ones), and what a stopped run left unfinished",
     )
-    retry.add_argument("--include-permanent", action="store_true", help="with --all: 404/410 too")
+    retry.add_argument(
+        "--include-permanent",
+        action="store_true",
+        help="with --all: 404/410 and known-bad files (the same wrong bytes twice) too",
+    )
     retry.add_argument("--report", type=Path, metavar="FILE")
 
     command("failures", "list recorded failures")
@@ -459,7 +463,8 @@ def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
         print("no recorded failures")
         return EXIT_OK
     for t in targets:
-        print(f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}")
+        line = f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}"
+        print(display_text(line))  # the error may quote the server
     for r in records:
         flag = " (permanent)" if r.permanent else ""
         name = display_text(r.name)[:40]
