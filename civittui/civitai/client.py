@@ -240,26 +240,29 @@ class CivitaiClient:
 
     # -- endpoints --------------------------------------------------------------------------
 
-    def _images_params(self, **filters: str | int) -> dict[str, str | int | Sequence[str]]:
+    def _images_params(
+        self, nsfw: str | None, **filters: str | int
+    ) -> dict[str, str | int | Sequence[str]]:
         return {
             **filters,
             "limit": 200,
-            "nsfw": _NSFW_IMAGES[self._config.nsfw],
+            "nsfw": _NSFW_IMAGES[nsfw or self._config.nsfw],
             "withMeta": "true",
             "flatMeta": "true",
             "sort": "Newest",
         }
 
     async def user_models(
-        self, username: str, *, types: Sequence[str] = ()
+        self, username: str, *, types: Sequence[str] = (), nsfw: str | None = None
     ) -> AsyncIterator[list[Json]]:
-        """Pages of a creator's models (every published version, files, showcase image ids)."""
+        """Pages of a creator's models (every published version, files, showcase image ids);
+        `nsfw` overrides the configured level."""
         params: dict[str, str | int | Sequence[str]] = {
             "username": username,
             "limit": 100,
             "sort": "Newest",
         }
-        if self._config.nsfw != "none":
+        if (nsfw or self._config.nsfw) != "none":
             params["nsfw"] = "true"
         if types:
             params["types"] = list(types)
@@ -284,9 +287,13 @@ class CivitaiClient:
         data = await self.get_json(f"/api/v1/model-versions/{version_id}")
         return data if isinstance(data, dict) else {}
 
-    async def images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
-        """Pages of images with flat generation metadata, at the configured nsfw level."""
-        async for page in self.paginate("/api/v1/images", self._images_params(**filters)):
+    async def images(
+        self, *, nsfw: str | None = None, **filters: str | int
+    ) -> AsyncIterator[list[Json]]:
+        """Pages of images with flat generation metadata, at the configured nsfw level (or
+        `nsfw`: none, soft, mature, x)."""
+        params = self._images_params(nsfw, **filters)
+        async for page in self.paginate("/api/v1/images", params):
             yield self._checked(page, check_image)
 
     async def post(self, post_id: int) -> Json | None:

@@ -26,6 +26,7 @@ from civittui.civitai.client import CivitaiClient
 from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
 from civittui.engine.attribution import Gallery
+from civittui.engine.choices import TargetChoices, latest_version, pick_file
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.engine.plan import Planner
 from civittui.errors import ApiError
@@ -127,13 +128,17 @@ class Crawler:
         self._models: dict[int, Json] = {}
         self._post_dirs: dict[int, str] = {}
         self._post_versions: dict[int, int | None] = {}
+        self._choices = TargetChoices()
 
-    async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
-        """Yield every item of `target`.
+    async def crawl(
+        self, target: Target, stats: CrawlStats, choices: TargetChoices | None = None
+    ) -> AsyncIterator[Item]:
+        """Yield every item of `target` (that its `choices` keep).
 
         Raises:
             ApiError: the target itself cannot be crawled (unknown user, deleted model).
         """
+        self._choices = choices or TargetChoices()  # one crawl at a time: the current target's
         kind = target.kind
         if kind is TargetKind.CREATOR:
             gen = self._creator(target, stats)
@@ -193,8 +198,12 @@ class Crawler:
             folder = self._model_folder(username, model)
         lora = self._lora_folder(username, model)
         small_version = compact_version(version, model_id)
-        names = self._file_names(folder, lora, version.get("files"))
-        for file in version.get("files") or []:
+        files = version.get("files")
+        if self._choices.picks_file and isinstance(files, list):
+            picked = pick_file(files, self._choices)
+            files = [picked] if picked is not None else []
+        names = self._file_names(folder, lora, files)
+        for file in files or []:
             if not isinstance(file, dict) or file.get("id") not in names:
                 continue
             name, placed = names[file["id"]]
@@ -225,7 +234,7 @@ class Crawler:
             stats.notes.append(f"model {model.get('id')} '{model.get('name')}' was taken down")
 
     def _wanted_type(self, model: Json, target: Target) -> bool:
-        types = [t.lower() for t in self._config.model_types]
+        types = [t.lower() for t in self._choices.types or self._config.model_types]
         types += [v.lower() for k, v in target.api_params if k == "types"]
         return not types or str(model.get("type", "")).lower() in types
 
@@ -294,10 +303,13 @@ class Crawler:
         over are placed by `post.get`, or, when they outnumber the versions, by per-version
         listings first (which also prove unlisted posts attached elsewhere)."""
         username = target.username or ""
-        types = [v for k, v in target.api_params if k == "types"] or list(self._config.model_types)
+        types = [v for k, v in target.api_params if k == "types"] or list(
+            self._choices.types or self._config.model_types
+        )
         version_owner: dict[int, Json] = {}
         versions: list[Json] = []
-        async for page in self._client.user_models(username, types=types):
+        every: list[Json] = []  # the chosen versions and the others (`latest`)
+        async for page in self._client.user_models(username, types=types, nsfw=self._choices.nsfw):
             for model in page:
                 creator = (model.get("creator") or {}).get("username")
                 if not _same_user(creator, username) or not self._wanted_type(model, target):
@@ -306,16 +318,17 @@ class Crawler:
                 if isinstance(model.get("id"), int):
                     self._models[model["id"]] = model
                 self._note_mode(model, stats)
-                for version in model.get("modelVersions") or []:
-                    if not isinstance(version, dict) or not isinstance(version.get("id"), int):
-                        continue
+                every += [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
+                for version in self._chosen_versions(model):
                     version_owner[version["id"]] = model
                     versions.append(version)
                     for item in self._version_items(target.key, username, model, version):
                         yield item
         if not version_owner:
             return
-        gallery = Gallery(version_owner, self._showcase(versions))
+        # Showcases of the versions not chosen prove which images to leave out.
+        showcase = self._showcase([v for v in every if isinstance(v.get("id"), int)])
+        gallery = Gallery(version_owner, {**showcase, **self._showcase(versions)})
 
         def image_items(pairs: list[tuple[int, Json]]) -> list[Item]:
             return [
@@ -328,7 +341,7 @@ class Crawler:
                 for version_id, image in pairs
             ]
 
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if self._belongs(image, username, stats) and not self._unplaceable(image, stats):
                     for item in image_items(gallery.see(image)):
@@ -336,7 +349,7 @@ class Crawler:
         if len(gallery.undecided()) > len(version_owner):
             # Fewer calls than one post.get per post: every version's own listing.
             for version_id in version_owner:
-                async for page in self._client.images(modelVersionId=version_id, username=username):
+                async for page in self._images(modelVersionId=version_id, username=username):
                     for image in page:
                         if _same_user(image.get("username") or username, username):
                             for item in image_items(gallery.see(image, version_id)):
@@ -345,6 +358,22 @@ class Crawler:
         async for version_id, image in self._resolve(gallery, username, stats):
             for item in image_items([(version_id, image)]):
                 yield item
+
+    def _chosen_versions(self, model: Json) -> list[Json]:
+        """The model's versions the target's choices keep (`latest`: the newest only)."""
+        versions = [
+            v
+            for v in model.get("modelVersions") or []
+            if isinstance(v, dict) and isinstance(v.get("id"), int)
+        ]
+        if self._choices.latest:
+            newest = latest_version(versions)
+            return [newest] if newest is not None else []
+        return versions
+
+    def _images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
+        """Image listing pages at the target's content level."""
+        return self._client.images(nsfw=self._choices.nsfw, **filters)
 
     @staticmethod
     def _unplaceable(image: Json, stats: CrawlStats) -> bool:
@@ -356,7 +385,7 @@ class Crawler:
 
     async def _creator_images(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         username = target.username or ""
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
                     continue
@@ -384,7 +413,7 @@ class Crawler:
         versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
         gallery = Gallery(version_ids, self._showcase([v for v in versions if "id" in v]))
         for version_id in version_ids:
-            async for page in self._client.images(modelVersionId=version_id, username=username):
+            async for page in self._images(modelVersionId=version_id, username=username):
                 for image in page:
                     if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
                         continue
@@ -397,11 +426,15 @@ class Crawler:
         assert target.id is not None
         model = await self._get_model(target.id)
         username = str((model.get("creator") or {}).get("username") or "")
+        if self._choices.types and not self._wanted_type(model, target):
+            stats.notes.append(
+                f"model {target.id} is a {model.get('type')}, not one of the types chosen "
+                f"({', '.join(self._choices.types)}): skipped"
+            )
+            return
         self._note_mode(model, stats)
         version_ids: list[int] = []
-        for version in model.get("modelVersions") or []:
-            if not isinstance(version, dict) or not isinstance(version.get("id"), int):
-                continue
+        for version in self._chosen_versions(model):
             version_ids.append(version["id"])
             for item in self._version_items(target.key, username, model, version):
                 yield item
@@ -473,7 +506,7 @@ class Crawler:
                             target.key, username, model, version, folder=folder
                         ):
                             yield item
-        async for page in self._client.images(postId=target.id):
+        async for page in self._images(postId=target.id):
             for image in page:
                 if image.get("postId") != target.id:
                     stats.dropped += 1
@@ -482,7 +515,7 @@ class Crawler:
 
     async def _image_target(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         assert target.id is not None
-        async for page in self._client.images(imageId=target.id):
+        async for page in self._images(imageId=target.id):
             for image in page:
                 if image.get("id") != target.id or not isinstance(image.get("postId"), int):
                     stats.dropped += 1

@@ -104,7 +104,16 @@ class ItemProcessor:
 
     async def finish(self, item: Item, done: Done) -> None:
         """Complete an item `check` found done: LoRA placement and card, a missing sidecar, and
-        its record when only the disk knew it."""
+        its record when only the disk knew it; a copy another target fetched is linked here."""
+        if done.link_from is not None:
+            link_from = done.link_from
+            # A hard link (a copy across devices): the same bytes in this target's folder.
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: place_lora(link_from, done.path, mode="hardlink")
+                )
+            except OSError:
+                return  # the fetched copy stays where it is; `status` shows this one as a gap
         if isinstance(item, FileItem):
             await self._place(item, done.path)
         elif isinstance(item, ImageItem):

@@ -26,6 +26,8 @@ from civittui.config import Config
 from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
 from civittui.download.builtin import BuiltinDownloader
+from civittui.engine.badfile import BAD_FILE, bad_file, is_bad_file
+from civittui.engine.choices import TargetChoices
 from civittui.engine.crawl import Crawler, CrawlStats
 from civittui.engine.events import (
     NOT_THE_TARGETS,
@@ -60,7 +62,9 @@ __all__ = ["Engine", "ItemSource"]
 class ItemSource(Protocol):
     """Turns a target into items (the crawler; a test may stand in its own)."""
 
-    def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]: ...
+    def crawl(
+        self, target: Target, stats: CrawlStats, choices: TargetChoices | None = None
+    ) -> AsyncIterator[Item]: ...
 
 
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
@@ -72,6 +76,7 @@ _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry dat
 class _TargetState:
     target: Target
     status: TargetStatus = TargetStatus.QUEUED
+    choices: TargetChoices = TargetChoices()
     found: int = 0
     done: int = 0
     failed: int = 0
@@ -81,6 +86,8 @@ class _TargetState:
     error: str | None = None
     removed: bool = False
     interrupted: bool = False
+    resumed: bool = False
+    """Taken from the state at start, not queued by the user: its failed items wait for retry."""
     told: float = 0.0
     """When its counts were last sent while skipping done items."""
     """An item of it was stopped half-way: the target is not done, the next run resumes it."""
@@ -95,6 +102,7 @@ class _TargetState:
             failed=self.failed,
             skipped=self.skipped,
             error=self.error,
+            choices=self.choices,
         )
 
 
@@ -147,8 +155,10 @@ class Engine:
         self._stopping = False
         self._queues: _Queues | None = None
         self._retries: list[Item] = []
+        self._last_errors: dict[str, str] = {}  # item key -> its failure before this retry
         self._outstanding = 0
         self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
+        self._running: dict[str, anyio.CancelScope] = {}  # downloads `pause` stops
         self._backlog: list[Event] = []  # state changes from sync commands, sent by `_teller`
         self._told = anyio.Event()
         self._seen: set[str] = set()
@@ -161,11 +171,18 @@ class Engine:
                 except UrlError:
                     continue  # queued against another api_base: kept in the state, not run
                 state = self._add_target(target)
-                if record.status == TargetStatus.DONE:
-                    state.status = TargetStatus.DONE
+                state.choices = TargetChoices.from_json(record.choices)
+                state.resumed = True
+                # Only what a stop interrupted runs again; a failed target waits for `retry`
+                # (a known-bad file is not fetched again at every start).
+                if record.status in (TargetStatus.DONE, TargetStatus.FAILED):
+                    state.status = TargetStatus(record.status)
                     state.found, state.done = record.found, record.done
                     state.failed, state.skipped = record.failed, record.skipped
+                    state.error = record.error
                     state.crawled = True
+            for pending in list(store.items(status=ItemStatus.PENDING)):
+                self._requeue(pending)  # cut short by a stop: resumed from its `.part`
 
     # -- commands (call from the event loop that runs serve) ----------------------------------
 
@@ -180,8 +197,12 @@ class Engine:
 
         return (urlsplit(self._config.api_base).netloc,)
 
-    def add_urls(self, urls: Sequence[str]) -> list[str]:
+    def add_urls(self, urls: Sequence[str], *, choices: TargetChoices | None = None) -> list[str]:
         """Queue URLs; all or nothing.
+
+        `choices` say what of each URL to mirror (latest version only, one file kind, model
+        types, content level) and are kept with the target; None keeps a queued target's
+        choices (a new one mirrors everything).
 
         Raises:
             UrlError: one of them is not a CivitAI URL civittui can mirror.
@@ -197,6 +218,10 @@ class Engine:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
+            if state.status is TargetStatus.QUEUED:
+                state.resumed = False  # queued by the user: its failed items are tried again
+            if choices is not None:
+                state.choices = choices
             for note in target.notes:
                 self._backlog.append(Notice(note))
             if not self._dry_run:  # a dry run leaves no target behind to download later
@@ -239,15 +264,25 @@ class Engine:
 
     @property
     def paused(self) -> bool:
-        """True while crawling and new downloads are held."""
+        """True while crawling and downloads are held."""
         return not self._resumed.is_set()
 
+    @property
+    def transferring(self) -> int:
+        """Downloads running now (0 soon after `pause`)."""
+        return len(self._running)
+
     def pause(self) -> None:
-        """Hold crawling and new downloads (running downloads finish)."""
+        """Hold crawling and stop every running download at once: each keeps its finished
+        ranges (its `.part`) and stays pending, neither done nor failed, until `resume`."""
+        if self.paused:
+            return
         self._resumed = anyio.Event()
+        for scope in self._running.values():
+            scope.cancel()
 
     def resume(self) -> None:
-        """Continue after `pause`."""
+        """Continue after `pause`: stopped downloads go on from their finished ranges."""
         self._resumed.set()
         self._wake.set()
 
@@ -266,7 +301,7 @@ class Engine:
                 is_target_failure(target) and (wanted is None or target.key in wanted)
             ):
                 try:
-                    self.add_urls([target.url])
+                    self.add_urls([target.url], choices=TargetChoices.from_json(target.choices))
                 except UrlError:
                     continue  # queued against another api_base
                 count += 1
@@ -289,7 +324,11 @@ class Engine:
             item = item_from_spec(record.spec)
         except ValueError:
             return False
+        if any(waiting.key == item.key for waiting in self._retries):
+            return False  # already waiting (resumed at start and asked for again)
         if record.status == ItemStatus.FAILED:
+            if record.error:
+                self._last_errors[record.key] = record.error  # `mark_pending` clears it
             state = self._targets.get(record.target or "")
             if state is not None and state.failed > 0:
                 state.failed -= 1  # counted again if it fails again: once per item, not per try
@@ -378,6 +417,7 @@ class Engine:
             failed=state.failed,
             skipped=state.skipped,
             error=state.error,
+            choices=state.choices.to_json() or None,
         )
 
     # -- the run ------------------------------------------------------------------------------
@@ -484,6 +524,7 @@ class Engine:
                     "failed": s.failed,
                     "skipped": s.skipped,
                     "error": s.error,
+                    "choices": s.choices.to_json(),
                 }
                 for s in self._targets.values()
             ]
@@ -559,7 +600,13 @@ class Engine:
         await self._emit(state.event())
         stats = CrawlStats()
         try:
-            async for item in crawler.crawl(state.target, stats):
+            # (an item source without choices keeps its two-argument form)
+            items = (
+                crawler.crawl(state.target, stats, state.choices)
+                if not state.choices.is_default
+                else crawler.crawl(state.target, stats)
+            )
+            async for item in items:
                 if state.removed or self._stopping:
                     break
                 if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
@@ -631,6 +678,9 @@ class Engine:
         retry: bool = False,
     ) -> None:
         assert self._queues is not None
+        if not retry and state is not None and self._waits_for_retry(item, state):
+            state.failed += 1
+            return
         if not retry:
             done = await processor.check(item)
             if done is not None:
@@ -667,6 +717,16 @@ class Engine:
         else:
             await self._queues.files.send(item)
 
+    def _waits_for_retry(self, item: Item, state: _TargetState) -> bool:
+        """A recorded failure a crawl lists again is not fetched again by itself when its
+        target was resumed from the state, or when it is a known-bad file (see `bad_file`)."""
+        if self._dry_run:
+            return False
+        record = self._store.item(item.key)
+        if record is None or record.status is not ItemStatus.FAILED:
+            return False
+        return state.resumed or (record.permanent and is_bad_file(record.error))
+
     async def _worker(
         self,
         receive: MemoryObjectReceiveStream[ImageItem] | MemoryObjectReceiveStream[FileItem],
@@ -674,10 +734,9 @@ class Engine:
     ) -> None:
         async with receive:
             async for item in receive:
-                await self._resumed.wait()
                 state = self._targets.get(item.target)
                 try:
-                    await self._run_item(item, processor, state)
+                    await self._run_pausable(item, processor, state)
                 finally:
                     # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
                     # `_finish` records it pending; its target must not read as done.
@@ -694,6 +753,22 @@ class Engine:
                     if state.outstanding == 0:
                         self._persist_target(state)
 
+    async def _run_pausable(
+        self, item: Item, processor: ItemProcessor, state: _TargetState | None
+    ) -> None:
+        """Run an item; a `pause` stops it (its `.part` kept) and it runs again on `resume`,
+        from the ranges it had, without counting as done or failed in between."""
+        while True:
+            await self._resumed.wait()
+            with anyio.CancelScope() as scope:
+                self._running[item.key] = scope
+                try:
+                    await self._run_item(item, processor, state)
+                finally:
+                    self._running.pop(item.key, None)
+            if not scope.cancelled_caught or self._stopping:
+                return
+
     async def _run_item(
         self, item: Item, processor: ItemProcessor, state: _TargetState | None
     ) -> None:
@@ -703,13 +778,20 @@ class Engine:
         except ItemError as exc:
             self._inflight.pop(item.key, None)
             reason = self._redact(exc.reason)
+            permanent = exc.permanent
+            before = self._store.item(item.key)
+            previous = self._last_errors.pop(item.key, None) or (
+                before.error if before is not None and before.status is ItemStatus.FAILED else None
+            )
+            if bad_file(reason, previous):
+                reason, permanent = f"{BAD_FILE}: {reason}", True
             record = self._store.mark_failed(
                 item.key,
                 target=item.target,
                 name=item.name,
                 reason=reason,
                 http_status=exc.http_status,
-                permanent=exc.permanent,
+                permanent=permanent,
                 retry_at=exc.retry_at.isoformat() if exc.retry_at else None,
                 spec=item.to_spec(),
             )

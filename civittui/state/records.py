@@ -97,6 +97,8 @@ class TargetRecord:
     error: str | None
     added: str
     updated: str
+    choices: dict[str, Any] | None = None
+    """Per-target choices as JSON (`TargetChoices.to_json`); None: everything."""
 
 
 # Item document fields and their JSON types; `status` and `updated` are required (`first_seen`
@@ -215,6 +217,8 @@ def target_doc_problem(doc: object) -> str | None:
         value = doc.get(name)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
             return f"target field {name!r} holds {value!r}"
+    if not isinstance(doc.get("choices", {}), dict):
+        return f"target field 'choices' holds {doc['choices']!r}"
     return None
 
 
@@ -289,7 +293,11 @@ def is_target_failure(record: TargetRecord) -> bool:
 
 def target_record(doc: Doc) -> TargetRecord:
     """Build the record for a stored target document."""
-    return TargetRecord(**{name: doc[name] for name in TARGET_FIELDS})
+    choices = doc.get("choices")
+    return TargetRecord(
+        **{name: doc[name] for name in TARGET_FIELDS},
+        choices=orjson.loads(orjson.dumps(choices)) if choices else None,  # a private copy
+    )
 
 
 # Names a secret goes by; a setting named like one is refused.
