@@ -16,13 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from civittui import __version__
+from civittui.cli_library import add_library_commands, cmd_adopt, cmd_sync
 from civittui.config import Config, describe, load_config, to_json_dict
 from civittui.errors import CivittuiError, ConfigError, UrlError
 from civittui.textsafe import display_text, json_text
 
 __all__ = ["main"]
 
-COMMANDS = ("get", "batch", "retry", "failures", "refilter", "tokens", "config", "status")
+COMMANDS = (
+    "get",
+    "batch",
+    "retry",
+    "failures",
+    "refilter",
+    "tokens",
+    "config",
+    "status",
+    "adopt",
+    "sync",
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Common options: accepted before or after the subcommand (users type both).
@@ -119,10 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="move an unreadable state file aside (files on disk are re-verified next run)",
     )
+    add_library_commands(command)
     return parser
 
 
-_VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {"--batch", "--report", "--top", "--csv"}
+_VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {
+    "--batch",
+    "--report",
+    "--top",
+    "--csv",
+    "--every",
+}
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -482,4 +501,6 @@ _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "tokens": _cmd_tokens,
     "config": _cmd_config,
     "status": _cmd_status,
+    "adopt": cmd_adopt,
+    "sync": cmd_sync,
 }

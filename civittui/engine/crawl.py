@@ -18,7 +18,7 @@ counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlS
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ from civittui.store import Store
 __all__ = ["CrawlStats", "Crawler"]
 
 Json = dict[str, Any]
+PageFilter = Callable[[AsyncIterator[list[Json]]], AsyncIterator[list[Json]]]
+"""Sees an image listing's pages first (`sync`: only the new ones, up to the first known)."""
 
 
 @dataclass(slots=True)
@@ -118,8 +120,17 @@ def _image_id(image: Json | None) -> int | None:
 class Crawler:
     """Turns targets into items for one run (caches what it fetched so nothing is asked twice)."""
 
-    def __init__(self, config: Config, client: CivitaiClient, store: Store, layout: Layout) -> None:
+    def __init__(
+        self,
+        config: Config,
+        client: CivitaiClient,
+        store: Store,
+        layout: Layout,
+        *,
+        image_pages: PageFilter | None = None,
+    ) -> None:
         self._config = config
+        self._image_pages = image_pages
         self._client = client
         self._store = store
         self._layout = layout
@@ -151,6 +162,11 @@ class Crawler:
             # Offline `status` counts it for this target even when another one recorded it.
             self._store.note_member(target.key, item.key)
             yield item
+
+    def _images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
+        """An image listing for placing images of versions, through `image_pages`."""
+        pages = self._client.images(**filters)
+        return pages if self._image_pages is None else self._image_pages(pages)
 
     # -- folders ------------------------------------------------------------------------------
 
@@ -328,7 +344,7 @@ class Crawler:
                 for version_id, image in pairs
             ]
 
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if self._belongs(image, username, stats) and not self._unplaceable(image, stats):
                     for item in image_items(gallery.see(image)):
@@ -336,7 +352,7 @@ class Crawler:
         if len(gallery.undecided()) > len(version_owner):
             # Fewer calls than one post.get per post: every version's own listing.
             for version_id in version_owner:
-                async for page in self._client.images(modelVersionId=version_id, username=username):
+                async for page in self._images(modelVersionId=version_id, username=username):
                     for image in page:
                         if _same_user(image.get("username") or username, username):
                             for item in image_items(gallery.see(image, version_id)):
@@ -384,7 +400,7 @@ class Crawler:
         versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
         gallery = Gallery(version_ids, self._showcase([v for v in versions if "id" in v]))
         for version_id in version_ids:
-            async for page in self._client.images(modelVersionId=version_id, username=username):
+            async for page in self._images(modelVersionId=version_id, username=username):
                 for image in page:
                     if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
                         continue
