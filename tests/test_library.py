@@ -145,7 +145,7 @@ def test_sync_fetches_exactly_what_is_new_then_nothing(
 
     assert mirror.run("sync") == 0
     out = capsys.readouterr().out
-    assert "hana_kim: 1 new version, 1 new file, " in out
+    assert "hana_kim: 1 new version, 1 new file, 2 new images" in out
     new_images = {i.id for i in post.images}
     got = [r.path for r in mirror.fake.requests_to("images")]
     assert len(got) == len(set(got))  # nothing fetched twice

@@ -10,6 +10,7 @@ is recorded done with its SHA256, so `get` links it instead of downloading it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 
 from civittui.atomicio import write_json_atomic, write_text_atomic
 from civittui.civitai.client import BY_HASH_BATCH, CivitaiClient
@@ -168,18 +170,29 @@ class Adopter:
             file.cached = file.sha256 is not None
         todo = [f for f in files if f.sha256 is None]
         total = sum(f.size for f in todo)
-        done = 0
+        done = [0]
+        lock = threading.Lock()
 
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            anyio.from_thread.run_sync(self._progress, "hash", done, total)
+        def step(n: int) -> None:  # from the hashing threads
+            with lock:
+                done[0] += n
 
         def failed(file: LocalFile, exc: OSError) -> None:
-            report.errors.append(f"{file.path}: cannot read ({exc.strerror or exc})")
+            with lock:
+                report.errors.append(f"{file.path}: cannot read ({exc.strerror or exc})")
 
         began = time.monotonic()
-        await hash_files(todo, progress=step, on_error=failed)
+        async with anyio.create_task_group() as tg:
+
+            async def tell() -> None:
+                while True:
+                    self._progress("hash", done[0], total)
+                    await anyio.sleep(0.1)
+
+            tg.start_soon(tell)
+            await hash_files(todo, progress=step, on_error=failed)
+            tg.cancel_scope.cancel()
+        self._progress("hash", done[0], total)
         report.hash_seconds = round(time.monotonic() - began, 3)
         for file in todo:
             if file.sha256 is not None:
@@ -276,8 +289,8 @@ class Adopter:
         if await self._preview(file.path, small.get("preview")):
             adopted.wrote.append("preview")
         if creator:
-            await anyio.to_thread.run_sync(self._meta, creator, version, compact, page)
-            adopted.wrote.append("meta")
+            if await anyio.to_thread.run_sync(self._meta, creator, version, compact, page):
+                adopted.wrote.append("meta")
         key = f"file:{adopted.file_id}"
         record = self._store.item(key)
         on_disk = record is not None and record.status == ItemStatus.DONE and record.path
@@ -292,9 +305,12 @@ class Adopter:
             )
         return adopted
 
-    def _meta(self, creator: str, version: Json, model: Json, page: str) -> None:
+    def _meta(self, creator: str, version: Json, model: Json, page: str) -> bool:
+        """Write `model_meta_v{id}.json/.txt` unless they already say the same."""
         json_path, text_path = self._layout.meta_paths(creator, int(version["id"]))
         meta = version_meta(version, model)
+        if _same_json(json_path, meta) and text_path.exists():
+            return False  # a second adopt rewrites nothing
         json_path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(json_path, meta)
         write_text_atomic(text_path, version_meta_text(meta, page_url=page))
@@ -306,6 +322,7 @@ class Adopter:
             size=json_path.stat().st_size,
             sha256=None,
         )
+        return True
 
     async def _preview(self, path: Path, preview: object) -> bool:
         """`{stem}.preview.{ext}` from the version's first image, unless one is there."""
@@ -329,3 +346,10 @@ class Adopter:
         except ItemError:
             return False  # a missing preview never fails the adoption
         return True
+
+
+def _same_json(path: Path, data: Json) -> bool:
+    try:
+        return bool(orjson.loads(path.read_bytes()) == data)
+    except (OSError, ValueError):
+        return False

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -53,16 +55,15 @@ def scan_model_files(folders: Iterable[Path]) -> list[LocalFile]:
     return list(found.values())
 
 
-def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    """Lower-case hex SHA256 of a file, read in big chunks into one buffer."""
+def sha256_of(
+    path: Path, progress: Callable[[int], None] | None = None, buffer: bytearray | None = None
+) -> str:
+    """Lower-case hex SHA256 of a file, read in big chunks into one (reusable) buffer."""
     digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
+    buffer = buffer if buffer is not None else bytearray(_CHUNK)
     view = memoryview(buffer)
     with path.open("rb", buffering=0) as fh:
-        while True:
-            n = fh.readinto(buffer)
-            if not n:
-                break
+        while n := fh.readinto(buffer):
             digest.update(view[:n])
             if progress is not None:
                 progress(n)
@@ -76,19 +77,28 @@ async def hash_files(
     progress: Callable[[int], None] | None = None,
     on_error: Callable[[LocalFile, OSError], None] | None = None,
 ) -> None:
-    """Fill in `sha256` of each file that has none, `threads` files at a time."""
+    """Fill in `sha256` of each file that has none, in `threads` worker threads.
+
+    Each worker takes the next file from a shared queue and keeps its own buffer, so a folder
+    of small files costs no per-file thread hand-off or allocation. `progress` and `on_error`
+    are called from the workers.
+    """
+    todo = deque(f for f in files if f.sha256 is None)
+
+    def worker() -> None:
+        buffer = bytearray(_CHUNK)
+        while True:
+            try:
+                file = todo.popleft()  # atomic: workers never take the same file
+            except IndexError:
+                return
+            try:
+                file.sha256 = sha256_of(file.path, progress, buffer)
+            except OSError as exc:
+                if on_error is not None:
+                    on_error(file, exc)
+
     limiter = anyio.CapacityLimiter(max(1, threads))
-
-    async def one(file: LocalFile) -> None:
-        try:
-            file.sha256 = await anyio.to_thread.run_sync(
-                sha256_of, file.path, progress, limiter=limiter
-            )
-        except OSError as exc:
-            if on_error is not None:
-                on_error(file, exc)
-
     async with anyio.create_task_group() as tg:
-        for file in files:
-            if file.sha256 is None:
-                tg.start_soon(one, file)
+        for _ in range(min(max(1, threads), len(todo))):
+            tg.start_soon(partial(anyio.to_thread.run_sync, worker, limiter=limiter))
