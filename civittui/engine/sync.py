@@ -10,7 +10,7 @@ on an old version still needs that version among the creator's, to be placed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,34 +53,63 @@ def until_known(store: Store) -> PageFilter:
 
 
 class SyncSource:
-    """The crawler with `until_known`, counting per target the items that are new."""
+    """The crawler, with `until_known` for the targets being synced; counts what is new.
 
-    def __init__(self, config: Config, client: CivitaiClient, store: Store) -> None:
+    Args:
+        only: the target keys to sync (the others are crawled whole, as by `get`); None: all.
+            `sync()` adds keys; a synced target's key is dropped once its crawl ended, so a
+            later plain re-queue crawls it whole.
+    """
+
+    def __init__(
+        self, config: Config, client: CivitaiClient, store: Store, only: set[str] | None = None
+    ) -> None:
         layout = Layout(config.root, config.lora_dir)
         self._store = store
-        self._crawler = Crawler(config, client, store, layout, image_pages=until_known(store))
+        self._only = only
+        self._full = Crawler(config, client, store, layout)
+        self._sync = Crawler(config, client, store, layout, image_pages=until_known(store))
         self.new: dict[str, Counter[str]] = {}
+        """Per synced target: new items by kind ("version", "file", "image")."""
 
     @classmethod
     def factory(
-        cls, config: Config, store: Store, sources: list[SyncSource]
+        cls,
+        config: Config,
+        store: Store,
+        sources: list[SyncSource],
+        only: set[str] | None = None,
     ) -> Callable[[CivitaiClient], SyncSource]:
         """For `Engine(items=...)`; the source made is appended to `sources`."""
 
         def make(client: CivitaiClient) -> SyncSource:
-            source = cls(config, client, store)
+            source = cls(config, client, store, only)
             sources.append(source)
             return source
 
         return make
 
+    def sync(self, keys: Iterable[str]) -> None:
+        """Sync these targets the next time they are crawled."""
+        if self._only is not None:
+            self._only.update(keys)
+
     async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
+        syncing = self._only is None or target.key in self._only
+        if not syncing:
+            async for item in self._full.crawl(target, stats):
+                yield item
+            return
         counts = self.new.setdefault(target.key, Counter())
-        async for item in self._crawler.crawl(target, stats):
+        counts.clear()
+        async for item in self._sync.crawl(target, stats):
             record = self._store.item(item.key)
             if record is None or record.status != ItemStatus.DONE:
                 counts[_kind(item)] += 1
             yield item
+        if self._only is not None:
+            self._only.discard(target.key)
+            record_sync(self._store, target.key, counts)
 
 
 def _kind(item: Item) -> str:
