@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -160,19 +161,90 @@ def cmd_sync(config: Config, args: argparse.Namespace) -> int:
             urls = list(args.urls) or _recorded_urls(store, hosts)
             if not urls:
                 raise ConfigError("sync: no recorded targets yet: give URLs (or `get` them first)")
-            while True:
-                code = _sync_round(config, store, urls, args)
-                if every is None or code >= EXIT_INTERRUPTED:
-                    return code
+            if every is None:
+                return _sync_round(config, store, urls, args)
+            with _TerminateAsInterrupt() as guard:
+                code = EXIT_OK
                 try:
-                    time.sleep(every)
-                except KeyboardInterrupt:
-                    print("civittui: interrupted", file=sys.stderr)
-                    return EXIT_INTERRUPTED
+                    while code < EXIT_INTERRUPTED:
+                        code = _sync_round(config, store, urls, args, after_loop=guard.install)
+                        if code < EXIT_INTERRUPTED:
+                            code = _wait(every, after_loop=guard.install) or EXIT_OK
+                except KeyboardInterrupt:  # between two steps: the state is saved on close
+                    code = EXIT_INTERRUPTED
+                return 128 + guard.received[0] if guard.received else code
         finally:
             store.close()
     finally:
         lock.release()
+
+
+class _TerminateAsInterrupt:
+    """While repeating, SIGTERM and SIGHUP stop like Ctrl+C at any instant (between rounds
+    too, where no round listens for them); the signal's number is kept for the exit code.
+
+    An event loop's signal receiver puts the default handler back when it closes, so
+    `install` is called again as each round's and each wait's loop ends.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _TerminateAsInterrupt:
+        self.install()
+        return self
+
+    def install(self) -> None:
+        """(Re)install the handlers (main thread only; not on Windows)."""
+        import signal
+        import threading
+
+        if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous = signal.signal(signum, self._handle)
+            self._previous.setdefault(signum, previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _wait(seconds: float, *, after_loop: Callable[[], None]) -> int | None:
+    """Sleep between rounds; the exit code when Ctrl+C, SIGTERM or SIGHUP ended the wait."""
+    import signal
+
+    import anyio
+
+    from civittui.cli import _stop_on_signals
+
+    received: list[int] = []
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_stop_on_signals, tg.cancel_scope, received)
+            await anyio.sleep(seconds)
+            tg.cancel_scope.cancel()
+
+    try:
+        try:
+            anyio.run(run)
+        finally:
+            after_loop()  # its signal receiver put the default handlers back
+    except KeyboardInterrupt:
+        print("civittui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if received:
+        print(f"civittui: stopped by {signal.Signals(received[0]).name}", file=sys.stderr)
+        return 128 + received[0]
+    return None
 
 
 def _recorded_urls(store: Any, hosts: tuple[str, ...]) -> list[str]:
@@ -189,7 +261,14 @@ def _recorded_urls(store: Any, hosts: tuple[str, ...]) -> list[str]:
     return urls
 
 
-def _sync_round(config: Config, store: Any, urls: list[str], args: argparse.Namespace) -> int:
+def _sync_round(
+    config: Config,
+    store: Any,
+    urls: list[str],
+    args: argparse.Namespace,
+    *,
+    after_loop: Callable[[], None] = lambda: None,
+) -> int:
     import signal
 
     import anyio
@@ -197,10 +276,12 @@ def _sync_round(config: Config, store: Any, urls: list[str], args: argparse.Name
     from civittui.cli import _first_user_error, _stop_on_signals
     from civittui.cli_progress import ProgressPrinter
     from civittui.engine.runner import Engine
-    from civittui.engine.sync import SyncSource, format_new, record_sync
+    from civittui.engine.sync import SyncSource, completed_targets, format_new, record_sync
+    from civittui.store import items_failed
 
     sources: list[SyncSource] = []
-    engine = Engine(config, store, items=SyncSource.factory(config, store, sources))
+    fast = completed_targets(store)  # before `add_urls` marks them queued
+    engine = Engine(config, store, items=SyncSource.factory(config, store, sources, fast))
     engine.add_urls(urls)
     printer = ProgressPrinter(quiet=True)  # the summary lines say what changed
     stopped_by: list[int] = []
@@ -220,6 +301,8 @@ def _sync_round(config: Config, store: Any, urls: list[str], args: argparse.Name
             anyio.run(run)
         except BaseExceptionGroup as group:
             raise _first_user_error(group) from None
+        finally:
+            after_loop()
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     if stopped_by:
@@ -238,9 +321,11 @@ def _sync_round(config: Config, store: Any, urls: list[str], args: argparse.Name
             record_sync(store, key, counts)
         if not args.json:
             failed = target.get("failed")
-            line = format_new(name, counts, failed if isinstance(failed, int) else 0)
-            if target.get("error") and target.get("status") == "failed":
-                line += f" — {target['error']}"
+            failed = failed if isinstance(failed, int) else 0
+            line = format_new(name, counts, failed)
+            error = target.get("error")
+            if error and target.get("status") == "failed" and error != items_failed(failed):
+                line = f"{name}: failed — {error}"  # the target itself: nothing was synced
             print(display_text(line))
         if code == EXIT_OK and target.get("status") == "failed":
             code = EXIT_FAILED

@@ -177,3 +177,83 @@ def test_a_duplicate_sha256_is_linked_not_downloaded(mirror: Mirror) -> None:
     first = next((mirror.root / "Users" / "kim").rglob(entry.name))
     second = next((mirror.root / "Users" / "reuploader").rglob(twin.name))
     assert first.stat().st_ino == second.stat().st_ino
+
+
+def test_unknown_files_say_why(mirror: Mirror, capsys: pytest.CaptureFixture[str]) -> None:
+    world = mirror.fake.world
+    kim_model = world.models_of(world.creator("kim"))[0]
+    gone = kim_model.versions[0].files[0]
+    assert mirror.run("get", mirror.url("/user/kim")) == 0
+    world.delete_model(kim_model)  # recorded by this library, then deleted on CivitAI
+    mirror.lora.mkdir(parents=True)
+    (mirror.lora / "gone.safetensors").write_bytes(mirror.fake.files.read(gone.key))
+    look_alike = mirror.lora / "look_alike.safetensors"
+    look_alike.write_bytes(b"a re-saved build" * 64)
+    hana = world.models_of(world.creator("hana_kim"))[0].versions[0].files[0]
+    import hashlib
+
+    hana.hashes["AutoV2"] = hashlib.sha256(look_alike.read_bytes()).hexdigest()[:10].upper()
+    (mirror.lora / "mine.pth").write_bytes(b"private" * 10)
+
+    report = _adopt_json(mirror, capsys)
+    reasons = {Path(u["path"]).name: u["reason"] for u in report["unknown"]}
+    assert reasons == {
+        "gone.safetensors": "deleted",
+        "look_alike.safetensors": "only an AutoV2 match",
+        "mine.pth": "not on CivitAI",
+    }
+    capsys.readouterr()
+    assert mirror.run("adopt") == 0
+    assert "unknown " in capsys.readouterr().out
+
+
+def test_a_failing_target_does_not_stop_the_sync_of_the_others(
+    mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert mirror.run("get", mirror.url("/user/kim")) == 0
+    assert mirror.run("get", mirror.url("/user/hana_kim")) == 0
+    world = mirror.fake.world
+    lora = world.models_of(world.creator("hana_kim"))[0]
+    world.add_version(lora, "v3")
+    mirror.fake.api_faults.inject("/api/v1/models?username=kim", status=404, times=10)
+    capsys.readouterr()
+    assert mirror.run("sync") == 1
+    out = capsys.readouterr().out
+    assert "hana_kim: 1 new version, 1 new file" in out
+    assert "\nkim: failed — deleted on CivitAI or not visible" in "\n" + out
+
+
+def test_sync_every_repeats_until_stopped(mirror: Mirror) -> None:
+    import queue
+    import signal
+    import threading
+
+    assert mirror.run("get", mirror.url("/user/kim")) == 0
+    proc = mirror.spawn("sync", "--every", "0.2s")
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+
+    def read() -> None:
+        with proc.stdout:  # type: ignore[union-attr]
+            for line in proc.stdout:  # type: ignore[union-attr]
+                lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert lines.get(timeout=30).startswith("kim: nothing new")
+        assert lines.get(timeout=30).startswith("kim: nothing new")  # a second round
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+        reader.join(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_sync_every_rejects_a_bad_duration(
+    mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert mirror.run("sync", "--every", "soon") == 2
+    assert "--every" in capsys.readouterr().err

@@ -238,8 +238,8 @@ class Adopter:
         assert file.sha256 is not None
         path, sha = str(file.path), file.sha256
         record = self._store.file_with_sha256(sha)
-        if record is not None and record.path != path:
-            return Unknown(path, sha, DELETED, f"this library downloaded it as {record.key}")
+        if record is not None:  # CivitAI knew it once: this library recorded it
+            return Unknown(path, sha, DELETED, f"it was {record.key} on CivitAI")
         # The single-hash route matches every hash type (civitai-api.md §4.2): a hit on the
         # first 10 hex digits alone is another file that only shares the AutoV2 hash.
         other = await client.version_by_hash(sha[:10])

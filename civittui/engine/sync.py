@@ -10,7 +10,7 @@ on an old version still needs that version among the creator's, to be placed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +20,16 @@ from civittui.config import Config
 from civittui.engine.crawl import Crawler, CrawlStats, PageFilter
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.layout import Layout
-from civittui.store import ItemStatus, Store
+from civittui.store import ItemStatus, Store, is_target_failure
 
-__all__ = ["SyncSource", "format_new", "last_sync", "record_sync", "until_known"]
+__all__ = [
+    "SyncSource",
+    "completed_targets",
+    "format_new",
+    "last_sync",
+    "record_sync",
+    "until_known",
+]
 
 Json = dict[str, Any]
 _SETTING = "sync"  # setting: {target key: {"at": ISO time, "new": {kind: n}}}
@@ -52,25 +59,45 @@ def until_known(store: Store) -> PageFilter:
     return pages
 
 
+def completed_targets(store: Store) -> set[str]:
+    """Keys of the targets whose last crawl ran to its end (done, or only items failed).
+
+    Only those may stop at the first known image: a crawl that was cut short left older items
+    unfetched below the newest known one. Read it before the targets are queued again.
+    """
+    return {
+        t.key
+        for t in store.targets()
+        if t.status == "done" or (t.status == "failed" and not is_target_failure(t))
+    }
+
+
 class SyncSource:
-    """The crawler, with `until_known` for the targets being synced; counts what is new.
+    """The crawler, with `until_known` for some targets; counts per target what is new.
 
     Args:
-        only: the target keys to sync (the others are crawled whole, as by `get`); None: all.
-            `sync()` adds keys; a synced target's key is dropped once its crawl ended, so a
-            later plain re-queue crawls it whole.
+        fast: keys of targets crawled until the first known image (see `completed_targets`);
+            the others are crawled whole, as `get` does.
+        track: keys whose counts are kept in the state once their crawl ended (`record_sync`),
+            then dropped from `track` and `fast`; None: the caller records.
     """
 
     def __init__(
-        self, config: Config, client: CivitaiClient, store: Store, only: set[str] | None = None
+        self,
+        config: Config,
+        client: CivitaiClient,
+        store: Store,
+        fast: set[str],
+        track: set[str] | None = None,
     ) -> None:
         layout = Layout(config.root, config.lora_dir)
         self._store = store
-        self._only = only
+        self._fast = fast
+        self._track = track
         self._full = Crawler(config, client, store, layout)
         self._sync = Crawler(config, client, store, layout, image_pages=until_known(store))
         self.new: dict[str, Counter[str]] = {}
-        """Per synced target: new items by kind ("version", "file", "image")."""
+        """Per target crawled: new items by kind ("version", "file", "image")."""
 
     @classmethod
     def factory(
@@ -78,37 +105,30 @@ class SyncSource:
         config: Config,
         store: Store,
         sources: list[SyncSource],
-        only: set[str] | None = None,
+        fast: set[str],
+        track: set[str] | None = None,
     ) -> Callable[[CivitaiClient], SyncSource]:
         """For `Engine(items=...)`; the source made is appended to `sources`."""
 
         def make(client: CivitaiClient) -> SyncSource:
-            source = cls(config, client, store, only)
+            source = cls(config, client, store, fast, track)
             sources.append(source)
             return source
 
         return make
 
-    def sync(self, keys: Iterable[str]) -> None:
-        """Sync these targets the next time they are crawled."""
-        if self._only is not None:
-            self._only.update(keys)
-
     async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
-        syncing = self._only is None or target.key in self._only
-        if not syncing:
-            async for item in self._full.crawl(target, stats):
-                yield item
-            return
+        crawler = self._sync if target.key in self._fast else self._full
         counts = self.new.setdefault(target.key, Counter())
         counts.clear()
-        async for item in self._sync.crawl(target, stats):
+        async for item in crawler.crawl(target, stats):
             record = self._store.item(item.key)
             if record is None or record.status != ItemStatus.DONE:
                 counts[_kind(item)] += 1
             yield item
-        if self._only is not None:
-            self._only.discard(target.key)
+        if self._track is not None and target.key in self._track:
+            self._track.discard(target.key)
+            self._fast.discard(target.key)
             record_sync(self._store, target.key, counts)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.engine.events import ItemFinished, ItemProgress, ItemStarted
-from civittui.engine.sync import SyncSource, format_new, last_sync
+from civittui.engine.sync import SyncSource, completed_targets, last_sync
 from civittui.errors import CivittuiError
 from civittui.store import Store
 from civittui.tui.screens.path_prompt import PathPrompt
@@ -29,12 +29,13 @@ class SyncHooks:
     a sync asked for (the rest are crawled whole, as `get` does)."""
 
     def __init__(self) -> None:
-        self.only: set[str] = set()
+        self.fast: set[str] = set()
+        self.track: set[str] = set()
         self.sources: list[SyncSource] = []
 
     def items(self, config: Config, store: Store) -> Callable[[CivitaiClient], SyncSource]:
         """For `Engine(items=...)`."""
-        return SyncSource.factory(config, store, self.sources, self.only)
+        return SyncSource.factory(config, store, self.sources, self.fast, self.track)
 
 
 class LibraryController:
@@ -69,7 +70,9 @@ class LibraryController:
             app.notify("nothing to sync: the queue is empty", severity="warning")
             return
         if self.hooks is not None:
-            self.hooks.only.update(r.key for r in rows)
+            keys = {r.key for r in rows}
+            self.hooks.fast.update(keys & completed_targets(app.store))
+            self.hooks.track.update(keys)
         app.queue_actions.add_urls([r.url for r in rows])
         app.notify(f"syncing {len(rows)} target(s): new items only")
 
@@ -112,9 +115,3 @@ class LibraryController:
             f"{report.hashed} hashed, {report.api_calls} API calls"
         )
         return report
-
-    def summary(self, key: str) -> str:
-        """The last sync's line for a target (for a notification)."""
-        source = self.hooks.sources[0] if self.hooks and self.hooks.sources else None
-        counts = source.new.get(key) if source else None
-        return format_new(key, counts) if counts is not None else ""
