@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from civittui.config import Config
-from civittui.errors import ConfigError
+from civittui.errors import ApiError, ConfigError
 from civittui.textsafe import display_text, json_text
 
 __all__ = ["add_library_commands", "cmd_adopt", "parse_duration"]
@@ -106,6 +106,9 @@ def cmd_adopt(config: Config, args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("civittui: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except ApiError as exc:  # CivitAI unreachable: the hashes are cached for the next run
+            print(display_text(f"civittui: adopt: {exc.reason}"), file=sys.stderr)
+            return EXIT_FAILED
         finally:
             progress.close()
             store.close()
