@@ -257,3 +257,22 @@ def test_sync_every_rejects_a_bad_duration(
 ) -> None:
     assert mirror.run("sync", "--every", "soon") == 2
     assert "--every" in capsys.readouterr().err
+
+
+def test_a_reupload_of_an_adopted_file_is_linked_from_it(
+    mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = mirror.fake.world
+    entry = world.models_of(world.creator("kim"))[0].versions[0].files[0]
+    mirror.lora.mkdir(parents=True)
+    adopted = mirror.lora / "base.safetensors"
+    adopted.write_bytes(mirror.fake.files.read(entry.key))
+    _adopt_json(mirror, capsys)
+    thief = world.add_creator("reuploader")
+    copy = world.add_model(thief, "Base again", "Checkpoint", files=0)
+    twin = world.add_file(copy.versions[0], "same.safetensors", content=adopted.read_bytes())
+    mirror.fake.clear_requests()
+    assert mirror.run("get", mirror.url("/user/reuploader")) == 0
+    assert _file_downloads(mirror) == []
+    linked = next((mirror.root / "Users" / "reuploader").rglob(twin.name))
+    assert linked.stat().st_ino == adopted.stat().st_ino

@@ -97,6 +97,7 @@ class Adopter:
         store: the open state (read-only for a dry run: nothing is written anywhere).
         dry_run: identify and list only.
         progress: told how far each phase is.
+        gate: the API gate to share (the app's engine's); default: a new one.
     """
 
     def __init__(
@@ -106,12 +107,14 @@ class Adopter:
         *,
         dry_run: bool = False,
         progress: Progress | None = None,
+        gate: ApiGate | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._dry_run = dry_run
         self._progress = progress or (lambda phase, done, total: None)
         self._layout = Layout(config.root, config.lora_dir)
+        self._gate = gate
         self._images: BuiltinDownloader
 
     async def run(self, folders: Sequence[Path]) -> AdoptReport:
@@ -126,11 +129,12 @@ class Adopter:
         report.scanned = len(files)
         await self._hash(files, report)
         hashed = [f for f in files if f.sha256 is not None]
-        gate = ApiGate(
+        gate = self._gate or ApiGate(
             self._config.rate,
             cooldown_until=self._store.cooldown_until(),
             on_cooldown=None if self._dry_run else self._store.set_cooldown_until,
         )
+        calls_before = gate.calls
         client = CivitaiClient(self._config, gate)
         self._images = BuiltinDownloader(self._config.download)
         try:
@@ -156,7 +160,7 @@ class Adopter:
         finally:
             await client.aclose()
             await self._images.aclose()
-        report.api_calls = gate.calls
+        report.api_calls = gate.calls - calls_before
         report.seconds = round(time.monotonic() - started, 3)
         if not self._dry_run:
             await anyio.to_thread.run_sync(self._store.flush)

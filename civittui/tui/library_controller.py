@@ -103,7 +103,8 @@ class LibraryController:
             app.model.apply(ItemProgress(key, done, total, 0.0, note))
 
         try:
-            report = await Adopter(app.config, app.store, progress=progress).run([folder])
+            adopter = Adopter(app.config, app.store, progress=progress, gate=app.engine.api_gate)
+            report = await adopter.run([folder])
         except CivittuiError as exc:
             app.notify(f"adopt {folder}: {exc}", severity="error")
             return None
