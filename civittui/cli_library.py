@@ -320,8 +320,8 @@ def _sync_round(
         counts: Counter[str] = new.get(key, Counter())
         name = key.split(":", 1)[1] if key.startswith("user:") else url
         rows.append({**target, "new": dict(counts)})
-        if code == EXIT_OK:
-            record_sync(store, key, counts)
+        if code < EXIT_INTERRUPTED and target.get("status") != "queued":
+            record_sync(store, key, counts)  # (an interrupted target is synced next round)
         if not args.json:
             failed = target.get("failed")
             failed = failed if isinstance(failed, int) else 0

@@ -114,6 +114,11 @@ def test_second_adopt_hashes_nothing_unchanged(
     assert again["hashed"] == 0 and len(again["adopted"]) == 1
     other.write_bytes(b"y" * 5001)  # changed: hashed again
     assert _adopt_json(mirror, capsys)["hashed"] == 1
+    other.rename(mirror.lora / "renamed.pt")  # a new path: hashed, the old entry forgotten
+    assert _adopt_json(mirror, capsys)["hashed"] == 1
+    state = json.loads((mirror.root / ".civittui" / "state.json").read_text("utf-8"))
+    cached = state["hashes"]["1"]["files"]
+    assert sorted(Path(p).name for p in cached) == ["base.safetensors", "renamed.pt"]
 
 
 def test_by_hash_route_takes_at_most_100(mirror: Mirror) -> None:
@@ -161,6 +166,9 @@ def test_sync_fetches_exactly_what_is_new_then_nothing(
     assert mirror.fake.requests_to("files") == [] and mirror.fake.requests_to("images") == []
     api = mirror.fake.requests_to("api")
     assert len(api) <= 2  # one page per listing
+    assert mirror.run("sync", mirror.url("/user/hana_kim"), "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["key"], r["new"], r["status"]) for r in rows] == [("user:hana_kim", {}, "done")]
 
 
 def test_a_duplicate_sha256_is_linked_not_downloaded(mirror: Mirror) -> None:

@@ -10,6 +10,7 @@ is recorded done with its SHA256, so `get` links it instead of downloading it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -127,6 +128,9 @@ class Adopter:
         report = AdoptReport(dry_run=self._dry_run)
         files = await anyio.to_thread.run_sync(scan_model_files, list(folders))
         report.scanned = len(files)
+        # The cache keeps only files still there (a renamed file would linger forever).
+        prefixes = tuple(os.path.join(Path(f).absolute(), "") for f in folders)
+        self._store.prune_hashes(prefixes, {str(f.path) for f in files})
         await self._hash(files, report)
         hashed = [f for f in files if f.sha256 is not None]
         gate = self._gate or ApiGate(

@@ -81,3 +81,13 @@ class HashCache:
         """Remember a file's hash."""
         self._doc["files"][path] = [size, mtime_ns, sha256]
         self._writes.put(_TABLE, _DOC, self._doc)
+
+    def prune(self, folders: tuple[str, ...], present: set[str]) -> int:
+        """Forget files under `folders` (path prefixes ending in a separator) that are gone."""
+        files = self._doc["files"]
+        gone = [p for p in files if p.startswith(folders) and p not in present]
+        for path in gone:
+            del files[path]
+        if gone:
+            self._writes.put(_TABLE, _DOC, self._doc)
+        return len(gone)

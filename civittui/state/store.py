@@ -397,6 +397,12 @@ class Store:
         with self._lock:
             self._hash_cache.put(path, size, mtime_ns, sha256)
 
+    def prune_hashes(self, folders: tuple[str, ...], present: set[str]) -> int:
+        """Forget cached hashes of files under `folders` (prefixes ending in a separator) that
+        are not in `present` (deleted or renamed since); returns how many."""
+        with self._lock:
+            return self._hash_cache.prune(folders, present)
+
     # ------------------------------------------------------------------ settings, cool-down
 
     def get_setting(self, name: str, default: object = None) -> object:
