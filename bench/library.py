@@ -7,7 +7,12 @@
 - sync: C creators (default 50) mirrored with `get`, then `civittui sync` with nothing new:
   API calls per creator, and seconds at the default gate (calls x 1.5 s min_interval).
 
-    python bench/library.py [--files 1000] [--size 65536] [--creators 50]
+    python -m bench.library [--files 1000] [--size 65536] [--creators 50]
+
+(`-m`: run as a script, `bench/queue.py` would shadow the standard library's `queue`.)
+`sha256sum` is one thread of coreutils' own SHA256; adopt hashes in 4 threads with OpenSSL
+(hashlib), so on a machine with SHA extensions and the files in the page cache the ratio
+measures CPU, not the disk.
 """
 
 from __future__ import annotations
