@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from civittui import __version__
+from civittui.cli_library import add_library_commands, cmd_adopt, cmd_sync
 from civittui.config import Config, describe, load_config, to_json_dict
 from civittui.engine.choices import FILE_SIZES
 from civittui.errors import CivittuiError, ConfigError, UrlError
@@ -34,6 +35,8 @@ COMMANDS = (
     "dataset",
     "config",
     "status",
+    "adopt",
+    "sync",
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -175,11 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="move an unreadable state file aside (files on disk are re-verified next run)",
     )
+    add_library_commands(command)
     return parser
 
 
 _VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {"--batch", "--report", "--top", "--csv"}
-_VALUE_FLAGS |= {"--file-format", "--file-size", "--file-fp", "--types"}
+_VALUE_FLAGS |= {"--file-format", "--file-size", "--file-fp", "--types", "--every"}
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -583,4 +587,6 @@ _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "dataset": _cmd_dataset,
     "config": _cmd_config,
     "status": _cmd_status,
+    "adopt": cmd_adopt,
+    "sync": cmd_sync,
 }

@@ -27,10 +27,12 @@ from civittui.config import Config
 from civittui.errors import ApiError
 from civittui.redact import quiet_http_loggers
 
-__all__ = ["API_DEADLINE", "MAX_BODY", "CivitaiClient"]
+__all__ = ["API_DEADLINE", "BY_HASH_BATCH", "MAX_BODY", "CivitaiClient"]
 
 Json = dict[str, Any]
 Params = Mapping[str, str | int | Sequence[str]]
+BY_HASH_BATCH = 100
+"""Hashes per `POST /model-versions/by-hash` (the server's zod schema: `.max(100)`)."""
 Report = Callable[[str], None]
 
 MAX_BODY = 32 << 20
@@ -114,8 +116,10 @@ class CivitaiClient:
         params: Params | None,
         headers: Mapping[str, str] | None = None,
         expect_json: bool = True,
+        body: object = None,
     ) -> _Answer:
-        """GET with spacing, backoff and retries; returns the final answer (any status)."""
+        """GET (POST when `body` is given, as JSON) with spacing, backoff and retries; returns
+        the final answer (any status)."""
         retries = self._config.rate.retries
         attempt = 0
         while True:
@@ -123,7 +127,7 @@ class CivitaiClient:
             await self._gate.acquire()
             try:
                 with anyio.fail_after(API_DEADLINE):
-                    answer = await self._get(url, params, headers)
+                    answer = await self._get(url, params, headers, body)
             except (httpx.TransportError, TimeoutError) as exc:
                 # Resets, timeouts, truncated bodies: the server may be fine a moment later.
                 if attempt > retries:
@@ -154,14 +158,24 @@ class CivitaiClient:
                 )
 
     async def _get(
-        self, url: str, params: Params | None, headers: Mapping[str, str] | None
+        self,
+        url: str,
+        params: Params | None,
+        headers: Mapping[str, str] | None,
+        body: object = None,
     ) -> _Answer:
-        """One GET, its body read and unpacked piece by piece up to `MAX_BODY`."""
+        """One GET (POST with a JSON `body`), its answer read and unpacked piece by piece up to
+        `MAX_BODY`."""
         request = self._http.build_request(
-            "GET",
+            "GET" if body is None else "POST",
             url,
             params=params,
-            headers={**self._secret_headers, **(headers or {})},
+            content=None if body is None else orjson.dumps(body),
+            headers={
+                **self._secret_headers,
+                **(headers or {}),
+                **({} if body is None else {"Content-Type": "application/json"}),
+            },
             extensions={"trace": self._trace},
         )
         response = await self._http.send(request, stream=True)
@@ -192,6 +206,18 @@ class CivitaiClient:
         if answer.status >= 300 or body is None:
             raise api_error(answer.status, body, has_key=bool(self._config.api_key))
         return body
+
+    async def post_json(self, path: str, body: object) -> Any:
+        """POST a JSON body to an API path and return the JSON answer.
+
+        Raises:
+            ApiError: as `get_json`.
+        """
+        answer = await self._send(self.url(path), params=None, body=body)
+        data = answer.json(strict=answer.status < 300)
+        if answer.status >= 300 or data is None:
+            raise api_error(answer.status, data, has_key=bool(self._config.api_key))
+        return data
 
     async def paginate(self, path: str, params: Params) -> AsyncIterator[list[Json]]:
         """Yield each page's `items`, following `metadata.nextPage` until it is absent.
@@ -281,6 +307,43 @@ class CivitaiClient:
         except BadRecord as bad:
             self._on_drop(bad.reason)
             raise ApiError(f"CivitAI sent an unusable model record ({bad.reason})") from None
+
+    async def versions_by_hash(self, sha256s: Sequence[str]) -> list[Json]:
+        """The published versions that have a file with one of these SHA256s (at most
+        `BY_HASH_BATCH`; `POST /api/v1/model-versions/by-hash`, civitai/civitai
+        src/pages/api/v1/model-versions/by-hash/index.ts: an array of 64-character hashes in,
+        an array of version bodies as `/model-versions/{id}` out, without the creator).
+
+        Raises:
+            ApiError: the request failed.
+        """
+        if len(sha256s) > BY_HASH_BATCH:
+            raise ValueError(f"at most {BY_HASH_BATCH} hashes a call")
+        data = await self.post_json("/api/v1/model-versions/by-hash", [h.upper() for h in sha256s])
+        return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
+
+    async def version_by_hash(self, any_hash: str) -> Json | None:
+        """The version with a file having this hash of any type (AutoV2…), or None (404)."""
+        try:
+            data = await self.get_json(f"/api/v1/model-versions/by-hash/{any_hash.upper()}")
+        except ApiError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
+    async def models_by_ids(self, model_ids: Sequence[int]) -> AsyncIterator[list[Json]]:
+        """Pages of the given models (with creator, versions, files), 100 ids a listing."""
+        for start in range(0, len(model_ids), 100):
+            chunk = model_ids[start : start + 100]
+            params: dict[str, str | int | Sequence[str]] = {
+                "ids": ",".join(str(i) for i in chunk),
+                "limit": 100,
+            }
+            if self._config.nsfw != "none":
+                params["nsfw"] = "true"
+            async for page in self.paginate("/api/v1/models", params):
+                yield self._checked(page, self._check_model)
 
     async def model_version(self, version_id: int) -> Json:
         """One model version (with its model's name and type)."""

@@ -18,7 +18,7 @@ counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlS
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ from civittui.store import Store
 __all__ = ["CrawlStats", "Crawler"]
 
 Json = dict[str, Any]
+PageFilter = Callable[[AsyncIterator[list[Json]]], AsyncIterator[list[Json]]]
+"""Sees an image listing's pages first (`sync`: only the new ones, up to the first known)."""
 
 
 @dataclass(slots=True)
@@ -119,8 +121,17 @@ def _image_id(image: Json | None) -> int | None:
 class Crawler:
     """Turns targets into items for one run (caches what it fetched so nothing is asked twice)."""
 
-    def __init__(self, config: Config, client: CivitaiClient, store: Store, layout: Layout) -> None:
+    def __init__(
+        self,
+        config: Config,
+        client: CivitaiClient,
+        store: Store,
+        layout: Layout,
+        *,
+        image_pages: PageFilter | None = None,
+    ) -> None:
         self._config = config
+        self._image_pages = image_pages
         self._client = client
         self._store = store
         self._layout = layout
@@ -156,6 +167,11 @@ class Crawler:
             # Offline `status` counts it for this target even when another one recorded it.
             self._store.note_member(target.key, item.key)
             yield item
+
+    def _images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
+        """Image listing pages at the target's content level, through `image_pages` (sync)."""
+        pages = self._client.images(nsfw=self._choices.nsfw, **filters)
+        return pages if self._image_pages is None else self._image_pages(pages)
 
     # -- folders ------------------------------------------------------------------------------
 
@@ -370,10 +386,6 @@ class Crawler:
             newest = latest_version(versions)
             return [newest] if newest is not None else []
         return versions
-
-    def _images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
-        """Image listing pages at the target's content level."""
-        return self._client.images(nsfw=self._choices.nsfw, **filters)
 
     @staticmethod
     def _unplaceable(image: Json, stats: CrawlStats) -> bool:

@@ -16,6 +16,7 @@ import anyio
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
+from civittui.engine.dedupe import link_twin
 from civittui.engine.events import Event, ItemProgress, ItemStarted
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.engine.plan import IMAGE_SUFFIXES, Done, check_done
@@ -202,6 +203,10 @@ class ItemProcessor:
             return await self._client.resolve_download(download_url)
 
         dest = self._layout.file_path(Path(item.folder), item.name)
+        twin = await link_twin(self._store, item, dest)
+        if twin is not None:  # the same bytes are already in the library
+            await self._place(item, twin.path)
+            return self._record_done(item, twin.path, twin.size, twin.sha256)
         await emit(ItemStarted(item.key, item.name, item.size, self._files.name))
         url = await resolve()
         try:

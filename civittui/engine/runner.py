@@ -366,6 +366,11 @@ class Engine:
             *(_failure_event(record) for record in self._store.failures()),
         ]
 
+    @property
+    def api_gate(self) -> ApiGate:
+        """The run's API gate (other API work of the same process shares its spacing)."""
+        return self._gate
+
     def gate_state(self) -> GateChanged:
         """The API gate now."""
         return self._gate.state()

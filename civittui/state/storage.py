@@ -67,7 +67,15 @@ __all__ = [
 FORMAT = 1
 """Version of the state layout, kept in table `civittui`, document 1."""
 
-TABLES: tuple[str, ...] = (*ITEM_KINDS, "targets", "settings", "dirs", "members", "civittui")
+TABLES: tuple[str, ...] = (
+    *ITEM_KINDS,
+    "targets",
+    "settings",
+    "dirs",
+    "members",
+    "civittui",
+    "hashes",
+)
 """Every table a state file may hold."""
 
 Tables = dict[str, dict[str, dict[str, Any]]]

@@ -28,6 +28,7 @@ import orjson
 from civittui.errors import StateError
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
+from civittui.state.hashes import HashCache, ShaIndex
 from civittui.state.index import ItemIndex
 from civittui.state.members import Members
 from civittui.state.queue import TargetQueue
@@ -79,6 +80,8 @@ class Store:
         self._queue = TargetQueue(self._writes)
         self._claims = DirClaims(self._writes)
         self._members = Members(self._writes)
+        self._shas = ShaIndex(self._writes)
+        self._hash_cache = HashCache(self._writes)
         meta = self._writes.table("civittui").doc(_META_DOC) or {}
         if meta.get("format") != FORMAT:
             self._writes.put("civittui", _META_DOC, {**meta, "format": FORMAT})
@@ -215,6 +218,7 @@ class Store:
             doc = compact(doc)
             self._writes.put(kind, doc_id, encode_item(doc))
             self._index.change(key, old, doc)
+            self._shas.change(key, old, doc)
         return kind, doc_id, doc
 
     def item(self, key: str) -> ItemRecord | None:
@@ -400,6 +404,30 @@ class Store:
         """Keys of the items `target` listed that another target (or none yet) recorded."""
         with self._lock:
             return self._members.of(target)
+
+    # ------------------------------------------------------------------- content (SHA256)
+
+    def file_with_sha256(self, sha256: str) -> ItemRecord | None:
+        """A done file item whose content has this SHA256 (any creator, adopted or not)."""
+        with self._lock:
+            key = self._shas.key_for(sha256)
+        return None if key is None else self.item(key)
+
+    def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The SHA256 `remember_hash` kept for this file, if it has not changed since."""
+        with self._lock:
+            return self._hash_cache.get(path, size, mtime_ns)
+
+    def remember_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        """Cache a file's SHA256 by (path, size, mtime_ns)."""
+        with self._lock:
+            self._hash_cache.put(path, size, mtime_ns, sha256)
+
+    def prune_hashes(self, folders: tuple[str, ...], present: set[str]) -> int:
+        """Forget cached hashes of files under `folders` (prefixes ending in a separator) that
+        are not in `present` (deleted or renamed since); returns how many."""
+        with self._lock:
+            return self._hash_cache.prune(folders, present)
 
     # ------------------------------------------------------------------ settings, cool-down
 
