@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from civittui.choices import TargetChoices
+
 __all__ = [
     "NOT_THE_TARGETS",
     "Event",
@@ -55,6 +57,8 @@ class TargetUpdated:
     """Items already done on an earlier run (a subset of `done`)."""
     error: str | None = None
     """Why the target itself failed (unknown user, deleted model), if it did."""
+    choices: TargetChoices = TargetChoices()
+    """What this target mirrors (`choices.describe()` for a queue row; default: everything)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,13 +119,28 @@ def test_batch_file_with_comments(mirror: Mirror) -> None:
     assert len(list((mirror.root / "Posts").rglob("*.txt"))) == 6
 
 
-def test_bad_batch_line_names_file_and_line(mirror: Mirror, capsys) -> None:
+def test_strict_bad_batch_line_names_file_and_line_and_starts_nothing(
+    mirror: Mirror, capsys
+) -> None:
     batch = mirror.tmp / "urls.txt"
     batch.write_text(f"{mirror.url('/user/carol')}\nhttps://example.com/x\n", "utf-8")
-    assert mirror.run("get", "--batch", str(batch)) == 2
+    assert mirror.run("get", "--batch", str(batch), "--strict") == 2
     err = capsys.readouterr().err.strip()
     assert f"{batch}:2:" in err and len(err.splitlines()) == 1
     assert not mirror.root.exists() or not list(mirror.root.rglob("*.png"))
+    assert not mirror.fake.requests
+
+
+def test_a_bad_batch_line_is_skipped_and_the_rest_runs(mirror: Mirror, capsys) -> None:
+    batch = mirror.tmp / "urls.txt"
+    post = mirror.fake.world.posts_of(mirror.fake.world.creator("carol"))[0]
+    lines = ["https://example.com/x", mirror.url(f"/posts/{post.id}"), "/images/notanumber"]
+    batch.write_text("\n".join(lines) + "\n", "utf-8")
+    assert mirror.run("batch", str(batch), "-q") == 1
+    err = capsys.readouterr().err
+    tail = err[err.index("2 batch line(s) skipped:") :]
+    assert f"{batch}:1: " in tail and f"{batch}:3: " in tail
+    assert list((mirror.root / "Posts").rglob("*.txt"))  # the good line ran
 
 
 def _downloading(root: Path) -> bool:

@@ -287,7 +287,7 @@ def test_a_body_longer_than_announced_by_the_api_is_refused_before_writing(
     err = capsys.readouterr().err
     assert code == 1, err
     [failure] = failures(tmp_path, capsys)
-    assert f"the server announced {big + len(good)} bytes, the API {len(good)}" in failure["reason"]
+    assert f"the server offers {big + len(good):,} bytes of {len(good):,}" in failure["reason"]
     assert sum(p.stat().st_size for p in (tmp_path / "mirror").rglob("*") if p.is_file()) < 1 << 20
 
 

@@ -402,3 +402,29 @@ json_values = st.recursive(
 )
 def test_chunked_serialization_matches_one_dump(tables: dict, chunk: int) -> None:
     assert b"".join(serialize(tables, chunk)) == orjson.dumps(tables)
+
+
+def test_members_are_kept_in_chunks_and_a_flush_writes_only_the_grown_one(tmp_path: Path) -> None:
+    from civittui.state import members
+
+    path = tmp_path / "state.json"
+    store = Store.open(path)
+    count = members.CHUNK * 2 + 5
+    for n in range(count):
+        store.note_member("user:erin", f"image:{n}")
+    store.note_member("model:7", "file:1")
+    store.flush()
+    reopened = Store.open(path, read_only=True)
+    assert reopened.members("user:erin") == {f"image:{n}" for n in range(count)}
+    assert reopened.members("model:7") == {"file:1"}
+    reopened.close()
+    store.note_member("user:erin", f"image:{count}")  # one more key: one chunk changes
+    changed = {k for k in store._writes.changed if k[0] == "members"}
+    store.flush()
+    assert len(changed) == 1
+    store.remove_target("user:erin")
+    store.flush()
+    store.close()
+    again = Store.open(path, read_only=True)
+    assert again.members("user:erin") == set() and again.members("model:7") == {"file:1"}
+    again.close()

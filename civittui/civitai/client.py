@@ -15,9 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
+import orjson
 
 from civittui import USER_AGENT
 from civittui.civitai.body import Answer, BoundedBody, too_large
+from civittui.civitai.by_hash import BY_HASH_BATCH, ByHashCalls
 from civittui.civitai.errors_map import api_error, parse_retry_after
 from civittui.civitai.gate import ApiGate
 from civittui.civitai.models import BadRecord, check_image, check_model
@@ -25,7 +27,7 @@ from civittui.config import Config
 from civittui.errors import ApiError
 from civittui.redact import quiet_http_loggers
 
-__all__ = ["API_DEADLINE", "MAX_BODY", "CivitaiClient"]
+__all__ = ["API_DEADLINE", "BY_HASH_BATCH", "MAX_BODY", "CivitaiClient"]
 
 Json = dict[str, Any]
 Params = Mapping[str, str | int | Sequence[str]]
@@ -45,7 +47,7 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 5
 _TRPC_REFERER = "https://civitai.com/"
 
 
-class CivitaiClient:
+class CivitaiClient(ByHashCalls):
     """The only code that talks to CivitAI's API.
 
     Args:
@@ -112,8 +114,10 @@ class CivitaiClient:
         params: Params | None,
         headers: Mapping[str, str] | None = None,
         expect_json: bool = True,
+        body: object = None,
     ) -> Answer:
-        """GET with spacing, backoff and retries; returns the final answer (any status)."""
+        """GET (POST when `body` is given, as JSON) with spacing, backoff and retries; returns
+        the final answer (any status)."""
         retries = self._config.rate.retries
         attempt = 0
         while True:
@@ -121,7 +125,7 @@ class CivitaiClient:
             await self._gate.acquire()
             try:
                 with anyio.fail_after(API_DEADLINE):
-                    answer = await self._get(url, params, headers)
+                    answer = await self._get(url, params, headers, body)
             except (httpx.TransportError, TimeoutError) as exc:
                 # Resets, timeouts, truncated bodies: the server may be fine a moment later.
                 if attempt > retries:
@@ -152,14 +156,24 @@ class CivitaiClient:
                 )
 
     async def _get(
-        self, url: str, params: Params | None, headers: Mapping[str, str] | None
+        self,
+        url: str,
+        params: Params | None,
+        headers: Mapping[str, str] | None,
+        body: object = None,
     ) -> Answer:
-        """One GET, its body read and unpacked piece by piece up to `MAX_BODY`."""
+        """One GET (POST with a JSON `body`), its answer read and unpacked piece by piece up to
+        `MAX_BODY`."""
         request = self._http.build_request(
-            "GET",
+            "GET" if body is None else "POST",
             url,
             params=params,
-            headers={**self._secret_headers, **(headers or {})},
+            content=None if body is None else orjson.dumps(body),
+            headers={
+                **self._secret_headers,
+                **(headers or {}),
+                **({} if body is None else {"Content-Type": "application/json"}),
+            },
             extensions={"trace": self._trace},
         )
         response = await self._http.send(request, stream=True)
@@ -190,6 +204,18 @@ class CivitaiClient:
         if answer.status >= 300 or body is None:
             raise api_error(answer.status, body, has_key=bool(self._config.api_key))
         return body
+
+    async def post_json(self, path: str, body: object) -> Any:
+        """POST a JSON body to an API path and return the JSON answer.
+
+        Raises:
+            ApiError: as `get_json`.
+        """
+        answer = await self._send(self.url(path), params=None, body=body)
+        data = answer.json(strict=answer.status < 300)
+        if answer.status >= 300 or data is None:
+            raise api_error(answer.status, data, has_key=bool(self._config.api_key))
+        return data
 
     async def paginate(self, path: str, params: Params) -> AsyncIterator[list[Json]]:
         """Yield each page's `items`, following `metadata.nextPage` until it is absent.
@@ -238,26 +264,29 @@ class CivitaiClient:
 
     # -- endpoints --------------------------------------------------------------------------
 
-    def _images_params(self, **filters: str | int) -> dict[str, str | int | Sequence[str]]:
+    def _images_params(
+        self, nsfw: str | None, **filters: str | int
+    ) -> dict[str, str | int | Sequence[str]]:
         return {
             **filters,
             "limit": 200,
-            "nsfw": _NSFW_IMAGES[self._config.nsfw],
+            "nsfw": _NSFW_IMAGES[nsfw or self._config.nsfw],
             "withMeta": "true",
             "flatMeta": "true",
             "sort": "Newest",
         }
 
     async def user_models(
-        self, username: str, *, types: Sequence[str] = ()
+        self, username: str, *, types: Sequence[str] = (), nsfw: str | None = None
     ) -> AsyncIterator[list[Json]]:
-        """Pages of a creator's models (every published version, files, showcase image ids)."""
+        """Pages of a creator's models (every published version, files, showcase image ids);
+        `nsfw` overrides the configured level."""
         params: dict[str, str | int | Sequence[str]] = {
             "username": username,
             "limit": 100,
             "sort": "Newest",
         }
-        if self._config.nsfw != "none":
+        if (nsfw or self._config.nsfw) != "none":
             params["nsfw"] = "true"
         if types:
             params["types"] = list(types)
@@ -282,9 +311,13 @@ class CivitaiClient:
         data = await self.get_json(f"/api/v1/model-versions/{version_id}")
         return data if isinstance(data, dict) else {}
 
-    async def images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
-        """Pages of images with flat generation metadata, at the configured nsfw level."""
-        async for page in self.paginate("/api/v1/images", self._images_params(**filters)):
+    async def images(
+        self, *, nsfw: str | None = None, **filters: str | int
+    ) -> AsyncIterator[list[Json]]:
+        """Pages of images with flat generation metadata, at the configured nsfw level (or
+        `nsfw`: none, soft, mature, x)."""
+        params = self._images_params(nsfw, **filters)
+        async for page in self.paginate("/api/v1/images", params):
             yield self._checked(page, check_image)
 
     async def post(self, post_id: int) -> Json | None:

@@ -28,7 +28,14 @@ from civittui.config.values import MODEL_TYPES
 from civittui.errors import ConfigError, UrlError
 from civittui.redact import SECRET_PARAMS, mask_secret_params
 
-__all__ = ["KNOWN_HOSTS", "Target", "TargetKind", "parse_url", "read_batch_file"]
+__all__ = [
+    "KNOWN_HOSTS",
+    "Target",
+    "TargetKind",
+    "parse_url",
+    "read_batch_file",
+    "read_batch_lines",
+]
 
 KNOWN_HOSTS = ("civitai.com", "civitai.red", "civitai.green", "civitai.blue")
 """CivitAI's domains; `www.` in front of each is accepted too."""
@@ -258,6 +265,21 @@ def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]
         ConfigError: the file cannot be read or is not UTF-8 text.
         UrlError: a line is not a supported CivitAI URL ("FILE:LINE: not a CivitAI URL: ...").
     """
+    urls, bad = read_batch_lines(path, extra_hosts=extra_hosts)
+    if bad:
+        raise UrlError(bad[0])
+    return urls
+
+
+def read_batch_lines(path: Path, *, extra_hosts: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """Read a batch file as `read_batch_file` does, keeping the lines that are URLs.
+
+    Returns:
+        (the URLs in file order, one "FILE:LINE: reason" per line that is not one).
+
+    Raises:
+        ConfigError: the file cannot be read or is not UTF-8 text.
+    """
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -268,6 +290,7 @@ def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]
         raise ConfigError(f"cannot read batch file {path}: not UTF-8 text") from None
     hosts = tuple(extra_hosts)
     urls: list[str] = []
+    bad: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = re.sub(r"(^|\s)#.*$", "", line).strip()
         if not entry:
@@ -275,6 +298,7 @@ def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]
         try:
             parse_url(entry, extra_hosts=hosts)
         except UrlError as err:
-            raise UrlError(f"{path}:{number}: {err}") from None
+            bad.append(f"{path}:{number}: {err}")
+            continue
         urls.append(entry)
-    return urls
+    return urls, bad

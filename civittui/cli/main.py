@@ -1,8 +1,8 @@
 """Commands and options -> engine calls. No logic of its own beyond wiring and exit codes.
 
-Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable),
-2 bad input or configuration, 130 interrupted (state saved); a headless run ended by SIGTERM
-or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
+Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable) or batch
+lines were skipped, 2 bad input or configuration, 130 interrupted (state saved); a headless run
+ended by SIGTERM or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from civittui import __version__
-from civittui.cli.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_headless
+from civittui.cli.choices import CHOICE_FLAGS, add_choices, choices_from
+from civittui.cli.library import add_library_commands, cmd_adopt, cmd_dataset, cmd_sync
+from civittui.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_headless
+from civittui.cli.status import cmd_failures
 from civittui.config import Config, describe, load_config, to_json_dict
 from civittui.config.values import DOWNLOADERS, NSFW_LEVELS
 from civittui.errors import CivittuiError, ConfigError, UrlError
@@ -22,7 +25,19 @@ from civittui.textsafe import display_text, json_text
 
 __all__ = ["main"]
 
-COMMANDS = ("get", "batch", "retry", "failures", "refilter", "tokens", "config", "status")
+COMMANDS = (
+    "get",
+    "batch",
+    "retry",
+    "failures",
+    "refilter",
+    "tokens",
+    "dataset",
+    "config",
+    "status",
+    "adopt",
+    "sync",
+)
 
 # Common options: accepted before or after the subcommand (users type both).
 _COMMON: list[tuple[str, str, dict[str, Any]]] = [
@@ -89,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (get, batch := command("batch", "download the URLs in FILE (one a line)")):
         p.add_argument("--dry-run", action="store_true", help="crawl only: plan, nothing fetched")
         p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON run report")
+        add_choices(p)
+        p.add_argument(
+            "--strict",
+            action="store_true",
+            help="a batch line that is not a URL stops everything (default: skipped, exit 1)",
+        )
     batch.add_argument("file", type=Path, metavar="FILE")
 
     retry = command("retry", "re-run recorded failures")
@@ -100,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every failure (not permanent ones), and what a stopped run left unfinished",
     )
-    retry.add_argument("--include-permanent", action="store_true", help="with --all: 404/410 too")
+    retry.add_argument(
+        "--include-permanent",
+        action="store_true",
+        help="with --all: 404/410 and known-bad files (the same wrong bytes twice) too",
+    )
     retry.add_argument("--report", type=Path, metavar="FILE")
 
     command("failures", "list recorded failures")
@@ -110,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--top", type=int, default=50, metavar="N")
     tokens.add_argument("--csv", type=Path, metavar="FILE")
     tokens.add_argument("--uncategorized", action="store_true", help="only tokens no list has")
+    dataset = command("dataset", "a training folder: saved images with caption files")
+    dataset.add_argument("out", type=Path, metavar="OUT", help="the folder to fill")
+    dataset.add_argument("urls", nargs="*", metavar="URL", help="only these targets' images")
+    dataset.add_argument(
+        "--trigger", action="store_true", help="start captions with the version's trigger words"
+    )
     command("config", "effective configuration and where each value came from")
     status = command("status", "completeness audit: what the API lists vs what is on disk")
     status.add_argument("urls", nargs="*", metavar="URL")
@@ -118,10 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="move an unreadable state file aside (files on disk are re-verified next run)",
     )
+    add_library_commands(command)
     return parser
 
 
 _VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {"--batch", "--report", "--top", "--csv"}
+_VALUE_FLAGS |= CHOICE_FLAGS | {"--every"}
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -188,15 +221,29 @@ def _check_url(config: Config, url: str) -> None:
 
 def _cmd_get(config: Config, args: argparse.Namespace) -> int:
 
-    from civittui.civitai.urls import read_batch_file
+    from civittui.civitai.urls import read_batch_file, read_batch_lines
 
     urls = list(getattr(args, "urls", None) or [])
     batch = getattr(args, "batch", None) or getattr(args, "file", None)
-    if batch is not None:
-        urls += read_batch_file(batch, extra_hosts=(config.api_host,))
+    hosts = (config.api_host,)
+    bad_lines: list[str] = []
+    if batch is not None and args.strict:
+        urls += read_batch_file(batch, extra_hosts=hosts)
+    elif batch is not None:
+        found, bad_lines = read_batch_lines(batch, extra_hosts=hosts)
+        urls += found
+        for line in bad_lines:  # said now, and again under the summary
+            print(display_text(f"civittui: skipped {line}"), file=sys.stderr)
     if not urls:
         raise UrlError("nothing to do: give at least one URL or --batch FILE")
-    return run_headless(config, args, urls=urls)
+    code = run_headless(config, args, urls=urls, choices=choices_from(args))
+    if bad_lines:
+        print(f"civittui: {len(bad_lines)} batch line(s) skipped:", file=sys.stderr)
+        for line in bad_lines:
+            print(display_text(f"  {line}"), file=sys.stderr)
+        if code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
 
 
 def _is_target_key(key: str) -> bool:
@@ -226,62 +273,6 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
         return int(engine.retry(keys, include_permanent=args.include_permanent))
 
     return run_headless(config, args, retry=retry)
-
-
-def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
-    from civittui.state import Store, is_target_failure
-
-    store = Store.open(config.state_path, read_only=True)
-    try:
-        records = store.failures()
-        targets = [t for t in store.targets() if is_target_failure(t)]
-    finally:
-        store.close()
-    if args.json:
-        # A target that failed as a whole is a row like an item's; `retry KEY` takes its key.
-        rows = [
-            {
-                "key": t.key,
-                "name": t.url,
-                "target": t.key,
-                "reason": t.error,
-                "http_status": None,
-                "permanent": False,
-                "attempts": 1,
-                "last_try": t.updated,
-                "retry_at": None,
-                "path": None,
-            }
-            for t in targets
-        ]
-        rows += [
-            {
-                "key": r.key,
-                "name": r.name,
-                "target": r.target,
-                "reason": r.error,
-                "http_status": r.http_status,
-                "permanent": r.permanent,
-                "attempts": r.attempts,
-                "last_try": r.updated,
-                "retry_at": r.retry_at,
-                "path": r.path,
-            }
-            for r in records
-        ]
-        print(json_text(rows))
-        return EXIT_OK
-    if not records and not targets:
-        print("no recorded failures")
-        return EXIT_OK
-    for t in targets:
-        print(f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}")
-    for r in records:
-        flag = " (permanent)" if r.permanent else ""
-        name = display_text(r.name)[:40]
-        line = f"{r.key:<16} {name:<40} {r.error}{flag}  attempts={r.attempts}  {r.updated}"
-        print(display_text(line))
-    return EXIT_OK
 
 
 def _lines(text: str) -> str:
@@ -361,9 +352,12 @@ _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "get": _cmd_get,
     "batch": _cmd_get,
     "retry": _cmd_retry,
-    "failures": _cmd_failures,
+    "failures": cmd_failures,
     "refilter": _cmd_refilter,
     "tokens": _cmd_tokens,
+    "dataset": cmd_dataset,
     "config": _cmd_config,
     "status": _cmd_status,
+    "adopt": cmd_adopt,
+    "sync": cmd_sync,
 }

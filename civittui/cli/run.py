@@ -1,9 +1,9 @@
 """A headless run (`get`, `batch`, `retry`): the engine served until idle, progress printed,
 the lock held, the summary and report written, the exit code chosen.
 
-Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable),
-2 bad input or configuration, 130 interrupted (state saved); a headless run ended by SIGTERM
-or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
+Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable) or batch
+lines were skipped, 2 bad input or configuration, 130 interrupted (state saved); a headless run
+ended by SIGTERM or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def run_headless(
     *,
     urls: Sequence[str] = (),
     retry: Callable[[Any], int] | None = None,
+    choices: Any = None,
 ) -> int:
     """Run the engine until its queue is empty, printing progress; returns the exit code."""
     from civittui.cli.progress import format_summary
@@ -55,7 +56,7 @@ def run_headless(
     try:
         engine = Engine(config, store, dry_run=dry_run)
         if urls:
-            engine.add_urls(urls)
+            engine.add_urls(urls, choices=choices)
         if retry is not None and retry(engine) == 0:
             print("civittui: nothing to retry", file=sys.stderr)
             return EXIT_OK

@@ -1,7 +1,9 @@
-"""`civittui status` printed: the audit (`civittui.engine.audit`) computes, this prints."""
+"""`civittui status` and `civittui failures` printed: the audit (`civittui.engine.audit`) and the
+state compute, this prints."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -9,7 +11,7 @@ from civittui.config import Config
 from civittui.engine.audit import TargetAudit, collect
 from civittui.textsafe import display_text, json_text
 
-__all__ = ["run_status"]
+__all__ = ["cmd_failures", "run_status"]
 
 
 def run_status(config: Config, urls: Sequence[str], *, as_json: bool, quiet: bool = False) -> int:
@@ -73,3 +75,61 @@ def _print_total(audits: Sequence[TargetAudit]) -> None:
         f"total: {targets}, listed {listed}, on disk and verified {verified}, gaps {gaps}"
         + (f"; {incomplete} incomplete" if incomplete else "; complete")
     )
+
+
+def cmd_failures(config: Config, args: argparse.Namespace) -> int:
+    """The `failures` command: targets that failed as a whole, then items, newest first."""
+    from civittui.state import Store, is_target_failure
+
+    store = Store.open(config.state_path, read_only=True)
+    try:
+        records = store.failures()
+        targets = [t for t in store.targets() if is_target_failure(t)]
+    finally:
+        store.close()
+    if args.json:
+        # A target that failed as a whole is a row like an item's; `retry KEY` takes its key.
+        rows = [
+            {
+                "key": t.key,
+                "name": t.url,
+                "target": t.key,
+                "reason": t.error,
+                "http_status": None,
+                "permanent": False,
+                "attempts": 1,
+                "last_try": t.updated,
+                "retry_at": None,
+                "path": None,
+            }
+            for t in targets
+        ]
+        rows += [
+            {
+                "key": r.key,
+                "name": r.name,
+                "target": r.target,
+                "reason": r.error,
+                "http_status": r.http_status,
+                "permanent": r.permanent,
+                "attempts": r.attempts,
+                "last_try": r.updated,
+                "retry_at": r.retry_at,
+                "path": r.path,
+            }
+            for r in records
+        ]
+        print(json_text(rows))
+        return 0
+    if not records and not targets:
+        print("no recorded failures")
+        return 0
+    for t in targets:
+        line = f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}"
+        print(display_text(line))  # the error may quote the server
+    for r in records:
+        flag = " (permanent)" if r.permanent else ""
+        name = display_text(r.name)[:40]
+        line = f"{r.key:<16} {name:<40} {r.error}{flag}  attempts={r.attempts}  {r.updated}"
+        print(display_text(line))
+    return 0

@@ -528,10 +528,10 @@ class _Job:
         expected = self.request.expected_size
         if expected is not None and not size_matches(total, expected):
             raise _BadContent(
-                f"the server announced {total} bytes, the API {expected}: not the expected file"
+                f"the server offers {total:,} bytes of {expected:,}: not the expected file"
             )
         if total > self._byte_cap():
-            raise _BadContent(f"the server announced {total} bytes, over the {self._noun} cap")
+            raise _BadContent(f"the server offers {total:,} bytes, over the {self._noun} cap")
 
     @property
     def _noun(self) -> str:

@@ -18,6 +18,8 @@ from civittui.civitai.gate import ApiGate
 from civittui.civitai.urls import parse_url
 from civittui.config import Config
 from civittui.engine.crawl import Crawler, CrawlStats
+from civittui.engine.items import Item
+from civittui.engine.plan import own_path
 from civittui.errors import ApiError
 from civittui.layout import Layout
 from civittui.state import ItemRecord, ItemStatus, Store
@@ -34,7 +36,8 @@ class Gap:
     kind: str
     """`failed`, `early access`, `login required`, `deleted`, `archived`, `vanished`,
     `hidden by nsfw`, `not downloaded yet`, `unplaced` (listed, but which version they were
-    posted to could not be learnt)."""
+    posted to could not be learnt), `elsewhere` (fetched for another target, not yet linked
+    into this one's folder)."""
     detail: str
 
 
@@ -82,13 +85,33 @@ def _exists(record: ItemRecord | None) -> bool:
     return record.size is None or size == record.size
 
 
-def _classify(audit: TargetAudit, key: str, name: str, record: ItemRecord | None) -> None:
+def _classify(
+    audit: TargetAudit,
+    key: str,
+    name: str,
+    record: ItemRecord | None,
+    item: Item | None = None,
+    layout: Layout | None = None,
+) -> None:
     audit.listed += 1
     found = gap_reason(record, _exists(record))
+    if found is None and item is not None and layout is not None and record and record.path:
+        found = _not_here(item, layout, Path(record.path))
     if found is None:
         audit.verified += 1
     else:
         audit.gaps.append(Gap(key, name, found[0], found[1]))
+
+
+def _not_here(item: Item, layout: Layout, fetched: Path) -> tuple[str, str] | None:
+    """A gap when another target fetched the item but this target's folder lacks it."""
+    try:
+        own = own_path(item, layout, fetched)
+    except ValueError:
+        return None
+    if own is None or own == fetched or own.is_file():
+        return None
+    return ("elsewhere", f"on disk at {fetched}, not in this target's folder yet (a run links it)")
 
 
 async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> list[TargetAudit]:
@@ -115,7 +138,7 @@ async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> li
             try:
                 async for item in crawler.crawl(target, stats):
                     seen.add(item.key)
-                    _classify(audit, item.key, item.name, store.item(item.key))
+                    _classify(audit, item.key, item.name, store.item(item.key), item, layout)
                 if wide_client is not None:
                     wide = Crawler(everything, wide_client, store, layout)
                     async for item in wide.crawl(target, CrawlStats()):

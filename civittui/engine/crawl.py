@@ -9,8 +9,8 @@ Images go to the version their post was posted to, which the API never returns o
   and by "listed for V without V detected"; `post.get` for the rest.
 - version: `/model-versions/{v}` (+ `/models/{id}` only when it lacks the creator), then the
   same as a model for that one version.
-- post: the post's fields (title, version) + `/images?postId=`.
-- creator images / single image: `/images?username=` or `?imageId=`, one folder per post title.
+- post: the post's fields (title, version) + `/images?postId=`; creator images / single image:
+  `/images?username=` or `?imageId=`, one folder per post title. A target's choices narrow each.
 
 Nothing is trusted: an image from another user or another post than asked for is dropped and
 counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlStats.unplaced`).
@@ -18,9 +18,10 @@ counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlS
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from civittui.choices import TargetChoices, pick_file
 from civittui.civitai.client import CivitaiClient
 from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
@@ -37,6 +38,7 @@ from civittui.engine.placing import (
     CrawlStats,
     PostVersions,
     belongs,
+    chosen_versions,
     note_mode,
     showcase_ids,
     unplaceable,
@@ -46,16 +48,27 @@ from civittui.errors import ApiError
 from civittui.layout import Layout
 from civittui.state import Store
 
-__all__ = ["CrawlStats", "Crawler"]
+__all__ = ["CrawlStats", "Crawler", "PageFilter"]
 
 Json = dict[str, Any]
+PageFilter = Callable[[AsyncIterator[list[Json]]], AsyncIterator[list[Json]]]
+"""Sees an image listing's pages first (`sync`: only the new ones, up to the first known)."""
 
 
 class Crawler:
     """Turns targets into items for one run (caches what it fetched so nothing is asked twice)."""
 
-    def __init__(self, config: Config, client: CivitaiClient, store: Store, layout: Layout) -> None:
+    def __init__(
+        self,
+        config: Config,
+        client: CivitaiClient,
+        store: Store,
+        layout: Layout,
+        *,
+        image_pages: PageFilter | None = None,
+    ) -> None:
         self._config = config
+        self._image_pages = image_pages
         self._client = client
         self._store = store
         self._layout = layout
@@ -63,13 +76,17 @@ class Crawler:
         self._models: dict[int, Json] = {}
         self._post_dirs: dict[int, str] = {}
         self._posts = PostVersions(client)
+        self._choices = TargetChoices()
 
-    async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
-        """Yield every item of `target`.
+    async def crawl(
+        self, target: Target, stats: CrawlStats, choices: TargetChoices | None = None
+    ) -> AsyncIterator[Item]:
+        """Yield every item of `target` (that its `choices` keep).
 
         Raises:
             ApiError: the target itself cannot be crawled (unknown user, deleted model).
         """
+        self._choices = choices or TargetChoices()  # one crawl at a time: the current target's
         kind = target.kind
         if kind is TargetKind.CREATOR:
             gen = self._creator(target, stats)
@@ -87,6 +104,11 @@ class Crawler:
             # Offline `status` counts it for this target even when another one recorded it.
             self._store.note_member(target.key, item.key)
             yield item
+
+    def _images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
+        """Image listing pages at the target's content level, through `image_pages` (sync)."""
+        pages = self._client.images(nsfw=self._choices.nsfw, **filters)
+        return pages if self._image_pages is None else self._image_pages(pages)
 
     # -- folders ------------------------------------------------------------------------------
 
@@ -126,8 +148,12 @@ class Crawler:
             folder = self._model_folder(username, model)
         lora = self._lora_folder(username, model)
         small_version = compact_version(version, model_id)
-        names = self._file_names(folder, lora, version.get("files"))
-        for file in version.get("files") or []:
+        files = version.get("files")
+        if self._choices.picks_file and isinstance(files, list):
+            picked = pick_file(files, self._choices)
+            files = [picked] if picked is not None else []
+        names = self._file_names(folder, lora, files)
+        for file in files or []:
             if not isinstance(file, dict) or file.get("id") not in names:
                 continue
             name, placed = names[file["id"]]
@@ -147,7 +173,7 @@ class Crawler:
         return items
 
     def _wanted_type(self, model: Json, target: Target) -> bool:
-        types = [t.lower() for t in self._config.model_types]
+        types = [t.lower() for t in self._choices.types or self._config.model_types]
         types += [v.lower() for k, v in target.api_params if k == "types"]
         return not types or str(model.get("type", "")).lower() in types
 
@@ -160,11 +186,14 @@ class Crawler:
         username = target.username or ""
         version_owner: dict[int, Json] = {}
         versions: list[Json] = []
-        async for item in self._creator_models(target, stats, version_owner, versions):
+        every: list[Json] = []  # the chosen versions and the others (`latest`)
+        async for item in self._creator_models(target, stats, version_owner, (versions, every)):
             yield item
         if not version_owner:
             return
-        gallery = Gallery(version_owner, showcase_ids(versions))
+        # Showcases of the versions not chosen prove which images to leave out.
+        showcase = showcase_ids([v for v in every if isinstance(v.get("id"), int)])
+        gallery = Gallery(version_owner, {**showcase, **showcase_ids(versions)})
         async for version_id, image in self._creator_gallery(gallery, username, stats):
             folder = self._model_folder(username, version_owner[version_id])
             yield ImageItem(f"image:{image['id']}", target.key, image, folder)
@@ -174,19 +203,21 @@ class Crawler:
         target: Target,
         stats: CrawlStats,
         version_owner: dict[int, Json],
-        versions: list[Json],
+        lists: tuple[list[Json], list[Json]],
     ) -> AsyncIterator[Item]:
         """The creator's models' items; fills `version_owner` (version id -> model) and
-        `versions` for the image placement that follows."""
+        `lists` (the chosen versions, every version) for the image placement that follows."""
         username = target.username or ""
-        types = [v for k, v in target.api_params if k == "types"] or list(self._config.model_types)
-        async for page in self._client.user_models(username, types=types):
+        versions, every = lists
+        types = [v for k, v in target.api_params if k == "types"] or list(
+            self._choices.types or self._config.model_types
+        )
+        async for page in self._client.user_models(username, types=types, nsfw=self._choices.nsfw):
             for model in page:
                 if not self._take_model(model, target, stats):
                     continue
-                for version in model.get("modelVersions") or []:
-                    if not isinstance(version, dict) or not isinstance(version.get("id"), int):
-                        continue
+                every += [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
+                for version in chosen_versions(model, latest=self._choices.latest):
                     version_owner[version["id"]] = model
                     versions.append(version)
                     for item in self._version_items(target.key, username, model, version):
@@ -207,7 +238,7 @@ class Crawler:
         self, gallery: Gallery, username: str, stats: CrawlStats
     ) -> AsyncIterator[tuple[int, Json]]:
         """(version, image) for every image of the creator placed on one of its versions."""
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if belongs(image, username, stats) and not unplaceable(image, stats):
                     for pair in gallery.see(image):
@@ -216,7 +247,7 @@ class Crawler:
         if len(gallery.undecided()) > len(wanted):
             # Fewer calls than one post.get per post: every version's own listing.
             for version_id in wanted:
-                async for page in self._client.images(modelVersionId=version_id, username=username):
+                async for page in self._images(modelVersionId=version_id, username=username):
                     for image in page:
                         if same_user(image.get("username") or username, username):
                             for pair in gallery.see(image, version_id):
@@ -227,7 +258,7 @@ class Crawler:
 
     async def _creator_images(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         username = target.username or ""
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if not belongs(image, username, stats) or unplaceable(image, stats):
                     continue
@@ -255,7 +286,7 @@ class Crawler:
         versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
         gallery = Gallery(version_ids, showcase_ids([v for v in versions if "id" in v]))
         for version_id in version_ids:
-            async for page in self._client.images(modelVersionId=version_id, username=username):
+            async for page in self._images(modelVersionId=version_id, username=username):
                 for image in page:
                     if not belongs(image, username, stats) or unplaceable(image, stats):
                         continue
@@ -268,11 +299,13 @@ class Crawler:
         assert target.id is not None
         model = await self._get_model(target.id)
         username = str((model.get("creator") or {}).get("username") or "")
+        if self._choices.types and not self._wanted_type(model, target):
+            chosen = ", ".join(self._choices.types)
+            stats.notes.append(f"model {target.id} is a {model.get('type')}, not {chosen}: skipped")
+            return
         note_mode(model, stats)
         version_ids: list[int] = []
-        for version in model.get("modelVersions") or []:
-            if not isinstance(version, dict) or not isinstance(version.get("id"), int):
-                continue
+        for version in chosen_versions(model, latest=self._choices.latest):
             version_ids.append(version["id"])
             for item in self._version_items(target.key, username, model, version):
                 yield item
@@ -349,7 +382,7 @@ class Crawler:
                             target.key, username, model, version, folder=folder
                         ):
                             yield item
-        async for page in self._client.images(postId=target.id):
+        async for page in self._images(postId=target.id):
             for image in page:
                 if image.get("postId") != target.id:
                     stats.dropped += 1
@@ -358,7 +391,7 @@ class Crawler:
 
     async def _image_target(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         assert target.id is not None
-        async for page in self._client.images(imageId=target.id):
+        async for page in self._images(imageId=target.id):
             for image in page:
                 if image.get("id") != target.id or not isinstance(image.get("postId"), int):
                     stats.dropped += 1

@@ -44,6 +44,8 @@ class EngineCore:
     _stopping: bool
     _queues: Queues | None
     _retries: list[Item]
+    _last_errors: dict[str, str]
+    _running: dict[str, anyio.CancelScope]
     _outstanding: int
     _inflight: dict[str, Item]
     _backlog: list[Event]
@@ -59,7 +61,11 @@ class EngineCore:
             item = item_from_spec(record.spec)
         except ValueError:
             return False
+        if any(waiting.key == item.key for waiting in self._retries):
+            return False  # already waiting (resumed at start and asked for again)
         if record.status == ItemStatus.FAILED:
+            if record.error:
+                self._last_errors[record.key] = record.error  # `mark_pending` clears it
             state = self._targets.get(record.target or "")
             if state is not None and state.failed > 0:
                 state.failed -= 1  # counted again if it fails again: once per item, not per try
@@ -115,6 +121,7 @@ class EngineCore:
             failed=state.failed,
             skipped=state.skipped,
             error=state.error,
+            choices=state.choices.to_json() or None,
         )
 
     def _settle(self, state: TargetState) -> None:

@@ -10,11 +10,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from civittui.choices import latest_version
 from civittui.civitai.client import CivitaiClient
 from civittui.engine.attribution import Gallery
 from civittui.engine.payloads import image_id_of, same_user
 
-__all__ = ["CrawlStats", "PostVersions", "belongs", "note_mode", "showcase_ids", "unplaceable"]
+__all__ = [
+    "CrawlStats",
+    "PostVersions",
+    "belongs",
+    "chosen_versions",
+    "note_mode",
+    "showcase_ids",
+    "unplaceable",
+]
 
 Json = dict[str, Any]
 
@@ -70,6 +79,19 @@ def note_mode(model: Json, stats: CrawlStats) -> None:
         )
     elif mode == "TakenDown":
         stats.notes.append(f"model {model.get('id')} '{model.get('name')}' was taken down")
+
+
+def chosen_versions(model: Json, *, latest: bool) -> list[Json]:
+    """The model's versions a target keeps (`latest`: the newest published only)."""
+    versions = [
+        v
+        for v in model.get("modelVersions") or []
+        if isinstance(v, dict) and isinstance(v.get("id"), int)
+    ]
+    if latest:
+        newest = latest_version(versions)
+        return [newest] if newest is not None else []
+    return versions
 
 
 def showcase_ids(versions: list[Json]) -> dict[int, int]:

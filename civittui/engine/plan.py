@@ -38,7 +38,13 @@ from civittui.layout import (
 from civittui.sidecars import is_lora_family, version_meta
 from civittui.state import ItemStatus, Store
 
-__all__ = ["Done", "Planner", "check_done", "is_own_name"]
+__all__ = [
+    "Done",
+    "Planner",
+    "check_done",
+    "is_own_name",
+    "own_path",
+]
 
 Json = dict[str, Any]
 
@@ -176,10 +182,28 @@ class Done:
     recorded: bool = True
     """The state already says so (else the finishing step records it)."""
     sha256: str | None = None
+    link_from: Path | None = None
+    """The verified copy another target fetched: finishing links (or copies) it to `path`."""
+
+
+def own_path(item: Item, layout: Layout, fetched: Path) -> Path | None:
+    """Where this item's target keeps it (`fetched`: where it is on disk), or None for items
+    every target shares (version metadata)."""
+    if isinstance(item, FileItem):
+        return layout.file_path(Path(item.folder), item.name)
+    if isinstance(item, ImageItem):
+        return layout.image_stem(Path(item.folder), int(item.image["id"])).with_suffix(
+            fetched.suffix
+        )
+    return None
 
 
 async def check_done(item: Item, store: Store, layout: Layout) -> Done | None:
-    """The item's verified file when it needs no download; writes nothing."""
+    """The item's verified file when it needs no download; writes nothing.
+
+    An item another target recorded (a post's image, then its model) is done at this target's
+    own path, linked from the other one by `ItemProcessor.finish`: each target has its layout.
+    """
     if isinstance(item, MetaItem):
         return _meta_unchanged(item, layout)
     record = store.item(item.key)
@@ -190,11 +214,26 @@ async def check_done(item: Item, store: Store, layout: Layout) -> Done | None:
         except OSError:
             size = -1  # vanished: fetch again
         if size >= 0 and (record.size is None or size == record.size):
-            return Done(path, size)
+            try:
+                own = own_path(item, layout, path)
+            except ValueError:
+                own = None  # a folder outside the mirror: the process step says so if fetched
+            if own is None or own == path:
+                return Done(path, size)
+            if _has_size(own, size):
+                return Done(own, size)  # linked on an earlier run
+            return Done(own, size, link_from=path)
     # Not recorded (state lost or older than the files): trust only what verifies on disk.
     if isinstance(item, FileItem):
         return await _file_on_disk(item, layout)
     return _image_on_disk(item, layout)
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
 
 
 async def _file_on_disk(item: FileItem, layout: Layout) -> Done | None:

@@ -16,6 +16,7 @@ import anyio
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
+from civittui.engine.dedupe import link_twin
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.engine.plan import Done, check_done
 from civittui.errors import DownloadError, ItemError
@@ -104,7 +105,16 @@ class ItemProcessor:
 
     async def finish(self, item: Item, done: Done) -> None:
         """Complete an item `check` found done: LoRA placement and card, a missing sidecar, and
-        its record when only the disk knew it."""
+        its record when only the disk knew it; a copy another target fetched is linked here."""
+        if done.link_from is not None:
+            link_from = done.link_from
+            # A hard link (a copy across devices): the same bytes in this target's folder.
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: place_lora(link_from, done.path, mode="hardlink")
+                )
+            except OSError:
+                return  # the fetched copy stays where it is; `status` shows this one as a gap
         if isinstance(item, FileItem):
             await self._place(item, done.path)
         elif isinstance(item, ImageItem):
@@ -193,6 +203,10 @@ class ItemProcessor:
             return await self._client.resolve_download(download_url)
 
         dest = self._layout.file_path(Path(item.folder), item.name)
+        twin = await link_twin(self._store, item, dest)
+        if twin is not None:  # the same bytes are already in the library
+            await self._place(item, twin.path)
+            return self._record_done(item, twin.path, twin.size, twin.sha256)
         await emit(ItemStarted(item.key, item.name, item.size, self._files.name))
         url = await resolve()
         try:

@@ -19,6 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from civittui.choices import TargetChoices
 from civittui.civitai.client import CivitaiClient
 from civittui.civitai.gate import ApiGate
 from civittui.civitai.urls import Target, parse_url
@@ -101,25 +102,28 @@ class Engine(ItemFlow):
         self._stopping = False
         self._queues: Queues | None = None
         self._retries: list[Item] = []
+        self._last_errors: dict[str, str] = {}  # item key -> its failure before this retry
         self._outstanding = 0
         self._inflight: dict[str, Item] = {}  # handed to a worker, not yet done or failed
+        self._running: dict[str, anyio.CancelScope] = {}  # downloads `pause` stops
         self._backlog: list[Event] = []  # state changes from sync commands, sent by `_teller`
         self._told = anyio.Event()
         self._seen: set[str] = set()
         self._started = time.monotonic()
         self.summary = RunSummary(dry_run=dry_run)
         if resume_queue:
-            for record in store.targets():
-                try:
-                    target = parse_url(record.url, extra_hosts=self._hosts())
-                except UrlError:
-                    continue  # queued against another api_base: kept in the state, not run
-                state = self._add_target(target)
-                if record.status == TargetStatus.DONE:
-                    state.status = TargetStatus.DONE
-                    state.found, state.done = record.found, record.done
-                    state.failed, state.skipped = record.failed, record.skipped
-                    state.crawled = True
+            self._resume_queue()
+
+    def _resume_queue(self) -> None:
+        """Take up the targets the state kept, and the items a stop cut short."""
+        for record in self._store.targets():
+            try:
+                target = parse_url(record.url, extra_hosts=self._hosts())
+            except UrlError:
+                continue  # queued against another api_base: kept in the state, not run
+            self._add_target(target).restore(record)
+        for pending in list(self._store.items(status=ItemStatus.PENDING)):
+            self._requeue(pending)  # cut short by a stop: resumed from its `.part`
 
     # -- commands (call from the event loop that runs serve) ----------------------------------
 
@@ -133,8 +137,12 @@ class Engine(ItemFlow):
 
         return (self._config.api_host,)
 
-    def add_urls(self, urls: Sequence[str]) -> list[str]:
+    def add_urls(self, urls: Sequence[str], *, choices: TargetChoices | None = None) -> list[str]:
         """Queue URLs; all or nothing.
+
+        `choices` say what of each URL to mirror (latest version only, one file kind, model
+        types, content level) and are kept with the target; None keeps a queued target's
+        choices (a new one mirrors everything).
 
         Raises:
             UrlError: one of them is not a CivitAI URL civittui can mirror.
@@ -150,6 +158,10 @@ class Engine(ItemFlow):
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
+            if state.status is TargetStatus.QUEUED:
+                state.resumed = False  # queued by the user: its failed items are tried again
+            if choices is not None:
+                state.choices = choices
             for note in target.notes:
                 self._backlog.append(Notice(note))
             if not self._dry_run:  # a dry run leaves no target behind to download later
@@ -192,15 +204,25 @@ class Engine(ItemFlow):
 
     @property
     def paused(self) -> bool:
-        """True while crawling and new downloads are held."""
+        """True while crawling and downloads are held."""
         return not self._resumed.is_set()
 
+    @property
+    def transferring(self) -> int:
+        """Downloads running now (0 soon after `pause`)."""
+        return len(self._running)
+
     def pause(self) -> None:
-        """Hold crawling and new downloads (running downloads finish)."""
+        """Hold crawling and stop every running download at once: each keeps its finished
+        ranges (its `.part`) and stays pending, neither done nor failed, until `resume`."""
+        if self.paused:
+            return
         self._resumed = anyio.Event()
+        for scope in self._running.values():
+            scope.cancel()
 
     def resume(self) -> None:
-        """Continue after `pause`."""
+        """Continue after `pause`: stopped downloads go on from their finished ranges."""
         self._resumed.set()
         self._wake.set()
 
@@ -233,7 +255,7 @@ class Engine(ItemFlow):
             chosen = wanted is None or target.key in wanted
             if unfinished or (is_target_failure(target) and chosen):
                 try:
-                    self.add_urls([target.url])
+                    self.add_urls([target.url], choices=TargetChoices.from_json(target.choices))
                 except UrlError:
                     continue  # queued against another api_base
                 count += 1
@@ -265,6 +287,11 @@ class Engine(ItemFlow):
             *(target_failure_event(t) for t in targets),
             *(failure_event(record) for record in self._store.failures()),
         ]
+
+    @property
+    def api_gate(self) -> ApiGate:
+        """The run's API gate (other API work of the same process shares its spacing)."""
+        return self._gate
 
     def gate_state(self) -> GateChanged:
         """The API gate now."""
@@ -346,19 +373,7 @@ class Engine(ItemFlow):
                 self.summary.planned_api_calls * self._config.rate.min_interval, 1
             )
             self.summary.seconds = round(time.monotonic() - self._started, 3)
-            self.summary.targets = [
-                {
-                    "key": s.target.key,
-                    "url": s.target.url,
-                    "status": str(s.status),
-                    "found": s.found,
-                    "done": s.done,
-                    "failed": s.failed,
-                    "skipped": s.skipped,
-                    "error": s.error,
-                }
-                for s in self._targets.values()
-            ]
+            self.summary.targets = [s.report() for s in self._targets.values()]
             for state in self._targets.values():
                 if not self._dry_run:
                     self._persist_target(state)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from civittui.choices import TargetChoices
 from civittui.civitai.urls import Target
 from civittui.events import ItemFailed, TargetStatus, TargetUpdated
 from civittui.state import ItemRecord, TargetRecord
@@ -18,6 +20,7 @@ class TargetState:
 
     target: Target
     status: TargetStatus = TargetStatus.QUEUED
+    choices: TargetChoices = TargetChoices()
     found: int = 0
     done: int = 0
     failed: int = 0
@@ -27,9 +30,38 @@ class TargetState:
     error: str | None = None
     removed: bool = False
     interrupted: bool = False
+    resumed: bool = False
+    """Taken from the state at start, not queued by the user: its failed items wait for retry."""
     """An item of it was stopped half-way: the target is not done, the next run resumes it."""
     told: float = 0.0
     """When its counts were last sent while skipping done items."""
+
+    def restore(self, record: TargetRecord) -> None:
+        """Take up a target the state kept (a resumed queue): its choices and, once it ended,
+        its counts. Only what a stop interrupted runs again; a failed target waits for `retry`
+        (a known-bad file is not fetched again at every start)."""
+        self.choices = TargetChoices.from_json(record.choices)
+        self.resumed = True
+        if record.status in (TargetStatus.DONE, TargetStatus.FAILED):
+            self.status = TargetStatus(record.status)
+            self.found, self.done = record.found, record.done
+            self.failed, self.skipped = record.failed, record.skipped
+            self.error = record.error
+            self.crawled = True
+
+    def report(self) -> dict[str, Any]:
+        """The target's line in the run report."""
+        return {
+            "key": self.target.key,
+            "url": self.target.url,
+            "status": str(self.status),
+            "found": self.found,
+            "done": self.done,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "error": self.error,
+            "choices": self.choices.to_json(),
+        }
 
     def event(self) -> TargetUpdated:
         return TargetUpdated(
@@ -41,6 +73,7 @@ class TargetState:
             failed=self.failed,
             skipped=self.skipped,
             error=self.error,
+            choices=self.choices,
         )
 
 

@@ -11,7 +11,9 @@ from typing import Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from civittui.choices import TargetChoices
 from civittui.civitai.urls import Target
+from civittui.engine.badfile import BAD_FILE, bad_file, is_bad_file
 from civittui.engine.crawl import CrawlStats
 from civittui.engine.flow import EngineCore
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
@@ -19,6 +21,7 @@ from civittui.engine.process import ItemProcessor, ProgressReporter
 from civittui.engine.targets import TargetState, failure_event, parse_iso
 from civittui.errors import ApiError, ItemError
 from civittui.events import NOT_THE_TARGETS, ItemFailed, ItemFinished, Notice, TargetStatus
+from civittui.state import ItemStatus
 
 __all__ = ["ItemFlow", "ItemSource"]
 
@@ -29,7 +32,9 @@ _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry dat
 class ItemSource(Protocol):
     """Turns a target into items (the crawler; a test may stand in its own)."""
 
-    def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]: ...
+    def crawl(
+        self, target: Target, stats: CrawlStats, choices: TargetChoices | None = None
+    ) -> AsyncIterator[Item]: ...
 
 
 class ItemFlow(EngineCore):
@@ -83,7 +88,13 @@ class ItemFlow(EngineCore):
         await self._emit(state.event())
         stats = CrawlStats()
         try:
-            async for item in crawler.crawl(state.target, stats):
+            # (an item source without choices keeps its two-argument form)
+            items = (
+                crawler.crawl(state.target, stats, state.choices)
+                if not state.choices.is_default
+                else crawler.crawl(state.target, stats)
+            )
+            async for item in items:
                 if state.removed or self._stopping:
                     break
                 if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
@@ -141,25 +152,11 @@ class ItemFlow(EngineCore):
         retry: bool = False,
     ) -> None:
         assert self._queues is not None
-        if not retry:
-            done = await processor.check(item)
-            if done is not None:
-                if not self._dry_run:  # a dry run looks only: no link, card, sidecar or record
-                    await processor.finish(item, done)
-                if state is not None:
-                    state.done += 1
-                    state.skipped += 1
-                self.summary.skipped += 1
-                self.summary.done += 1
-                await self._emit(
-                    ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True)
-                )
-                # A target's counts are a snapshot: ten a second is all a UI can use, and the
-                # crawl's end sends the last one.
-                if state is not None and time.monotonic() - state.told >= _TELL_EVERY:
-                    state.told = time.monotonic()
-                    await self._emit(state.event())
-                return
+        if not retry and state is not None and self._waits_for_retry(item, state):
+            state.failed += 1
+            return
+        if not retry and await self._skip_done(item, state, processor):
+            return
         if self._dry_run:
             if isinstance(item, FileItem):
                 self.summary.planned_bytes += item.size or 0
@@ -177,6 +174,38 @@ class ItemFlow(EngineCore):
         else:
             await self._queues.files.send(item)
 
+    async def _skip_done(
+        self, item: Item, state: TargetState | None, processor: ItemProcessor
+    ) -> bool:
+        """Count an item that needs no download as done (finishing it: link, card, record)."""
+        done = await processor.check(item)
+        if done is None:
+            return False
+        if not self._dry_run:  # a dry run looks only: no link, card, sidecar or record
+            await processor.finish(item, done)
+        if state is not None:
+            state.done += 1
+            state.skipped += 1
+        self.summary.skipped += 1
+        self.summary.done += 1
+        await self._emit(ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True))
+        # A target's counts are a snapshot: ten a second is all a UI can use, and the crawl's
+        # end sends the last one.
+        if state is not None and time.monotonic() - state.told >= _TELL_EVERY:
+            state.told = time.monotonic()
+            await self._emit(state.event())
+        return True
+
+    def _waits_for_retry(self, item: Item, state: TargetState) -> bool:
+        """A recorded failure a crawl lists again is not fetched again by itself when its
+        target was resumed from the state, or when it is a known-bad file (see `bad_file`)."""
+        if self._dry_run:
+            return False
+        record = self._store.item(item.key)
+        if record is None or record.status is not ItemStatus.FAILED:
+            return False
+        return state.resumed or (record.permanent and is_bad_file(record.error))
+
     async def _worker(
         self,
         receive: MemoryObjectReceiveStream[ImageItem] | MemoryObjectReceiveStream[FileItem],
@@ -184,10 +213,9 @@ class ItemFlow(EngineCore):
     ) -> None:
         async with receive:
             async for item in receive:
-                await self._resumed.wait()
                 state = self._targets.get(item.target)
                 try:
-                    await self._run_item(item, processor, state)
+                    await self._run_pausable(item, processor, state)
                 finally:
                     # Cancelled half-way (Ctrl+C, ctrl+q): the item stays in `_inflight`, and
                     # `_finish` records it pending; its target must not read as done.
@@ -204,6 +232,22 @@ class ItemFlow(EngineCore):
                     if state.outstanding == 0:
                         self._persist_target(state)
 
+    async def _run_pausable(
+        self, item: Item, processor: ItemProcessor, state: TargetState | None
+    ) -> None:
+        """Run an item; a `pause` stops it (its `.part` kept) and it runs again on `resume`,
+        from the ranges it had, without counting as done or failed in between."""
+        while True:
+            await self._resumed.wait()
+            with anyio.CancelScope() as scope:
+                self._running[item.key] = scope
+                try:
+                    await self._run_item(item, processor, state)
+                finally:
+                    self._running.pop(item.key, None)
+            if not scope.cancelled_caught or self._stopping:
+                return
+
     async def _run_item(
         self, item: Item, processor: ItemProcessor, state: TargetState | None
     ) -> None:
@@ -212,14 +256,14 @@ class ItemFlow(EngineCore):
             result = await processor.process(item, reporter, self._emit)
         except ItemError as exc:
             self._inflight.pop(item.key, None)
-            reason = self._redact(exc.reason)
+            reason, permanent = self._failure_reason(item, exc)
             record = self._store.mark_failed(
                 item.key,
                 target=item.target,
                 name=item.name,
                 reason=reason,
                 http_status=exc.http_status,
-                permanent=exc.permanent,
+                permanent=permanent,
                 retry_at=exc.retry_at.isoformat() if exc.retry_at else None,
                 spec=item.to_spec(),
             )
@@ -236,6 +280,18 @@ class ItemFlow(EngineCore):
         if state is not None:
             state.done += 1
         await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
+
+    def _failure_reason(self, item: Item, exc: ItemError) -> tuple[str, bool]:
+        """The reason to record and whether it is permanent: the same wrong bytes twice make
+        a known-bad file (see `bad_file`)."""
+        reason = self._redact(exc.reason)
+        before = self._store.item(item.key)
+        previous = self._last_errors.pop(item.key, None) or (
+            before.error if before is not None and before.status is ItemStatus.FAILED else None
+        )
+        if bad_file(reason, previous):
+            return f"{BAD_FILE}: {reason}", True
+        return reason, exc.permanent
 
     def _keep_interrupted(self) -> None:
         """Record every item a stop cut short as pending (with its spec), so the queue, `retry

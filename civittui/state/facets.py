@@ -1,5 +1,6 @@
-"""The store's smaller tables: which targets list an item, settings, the API cool-down across
-restarts, and folder-name claims. `Store` inherits these; the state they touch is its own."""
+"""The store's smaller tables: which targets list an item, cached file hashes, settings, the API
+cool-down across restarts, and folder-name claims. `Store` inherits these; the state they touch
+is its own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import orjson
 
 from civittui.state.claims import DirClaims
+from civittui.state.hashes import HashCache
 from civittui.state.members import Members
 from civittui.state.records import check_no_secrets, parse_key
 from civittui.state.tables import Writes
@@ -26,19 +28,38 @@ class SmallTables:
     _writes: Writes
     _claims: DirClaims
     _members: Members
+    _hash_cache: HashCache
 
     def note_member(self, target: str, key: str) -> None:
         """Remember that item `key` belongs to `target` too, unless `target` recorded it."""
         kind, doc_id = parse_key(key)
         with self._lock:
-            doc = self._writes.table(kind).doc(doc_id)
-            if doc is None or doc.get("target") != target:
+            raw = self._writes.table(kind).doc(doc_id)  # item documents are kept as JSON bytes
+            if raw is None or orjson.loads(raw).get("target") != target:
                 self._members.add(target, key)
 
     def members(self, target: str) -> set[str]:
         """Keys of the items `target` listed that another target (or none yet) recorded."""
         with self._lock:
             return self._members.of(target)
+
+    # -------------------------------------------------------------- cached file hashes
+
+    def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The SHA256 `remember_hash` kept for this file, if it has not changed since."""
+        with self._lock:
+            return self._hash_cache.get(path, size, mtime_ns)
+
+    def remember_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        """Cache a file's SHA256 by (path, size, mtime_ns)."""
+        with self._lock:
+            self._hash_cache.put(path, size, mtime_ns, sha256)
+
+    def prune_hashes(self, folders: tuple[str, ...], present: set[str]) -> int:
+        """Forget cached hashes of files under `folders` (prefixes ending in a separator) that
+        are not in `present` (deleted or renamed since); returns how many."""
+        with self._lock:
+            return self._hash_cache.prune(folders, present)
 
     # ------------------------------------------------------------------ settings, cool-down
 

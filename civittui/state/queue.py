@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from civittui.redact import Redactor
-from civittui.state.records import TARGET_COUNTS, TargetRecord, target_record, utc_now
+from civittui.state.records import (
+    TARGET_COUNTS,
+    TargetRecord,
+    scrub_spec,
+    target_record,
+    utc_now,
+)
 from civittui.state.tables import Doc, Writes
 
 __all__ = ["TargetQueue"]
 
-_FIELDS = frozenset({"status", "error", *TARGET_COUNTS})
+_FIELDS = frozenset({"status", "error", "choices", *TARGET_COUNTS})
 _TABLE = "targets"
 _redact = Redactor(())
 
@@ -43,6 +49,10 @@ class TargetQueue:
                 raise TypeError(f"upsert_target: {name} must be a count, not {fields[name]!r}")
         if "status" in fields and not isinstance(fields["status"], str):
             raise TypeError(f"upsert_target: status must be text, not {fields['status']!r}")
+        if "choices" in fields and not isinstance(fields["choices"], dict | None):
+            raise TypeError(f"upsert_target: choices must be an object, not {fields['choices']!r}")
+        if fields.get("choices") is not None:
+            fields = {**fields, "choices": scrub_spec(fields["choices"], "target choices")}
         if fields.get("error") is not None:
             fields = {**fields, "error": _redact(str(fields["error"]))}
         now = utc_now()
@@ -62,6 +72,8 @@ class TargetQueue:
             }
             self._ids[key] = doc_id
         doc = {**base, **fields, "url": url, "updated": now}
+        if not doc.get("choices"):
+            doc.pop("choices", None)  # everything: nothing to keep (older states have none)
         self._writes.put(_TABLE, doc_id, doc)
         return target_record(doc)
 

@@ -5,11 +5,12 @@ TinyDB 4.9 rebuilds a whole table on every `insert`/`update` (one update at 100k
 microseconds. So items live in one table per kind under their CivitAI id as `doc_id`, a change
 replaces one document in place (O(1), `StateTable.put`), indexes kept in memory answer the
 queries, and the disk sees the state only on `flush` (about once a second, and on close), through
-`AtomicJSONStorage`'s atomic replace.
+`AtomicJSONStorage`: a journal of the changed documents, or a new snapshot replaced atomically.
+Item documents are held as their compact JSON bytes and decoded when read.
 
 Thread safety: every method takes one lock, so the engine may mutate from the event loop while
-`flush` runs in a worker thread; `flush` holds the lock only for the snapshot (a dict copy per
-table), and serializes and writes outside it.
+`flush` runs in a worker thread; `flush` holds the lock only to take the changes (and, when a
+snapshot is due, a dict copy per table), and encodes and writes outside it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
+
 from civittui.errors import StateError
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
 from civittui.state.facets import META_DOC, SmallTables
+from civittui.state.hashes import HashCache, ShaIndex
 from civittui.state.index import ItemIndex
 from civittui.state.members import Members
 from civittui.state.queue import TargetQueue
@@ -35,12 +39,13 @@ from civittui.state.records import (
     ItemStatus,
     TargetRecord,
     compact,
+    encode_item,
     item_record,
     parse_key,
     scrub_spec,
     utc_now,
 )
-from civittui.state.storage import FORMAT, AtomicJSONStorage, remove_stale_temps
+from civittui.state.storage import FORMAT, AtomicJSONStorage, Live, remove_stale_temps
 from civittui.state.tables import StateDB, Writes
 
 __all__ = ["Store"]
@@ -72,6 +77,8 @@ class Store(SmallTables):
         self._queue = TargetQueue(self._writes)
         self._claims = DirClaims(self._writes)
         self._members = Members(self._writes)
+        self._shas = ShaIndex(self._writes)
+        self._hash_cache = HashCache(self._writes)
         meta = self._writes.table("civittui").doc(META_DOC) or {}
         if meta.get("format") != FORMAT:
             self._writes.put("civittui", META_DOC, {**meta, "format": FORMAT})
@@ -110,7 +117,7 @@ class Store(SmallTables):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            db = StateDB(path, storage=AtomicJSONStorage)
+            db = StateDB(path, storage=AtomicJSONStorage, read_only=read_only)
             return cls(db, db.storage, read_only=read_only)  # type: ignore[arg-type]
         finally:
             if collecting:
@@ -149,18 +156,40 @@ class Store(SmallTables):
             True if something was written.
 
         Raises:
-            StateError: the file could not be written; the changes stay pending.
+            StateError: the file could not be written, the changes stay pending; or the
+                journal was written but the last compaction failed (reported once).
         """
         if self.read_only:
             return False
+        storage = self._storage
         with self._flush_lock:
             with self._lock:
+                self._members.commit()
                 gen = self._writes.gen
                 if gen == self._saved_gen:
                     return False
-                snapshot = self._storage.snapshot()
-            self._storage.persist(snapshot)
+                batch = self._writes.take()
+                whole = storage.wants_snapshot()
+                tables: Live | None = None
+                if whole:
+                    tables = storage.copy()
+                elif storage.compaction_due():
+                    # Item tables are compacted from the snapshot on disk and the journal.
+                    tables = storage.copy(items=False)
+            try:
+                if whole:
+                    assert tables is not None
+                    storage.write_snapshot(tables)
+                else:
+                    storage.append(batch, tables)
+            except BaseException:
+                with self._lock:
+                    self._writes.give_back(batch)
+                raise
             self._saved_gen = gen
+            failed = storage.compaction_error()
+            if failed is not None:
+                raise failed  # the changes are safe in the journal; the snapshot is not new
             return True
 
     # --------------------------------------------------------------------------------- items
@@ -173,7 +202,8 @@ class Store(SmallTables):
         """
         kind, doc_id = parse_key(key)
         with self._lock:
-            old = self._writes.table(kind).doc(doc_id)
+            raw = self._writes.table(kind).doc(doc_id)
+            old = None if raw is None else orjson.loads(raw)
             if old is not None:
                 doc["first_seen"] = old.get("first_seen", old["updated"])
                 if "attempts" not in doc and "attempts" in old:
@@ -183,8 +213,9 @@ class Store(SmallTables):
                 if doc["status"] != ItemStatus.DONE and doc.get("spec") is None and "spec" in old:
                     doc["spec"] = old["spec"]
             doc = compact(doc)
-            self._writes.put(kind, doc_id, doc)
+            self._writes.put(kind, doc_id, encode_item(doc))
             self._index.change(key, old, doc)
+            self._shas.change(key, old, doc)
         return kind, doc_id, doc
 
     def item(self, key: str) -> ItemRecord | None:
@@ -195,8 +226,8 @@ class Store(SmallTables):
         """
         kind, doc_id = parse_key(key)
         with self._lock:
-            doc = self._writes.table(kind).doc(doc_id)
-        return None if doc is None else item_record(kind, doc_id, doc)
+            raw = self._writes.table(kind).doc(doc_id)
+        return None if raw is None else item_record(kind, doc_id, orjson.loads(raw), copy=False)
 
     def mark_done(
         self,
@@ -274,7 +305,7 @@ class Store(SmallTables):
         kind, doc_id = parse_key(key)
         with self._lock:
             if self._writes.table(kind).doc(doc_id) is not None:
-                self._index.change(key, self._writes.drop(kind, doc_id), None)
+                self._index.change(key, orjson.loads(self._writes.drop(kind, doc_id)), None)
 
     def failures(self, *, include_permanent: bool = True) -> list[ItemRecord]:
         """Failed items, newest first; costs the number of open items, not of all items.
@@ -330,7 +361,8 @@ class Store(SmallTables):
         Args:
             key: stable target key, e.g. `user:alice`.
             url: the URL as the user gave it.
-            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`.
+            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`,
+                `choices` (JSON object, or None for none).
 
         Returns:
             The stored record.
@@ -356,3 +388,11 @@ class Store(SmallTables):
         """Move a target `delta` places (negative: to the front), clamped; no-op if unknown."""
         with self._lock:
             self._queue.move(key, delta)
+
+    # ------------------------------------------------------------------- content (SHA256)
+
+    def file_with_sha256(self, sha256: str) -> ItemRecord | None:
+        """A done file item whose content has this SHA256 (any creator, adopted or not)."""
+        with self._lock:
+            key = self._shas.key_for(sha256)
+        return None if key is None else self.item(key)

@@ -1,8 +1,7 @@
 """The civittui app: four panes over one engine, every action on a key and in the palette.
 
-`make_app` builds it for the CLI and for tests alike; `run_tui` runs it and returns the exit code.
-The engine runs in one async worker; its events are drained into a `ViewModel` and the panes are
-repainted from it five times a second.
+Built and run by `tui.launch`. The engine runs in one async worker; its events are drained into a
+`ViewModel` and the panes are repainted from it five times a second.
 """
 
 from __future__ import annotations
@@ -35,8 +34,10 @@ from civittui.events import Event, RunSummary
 from civittui.prompts.filters import FilterSet
 from civittui.state import Store
 from civittui.textsafe import display_text
+from civittui.tui import css_path
 from civittui.tui.commands import APP_BINDINGS, PANES, help_sections, palette_commands
 from civittui.tui.failure_controller import FailureController
+from civittui.tui.library_controller import LibraryController, SyncHooks
 from civittui.tui.model import ViewModel
 from civittui.tui.painter import paint
 from civittui.tui.pane_controller import PaneController
@@ -55,13 +56,6 @@ from civittui.tui.widgets.workers import WorkersPane
 __all__ = ["CivittuiApp", "css_path"]
 
 REPAINT_SECONDS = 0.2  # 5 Hz: smooth to the eye, cheap at 10k rows
-
-
-def css_path() -> Path:
-    """`civittui.tcss`: inside the package when installed from a wheel, else the checkout's."""
-    package = Path(civittui.__file__).resolve().parent
-    installed = package / "civittui.tcss"
-    return installed if installed.is_file() else package.parent / "civittui.tcss"
 
 
 class CivittuiApp(App[int]):
@@ -93,6 +87,7 @@ class CivittuiApp(App[int]):
         owns_store: bool = False,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = datetime.now,
+        sync_hooks: SyncHooks | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -115,8 +110,7 @@ class CivittuiApp(App[int]):
         """Add, remove, move, pause."""
         self.failure_actions = FailureController(self)
         """Retry, details and dismiss of failures."""
-
-    # -- layout ----------------------------------------------------------------------------------
+        self.library_actions = LibraryController(self, sync_hooks)  # sync and adopt
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,6 +126,7 @@ class CivittuiApp(App[int]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.library_actions.mounted()
         self.prompt_actions.restore_categories()
         self._seed()
         self.panes.layout_for(self.size.width, self.size.height)
@@ -254,6 +249,14 @@ class CivittuiApp(App[int]):
     def action_load_batch(self) -> None:
         """Ask for a batch file and queue its URLs."""
         self.queue_actions.load_batch()
+
+    def action_sync(self, selected: bool) -> None:
+        """Fetch what is new for every target (or the selected one)."""
+        self.library_actions.sync(selected=selected)
+
+    def action_adopt(self) -> None:
+        """Ask for a folder and adopt its model files."""
+        self.library_actions.ask_adopt()
 
     def action_toggle_pause(self) -> None:
         """Pause or resume crawling and downloads."""

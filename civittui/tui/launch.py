@@ -10,6 +10,7 @@ from civittui.config import Config
 from civittui.engine.runner import Engine
 from civittui.state import Store
 from civittui.tui.app import CivittuiApp
+from civittui.tui.library_controller import SyncHooks
 from civittui.tui.widgets.thumbnail import images_supported
 
 __all__ = ["make_app", "run_tui"]
@@ -45,9 +46,11 @@ def make_app(
     owns_store = store is None
     if store is None:
         store = Store.open(config.state_path)
+    hooks: SyncHooks | None = None
     try:
         if engine is None:
-            engine = Engine(config, store, resume_queue=True)
+            hooks = SyncHooks()
+            engine = Engine(config, store, resume_queue=True, items=hooks.items(config, store))
         if urls:
             engine.add_urls(urls)  # a bad URL stops here, before the screen is taken over
         return CivittuiApp(
@@ -58,6 +61,7 @@ def make_app(
             owns_store=owns_store,
             clock=clock,
             wall=wall,
+            sync_hooks=hooks,
         )
     except BaseException:
         if owns_store:

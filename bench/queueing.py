@@ -1,6 +1,6 @@
 """Seconds from 100k queued URLs to the first request: `Engine.add_urls` + the first pick.
 
-Usage: python bench/queue.py [COUNT]   (default 100000; the issue's figure was 80 s before
+Usage: python bench/queueing.py [COUNT]   (default 100000; the issue's figure was 80 s before
 the fix, the goal is under 2 s).
 """
 
