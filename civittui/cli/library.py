@@ -272,57 +272,40 @@ def _sync_round(
     *,
     after_loop: Callable[[], None] = lambda: None,
 ) -> int:
-    import signal
-
-    import anyio
-
-    from civittui.cli.progress import ProgressPrinter
-    from civittui.cli.run import _first_user_error, _stop_on_signals
+    from civittui.cli.run import serve_until_idle
     from civittui.engine.runner import Engine
-    from civittui.engine.sync import SyncSource, completed_targets, format_new, record_sync
-    from civittui.state import items_failed
+    from civittui.engine.sync import SyncSource, completed_targets
 
     sources: list[SyncSource] = []
     fast = completed_targets(store)  # before `add_urls` marks them queued
     engine = Engine(config, store, items=SyncSource.factory(config, store, sources, fast))
     engine.add_urls(urls)
-    printer = ProgressPrinter(quiet=True)  # the summary lines say what changed
-    stopped_by: list[int] = []
+    # quiet: the lines `_report_round` prints say what changed
+    code = serve_until_idle(engine, quiet=True, after_loop=after_loop)
+    new = sources[0].new if sources else {}
+    code = _report_round(store, engine.summary.targets, new, code, as_json=bool(args.json))
+    store.flush()
+    return code
 
-    async def run() -> None:
-        events = engine.subscribe()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(printer.consume, events)
-            async with anyio.create_task_group() as engine_group:
-                engine_group.start_soon(_stop_on_signals, engine_group.cancel_scope, stopped_by)
-                await engine.serve(until_idle=True)
-                engine_group.cancel_scope.cancel()
 
-    code = EXIT_OK
-    try:
-        try:
-            anyio.run(run)
-        except BaseExceptionGroup as group:
-            raise _first_user_error(group) from None
-        finally:
-            after_loop()
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    if stopped_by:
-        code = 128 + stopped_by[0]
-        print(f"civittui: stopped by {signal.Signals(stopped_by[0]).name}", file=sys.stderr)
+def _report_round(
+    store: Any, targets: list[dict[str, Any]], new: Any, code: int, *, as_json: bool
+) -> int:
+    """Record and print what each target of a round brought; returns the round's exit code."""
     from collections import Counter
 
-    new = sources[0].new if sources else {}
+    from civittui.engine.sync import format_new, record_sync
+    from civittui.state import items_failed
+
     rows = []
-    for target in engine.summary.targets:
+    for target in targets:
         key, url = str(target["key"]), str(target["url"])
         counts: Counter[str] = new.get(key, Counter())
         name = key.split(":", 1)[1] if key.startswith("user:") else url
         rows.append({**target, "new": dict(counts)})
         if code < EXIT_INTERRUPTED and target.get("status") != "queued":
             record_sync(store, key, counts)  # (an interrupted target is synced next round)
-        if not args.json:
+        if not as_json:
             failed = target.get("failed")
             failed = failed if isinstance(failed, int) else 0
             line = format_new(name, counts, failed)
@@ -332,9 +315,8 @@ def _sync_round(
             print(display_text(line))
         if code == EXIT_OK and target.get("status") == "failed":
             code = EXIT_FAILED
-    if args.json:
+    if as_json:
         print(json_text(rows))
-    store.flush()
     return code
 
 

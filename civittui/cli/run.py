@@ -20,7 +20,14 @@ from civittui.config import Config
 from civittui.errors import CivittuiError
 from civittui.textsafe import display_text, json_text
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "run_headless"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "run_headless",
+    "serve_until_idle",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -60,7 +67,7 @@ def run_headless(
         if retry is not None and retry(engine) == 0:
             print("civittui: nothing to retry", file=sys.stderr)
             return EXIT_OK
-        code = _serve(engine, quiet=bool(args.quiet))
+        code = serve_until_idle(engine, quiet=bool(args.quiet))
         summary = engine.summary
         failed_target = any(t.get("status") == "failed" for t in summary.targets)
         if code == EXIT_OK and (summary.failed or failed_target):
@@ -75,8 +82,13 @@ def run_headless(
             _write_report(report, engine.summary)
 
 
-def _serve(engine: Any, *, quiet: bool) -> int:
-    """Serve until idle with progress printed; Ctrl+C and SIGTERM/SIGHUP stop it cleanly."""
+def serve_until_idle(
+    engine: Any, *, quiet: bool, after_loop: Callable[[], None] = lambda: None
+) -> int:
+    """Serve until idle with progress printed; Ctrl+C and SIGTERM/SIGHUP stop it cleanly.
+
+    `after_loop` runs as soon as the event loop has ended, however it ended.
+    """
     import anyio
 
     from civittui.cli.progress import ProgressPrinter
@@ -98,6 +110,8 @@ def _serve(engine: Any, *, quiet: bool) -> int:
             anyio.run(run)
         except BaseExceptionGroup as group:
             raise _first_user_error(group) from None
+        finally:
+            after_loop()
     except KeyboardInterrupt:
         engine.summary.interrupted = True
         return EXIT_INTERRUPTED

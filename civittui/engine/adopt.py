@@ -214,7 +214,14 @@ class Adopter:
         self, client: CivitaiClient, files: list[LocalFile]
     ) -> tuple[dict[str, tuple[Json, Json]], dict[int, Json]]:
         """SHA256 -> (version body, file) for the files CivitAI knows; model id -> model."""
-        shas = list(dict.fromkeys(f.sha256 for f in files if f.sha256))
+        known = await self._match(client, list(dict.fromkeys(f.sha256 for f in files if f.sha256)))
+        model_ids = sorted(
+            {int(b["modelId"]) for b, _ in known.values() if isinstance(b.get("modelId"), int)}
+        )
+        return known, await self._models(client, model_ids)
+
+    async def _match(self, client: CivitaiClient, shas: list[str]) -> dict[str, tuple[Json, Json]]:
+        """SHA256 -> (version body, file) for the hashes CivitAI knows, `BY_HASH_BATCH` a call."""
         known: dict[str, tuple[Json, Json]] = {}
         for start in range(0, len(shas), BY_HASH_BATCH):
             batch = shas[start : start + BY_HASH_BATCH]
@@ -226,9 +233,11 @@ class Adopter:
                     if isinstance(sha, str) and sha.lower() in wanted:
                         known.setdefault(sha.lower(), (body, file))
             self._progress("identify", min(start + BY_HASH_BATCH, len(shas)), len(shas))
-        model_ids = sorted(
-            {int(b["modelId"]) for b, _ in known.values() if isinstance(b.get("modelId"), int)}
-        )
+        return known
+
+    @staticmethod
+    async def _models(client: CivitaiClient, model_ids: list[int]) -> dict[int, Json]:
+        """Model id -> model, 100 a listing; one call each for those listings leave out."""
         models: dict[int, Json] = {}
         async for page in client.models_by_ids(model_ids):
             for model in page:
@@ -240,7 +249,7 @@ class Adopter:
                     models[model_id] = await client.model(model_id)
                 except ApiError:
                     continue
-        return known, models
+        return models
 
     async def _why_unknown(self, client: CivitaiClient, file: LocalFile) -> Unknown:
         assert file.sha256 is not None
@@ -299,7 +308,11 @@ class Adopter:
         if creator:
             if await anyio.to_thread.run_sync(self._meta, creator, version, compact, page):
                 adopted.wrote.append("meta")
-        key = f"file:{adopted.file_id}"
+        self._record(f"file:{adopted.file_id}", file)
+        return adopted
+
+    def _record(self, key: str, file: LocalFile) -> None:
+        """Record the file as done at its place, unless the state has it done on disk already."""
         record = self._store.item(key)
         on_disk = record is not None and record.status == ItemStatus.DONE and record.path
         if not (on_disk and Path(str(record.path)).is_file()):  # type: ignore[union-attr]
@@ -311,7 +324,6 @@ class Adopter:
                 size=file.size,
                 sha256=file.sha256,
             )
-        return adopted
 
     def _meta(self, creator: str, version: Json, model: Json, page: str) -> bool:
         """Write `model_meta_v{id}.json/.txt` unless they already say the same."""

@@ -187,30 +187,10 @@ def build_dataset(
     lengths: list[int] = []
     counts: Counter[str] = Counter()
     for image_id, path in _image_paths(store, targets):
-        suffix = path.suffix.lower()
-        if suffix in VIDEO_SUFFIXES:
-            summary.videos += 1
-            continue
-        if suffix not in STILL_SUFFIXES:
-            summary.not_still += 1
-            continue
-        sidecar = _read_json(path.with_suffix(".txt"))
-        if sidecar is None or not path.is_file():
-            summary.missing += 1
-            continue
-        caption = _caption_of(sidecar)
+        caption = _caption(image_id, path, summary, known if trigger else None)
         if caption is None:
-            summary.no_prompt += 1
             continue
-        if trigger:
-            versions = _versions_of(image_id, sidecar, path.parent, known)
-            words = list(dict.fromkeys(w for v in versions for w in known.words.get(v, [])))
-            if not versions:
-                summary.no_version += 1
-            if words:
-                caption = f"{', '.join(words)}, {caption}"
-                summary.with_trigger += 1
-        place_lora(path, out / f"{image_id}{suffix}", mode="hardlink")
+        place_lora(path, out / f"{image_id}{path.suffix.lower()}", mode="hardlink")
         (out / f"{image_id}.txt").write_text(caption + "\n", "utf-8")
         tokens = [t.normalized for t in tokenize(caption)]
         lengths.append(len(tokens))
@@ -223,6 +203,37 @@ def build_dataset(
     summary.top_tokens = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP]
     (out / SUMMARY_NAME).write_text(format_summary(summary) + "\n", "utf-8")
     return summary
+
+
+def _caption(
+    image_id: int, path: Path, summary: DatasetSummary, known: _Versions | None
+) -> str | None:
+    """The image's caption (its version's trigger words first, given `known`), or None for an
+    image that gets none (counted in `summary` by its reason)."""
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        summary.videos += 1
+        return None
+    if suffix not in STILL_SUFFIXES:
+        summary.not_still += 1
+        return None
+    sidecar = _read_json(path.with_suffix(".txt"))
+    if sidecar is None or not path.is_file():
+        summary.missing += 1
+        return None
+    caption = _caption_of(sidecar)
+    if caption is None:
+        summary.no_prompt += 1
+        return None
+    if known is not None:
+        versions = _versions_of(image_id, sidecar, path.parent, known)
+        words = list(dict.fromkeys(w for v in versions for w in known.words.get(v, [])))
+        if not versions:
+            summary.no_version += 1
+        if words:
+            caption = f"{', '.join(words)}, {caption}"
+            summary.with_trigger += 1
+    return caption
 
 
 def format_summary(summary: DatasetSummary) -> str:

@@ -21,6 +21,29 @@ _TABLE = "targets"
 _redact = Redactor(())
 
 
+def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` as `upsert_target` stores them: choices scrubbed of secrets, the error redacted.
+
+    Raises:
+        TypeError: an unknown field, or a value of the wrong type.
+    """
+    unknown = set(fields) - _FIELDS
+    if unknown:
+        raise TypeError(f"upsert_target: unknown field(s) {', '.join(sorted(unknown))}")
+    for name in TARGET_COUNTS:
+        if name in fields and (type(fields[name]) is not int or fields[name] < 0):
+            raise TypeError(f"upsert_target: {name} must be a count, not {fields[name]!r}")
+    if "status" in fields and not isinstance(fields["status"], str):
+        raise TypeError(f"upsert_target: status must be text, not {fields['status']!r}")
+    if "choices" in fields and not isinstance(fields["choices"], dict | None):
+        raise TypeError(f"upsert_target: choices must be an object, not {fields['choices']!r}")
+    if fields.get("choices") is not None:
+        fields = {**fields, "choices": scrub_spec(fields["choices"], "target choices")}
+    if fields.get("error") is not None:
+        fields = {**fields, "error": _redact(str(fields["error"]))}
+    return fields
+
+
 class TargetQueue:
     """Targets in table `targets`, ordered by their `position` field.
 
@@ -41,20 +64,7 @@ class TargetQueue:
         Raises:
             TypeError: an unknown field, or a value of the wrong type.
         """
-        unknown = set(fields) - _FIELDS
-        if unknown:
-            raise TypeError(f"upsert_target: unknown field(s) {', '.join(sorted(unknown))}")
-        for name in TARGET_COUNTS:
-            if name in fields and (type(fields[name]) is not int or fields[name] < 0):
-                raise TypeError(f"upsert_target: {name} must be a count, not {fields[name]!r}")
-        if "status" in fields and not isinstance(fields["status"], str):
-            raise TypeError(f"upsert_target: status must be text, not {fields['status']!r}")
-        if "choices" in fields and not isinstance(fields["choices"], dict | None):
-            raise TypeError(f"upsert_target: choices must be an object, not {fields['choices']!r}")
-        if fields.get("choices") is not None:
-            fields = {**fields, "choices": scrub_spec(fields["choices"], "target choices")}
-        if fields.get("error") is not None:
-            fields = {**fields, "error": _redact(str(fields["error"]))}
+        fields = _checked_fields(fields)
         now = utc_now()
         doc_id = self._ids.get(key)
         base: Doc | None = None if doc_id is None else self._table.doc(doc_id)
