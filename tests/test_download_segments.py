@@ -108,3 +108,28 @@ def test_any_interleaving_covers_every_byte_exactly_once(
     assert plan.complete
     assert sum(b - a for a, b in written) == total  # no byte fetched twice
     assert merge_intervals(written) == [(0, total)]
+
+
+def test_a_split_given_back_rejoins_the_range_still_streaming_towards_it() -> None:
+    plan = RangePlan(8 * MiB, min_split=MiB)
+    first = plan.take()
+    assert first is not None
+    first.fetched = first.pos = MiB
+    trial = plan.take()
+    assert trial is not None and trial.start == first.end
+    trial.pos = trial.fetched = trial.start + 64 * 1024
+    plan.give_back(trial)
+    assert [(s.start, s.end) for s in plan.segments] == [(0, 8 * MiB)]
+    assert plan.done_intervals() == [(0, MiB)]  # what the trial wrote is fetched again
+
+
+def test_a_split_given_back_after_its_neighbour_hung_up_waits_for_a_connection() -> None:
+    plan = RangePlan(8 * MiB, min_split=MiB)
+    first = plan.take()
+    assert first is not None
+    trial = plan.take()
+    assert trial is not None
+    first.fetched = first.end  # the first connection already stopped at the split
+    plan.give_back(trial)
+    assert len(plan.segments) == 2 and not trial.active
+    assert plan.take() is trial

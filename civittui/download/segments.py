@@ -180,6 +180,22 @@ class RangePlan:
         """Give a segment back (its connection failed or stopped); another one may claim it."""
         seg.active = False
 
+    def give_back(self, seg: Segment) -> None:
+        """Undo a split whose connection was stopped early: while the range it was cut from
+        is still streaming towards it, that range runs on over it (what the stopped one
+        wrote is fetched again); otherwise it waits, released, for another connection."""
+        seg.active = False
+        index = self.segments.index(seg)
+        before = self.segments[index - 1] if index else None
+        if (
+            before is not None
+            and before.active
+            and before.end == seg.start
+            and before.fetched < before.end
+        ):
+            before.end = seg.end
+            del self.segments[index]
+
     def _split_largest(self, candidates: list[Segment]) -> Segment | None:
         if not candidates:
             return None
