@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import httpx
 
 from civittui.config import DownloadSettings
 from civittui.download.base import DownloadRequest, DownloadResult, Progress
@@ -124,11 +125,7 @@ class Job:
         start = RangePlan(self.known_total or policy.UNKNOWN_TOTAL, done).first_missing() or 0
         size_hint = self.known_total or self.request.expected_size or 0
         ranged = self._wants_ranges(size_hint)
-        # The first connection asks for the whole first hole; more connections take parts of
-        # it later, only if they add throughput (see `Transfer`).
-        first_end = RangePlan(size_hint, done).planned_end(start) if ranged and size_hint else None
-        if first_end is not None and first_end <= start:
-            first_end = None  # the part already holds what was expected: ask the rest
+        first_end = self._first_end(ranged, size_hint, done, start)
         try:
             stream = await self.link.open(
                 start, first_end, ranged=self.ranges_ok and (ranged or start > 0)
@@ -142,6 +139,17 @@ class Job:
             raise
         await Transfer(self).run(first, stream)
         return await self.finish()
+
+    @staticmethod
+    def _first_end(
+        ranged: bool, size_hint: int, done: list[tuple[int, int]], start: int
+    ) -> int | None:
+        """Where the first request ends: the whole first hole when ranged (more connections
+        take parts of it later, only if they add throughput; see `Transfer`), else open."""
+        if not ranged or not size_hint:
+            return None
+        end = RangePlan(size_hint, done).planned_end(start)
+        return end if end > start else None  # the part holds what was expected: ask the rest
 
     def _load(self) -> tuple[ControlData | None, int]:
         """Read what an earlier run left: a control file and/or a `.part` (thread)."""
@@ -189,32 +197,8 @@ class Job:
         self.content_type = response.headers.get("content-type")
         self._check_content_type()
         if response.status_code == 200:
-            # No Range sent, or the server ignores it: one stream from byte 0, nothing kept.
-            length = content_length(response)
-            if length is not None:
-                self.check_total(length)
-            self.known_total = length
-            self.mode = Mode.STREAM if self.ranges_ok else Mode.PLAIN
-            await anyio.to_thread.run_sync(self._restart_part)
-            self.plan = RangePlan(
-                policy.UNKNOWN_TOTAL if length is None else length, [], min_split=1 << 62
-            )
-            if not self.plan.segments:  # an empty file
-                return None
-            self.plan.segments[0].active = True
-            return self.plan.segments[0]
-        parsed = parse_content_range(response.headers.get("content-range"))
-        asked = stream.asked or (start, None)
-        if (
-            parsed is None
-            or parsed[0] != start
-            or parsed[2] is None
-            or (asked[1] is not None and parsed[1] >= asked[1])
-        ):
-            raise Restart("the server sent a byte range other than the one asked", plain=True)
-        total = parsed[2]
-        if self.known_total is not None and total != self.known_total:
-            raise Restart("the file changed on the server", plain=False)
+            return await self._whole_body(response)
+        total = self._first_range_total(stream, start)
         self.check_total(total)
         self.known_total = total
         ranged = ranged and total >= self.settings.segment_min
@@ -228,6 +212,38 @@ class Job:
         if seg is None:  # cannot happen: `start` is the first missing byte
             raise Restart("inconsistent resume state", plain=False)
         return seg
+
+    async def _whole_body(self, response: httpx.Response) -> Segment | None:
+        """No Range sent, or the server ignores it: one stream from byte 0, nothing kept."""
+        length = content_length(response)
+        if length is not None:
+            self.check_total(length)
+        self.known_total = length
+        self.mode = Mode.STREAM if self.ranges_ok else Mode.PLAIN
+        await anyio.to_thread.run_sync(self._restart_part)
+        self.plan = RangePlan(
+            policy.UNKNOWN_TOTAL if length is None else length, [], min_split=1 << 62
+        )
+        if not self.plan.segments:  # an empty file
+            return None
+        self.plan.segments[0].active = True
+        return self.plan.segments[0]
+
+    def _first_range_total(self, stream: Stream, start: int) -> int:
+        """The object's size from the first 206, which must answer exactly what was asked."""
+        parsed = parse_content_range(stream.response.headers.get("content-range"))
+        asked = stream.asked or (start, None)
+        if (
+            parsed is None
+            or parsed[0] != start
+            or parsed[2] is None
+            or (asked[1] is not None and parsed[1] >= asked[1])
+        ):
+            raise Restart("the server sent a byte range other than the one asked", plain=True)
+        total = parsed[2]
+        if self.known_total is not None and total != self.known_total:
+            raise Restart("the file changed on the server", plain=False)
+        return total
 
     def _restart_part(self) -> None:
         """Empty the `.part` (a body from byte 0 follows) and forget recorded ranges (thread)."""
