@@ -46,15 +46,18 @@ UNKNOWN_TOTAL = 1 << 62
 # lowest-speed heuristics do). A link one stream saturates (a LAN, loopback, a fast line, or
 # a loaded CPU) stays on one stream and is hashed as it arrives; a CDN that caps each
 # connection gets every connection it allows.
-PROBE_WARMUP = 0.15
+PROBE_WARMUP = 0.1
 """Seconds the first connection runs before its throughput is measured."""
-PROBE_WINDOW = 0.25
+PROBE_WINDOW = 0.2
 """Seconds over which throughput is measured, before and after adding a connection."""
-PROBE_RAMP = 0.05
+PROBE_RAMP = 0.03
 """Seconds a new connection gets to open before the window after it starts."""
 PROBE_GAIN = 0.5
 """With n connections, one more is kept if throughput rose by at least this share of 1/n
 (half of what a per-connection cap would give: +50 % for the 2nd, +25 % for the 3rd, ...)."""
+PROBE_FULL = 0.8
+"""A connection that added at least this share of 1/n shows a per-connection cap: the rest
+of the `segments` connections are added at once."""
 
 
 class Mode(enum.Enum):

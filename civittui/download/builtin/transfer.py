@@ -126,7 +126,11 @@ class Transfer:
         return (self.job.arrived - before) / max(anyio.current_time() - started, 1e-6)
 
     async def _grow(self, workers: anyio.abc.TaskGroup) -> None:
-        """Add connections one at a time while each one raises the throughput."""
+        """Add connections while each one raises the throughput.
+
+        One is added at a time; when one raised the throughput almost as much as a link that
+        caps each connection would (`PROBE_FULL`), the rest are added at once.
+        """
         await anyio.sleep(policy.PROBE_WARMUP)
         rate = await self._measure()
         active = 1
@@ -138,10 +142,15 @@ class Transfer:
             workers.start_soon(self._trial, seg, trial)
             await anyio.sleep(policy.PROBE_RAMP)
             now = await self._measure()
-            if now < rate * (1 + policy.PROBE_GAIN / active):
+            gain = (now / max(rate, 1.0) - 1) * active  # 1.0: as much as each one before
+            if gain < policy.PROBE_GAIN:
                 trial.cancel()  # it did not help: the range goes back to where it came from
                 return
             rate, active = now, active + 1
+            if gain >= policy.PROBE_FULL:
+                for _ in range(self.job.connections - active):
+                    workers.start_soon(self._worker, None, None)
+                return
 
     async def _trial(self, seg: Segment, scope: anyio.CancelScope) -> None:
         with scope:
@@ -333,7 +342,14 @@ class Transfer:
             self._sniff_head(bytes(view[:512]))
         feed = job.hasher.claim(offset)
         try:
-            await anyio.to_thread.run_sync(_write, writer, offset, view, job, feed)
+            if feed:
+                # Write and hash side by side: both release the GIL, and the hash (the slower)
+                # is the only cost left on the critical path.
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(anyio.to_thread.run_sync, job.hasher.update, view)
+                    await anyio.to_thread.run_sync(writer.write_at, offset, view)
+            else:
+                await anyio.to_thread.run_sync(writer.write_at, offset, view)
         finally:
             if feed:
                 job.hasher.busy = False
@@ -352,12 +368,6 @@ class Transfer:
             what = "JSON document"
         if what is not None:
             raise BadContent(job.error_page_reason(what))
-
-
-def _write(writer: PartWriter, offset: int, view: memoryview, job: Job, feed: bool) -> None:
-    writer.write_at(offset, view)
-    if feed:
-        job.hasher.update(view)
 
 
 class _StallWindow:
