@@ -133,7 +133,7 @@ class Job:
         except Unsatisfiable as exc:
             return await self._after_416(exc.total, part_size, control)
         try:
-            first = await self._start_plan(stream, start, done, ranged)
+            first = await self._start_plan(stream, start, done, ranged, fresh=not part_size)
         except BaseException:
             await stream.aclose()
             raise
@@ -186,7 +186,13 @@ class Job:
         raise Restart("the server refused the byte range (HTTP 416)", plain=part_size == 0)
 
     async def _start_plan(
-        self, stream: Stream, start: int, done: list[tuple[int, int]], ranged: bool
+        self,
+        stream: Stream,
+        start: int,
+        done: list[tuple[int, int]],
+        ranged: bool,
+        *,
+        fresh: bool,
     ) -> Segment | None:
         """Learn the object from the first response and lay out the ranges.
 
@@ -197,7 +203,7 @@ class Job:
         self.content_type = response.headers.get("content-type")
         self._check_content_type()
         if response.status_code == 200:
-            return await self._whole_body(response)
+            return await self._whole_body(response, fresh=fresh)
         total = self._first_range_total(stream, start)
         self.check_total(total)
         self.known_total = total
@@ -213,14 +219,19 @@ class Job:
             raise Restart("inconsistent resume state", plain=False)
         return seg
 
-    async def _whole_body(self, response: httpx.Response) -> Segment | None:
-        """No Range sent, or the server ignores it: one stream from byte 0, nothing kept."""
+    async def _whole_body(self, response: httpx.Response, *, fresh: bool) -> Segment | None:
+        """No Range sent, or the server ignores it: one stream from byte 0, nothing kept.
+
+        `fresh`: no `.part` was there (`_load` also dropped any control file), so there is
+        nothing to empty: an image saves a thread hop and a file open.
+        """
         length = content_length(response)
         if length is not None:
             self.check_total(length)
         self.known_total = length
         self.mode = Mode.STREAM if self.ranges_ok else Mode.PLAIN
-        await anyio.to_thread.run_sync(self._restart_part)
+        if not fresh:
+            await anyio.to_thread.run_sync(self._restart_part)
         self.plan = RangePlan(
             policy.UNKNOWN_TOTAL if length is None else length, [], min_split=1 << 62
         )

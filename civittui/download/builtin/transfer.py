@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Transfer"]
 
+_SIDE_BY_SIDE = 512 * 1024
+"""Buffers at least this big are written and hashed in two threads at once."""
+
 
 class Transfer:
     """The connections of one attempt of a `Job`, from its first response to the last byte."""
@@ -342,14 +345,14 @@ class Transfer:
             self._sniff_head(bytes(view[:512]))
         feed = job.hasher.claim(offset)
         try:
-            if feed:
+            if feed and len(view) >= _SIDE_BY_SIDE:
                 # Write and hash side by side: both release the GIL, and the hash (the slower)
                 # is the only cost left on the critical path.
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(anyio.to_thread.run_sync, job.hasher.update, view)
                     await anyio.to_thread.run_sync(writer.write_at, offset, view)
-            else:
-                await anyio.to_thread.run_sync(writer.write_at, offset, view)
+            else:  # one thread hop is cheaper than two for an image's few buffers
+                await anyio.to_thread.run_sync(_write, writer, offset, view, job, feed)
         finally:
             if feed:
                 job.hasher.busy = False
@@ -368,6 +371,12 @@ class Transfer:
             what = "JSON document"
         if what is not None:
             raise BadContent(job.error_page_reason(what))
+
+
+def _write(writer: PartWriter, offset: int, view: memoryview, job: Job, feed: bool) -> None:
+    writer.write_at(offset, view)
+    if feed:
+        job.hasher.update(view)
 
 
 class _StallWindow:
