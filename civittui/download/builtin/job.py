@@ -230,7 +230,7 @@ class Job:
             self.check_total(length)
         self.known_total = length
         self.mode = Mode.STREAM if self.ranges_ok else Mode.PLAIN
-        if not fresh:
+        if not fresh or length == 0:  # an empty file gets no writer: create it here
             await anyio.to_thread.run_sync(self._restart_part)
         self.plan = RangePlan(
             policy.UNKNOWN_TOTAL if length is None else length, [], min_split=1 << 62
