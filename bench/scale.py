@@ -1,12 +1,14 @@
 """A whole creator mirrored end to end at scale, first run and re-run; optionally vs aria2c -j4.
 
 Run:  python bench/scale.py [--images 100000] [--models 20] [--min-interval 0.005] [--aria2]
+                           [--dest DIR]
 
 Generates a creator on the fake CivitAI (`--models` LoRAs with small files, `--images` images
 in one post per version), then runs `python -m civittui get USER_URL` as a child process twice
 (the second run finds everything done). For each run it prints wall time, API calls, image and
 file requests, the child's peak RSS and the size of the state directory. `uptime` is printed
-at the start and the end.
+at the start and the end. The mirror goes to a temp folder in `--dest` (default: the system's
+temp folder; /dev/shm makes every fsync free, which shows what the disk costs).
 
 `--aria2` (issue 18 item 4, small files at the CDN's speed): `aria2c -j4` then fetches the same
 image URLs civittui fetched, from a URL list, into a fresh directory; the ratio is aria2c's
@@ -107,9 +109,13 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--min-interval", type=float, default=0.005)
     parser.add_argument("--aria2", action="store_true", help="also aria2c -j4, same URLs")
+    parser.add_argument("--dest", type=Path, default=None, help="where the mirror is written")
     args = parser.parse_args()
     print(f"load at start: {load()}")
-    with FakeCivitai() as fake, tempfile.TemporaryDirectory(prefix="civittui-scale-") as tmp:
+    with (
+        FakeCivitai() as fake,
+        tempfile.TemporaryDirectory(prefix="civittui-scale-", dir=args.dest) as tmp,
+    ):
         work = Path(tmp)
         (work / "config.toml").write_text("", "utf-8")
         started = time.perf_counter()

@@ -162,9 +162,8 @@ class Transfer:
             self.plan.give_back(seg)
 
     async def _worker(self, seg: Segment | None, stream: Stream | None) -> None:
-        writer: PartWriter | None = None
+        writer = PartWriter(self.job.part)  # opened by its first write, in a thread
         try:
-            writer = await anyio.to_thread.run_sync(PartWriter, self.job.part)
             while True:
                 if seg is None:
                     seg = self.plan.take()
@@ -178,9 +177,7 @@ class Transfer:
         finally:
             if stream is not None:
                 await stream.aclose()
-            if writer is not None:
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(writer.close)
+            writer.close()  # no flush: closing costs no wait on the disk
 
     async def _fetch(self, seg: Segment, stream: Stream | None, writer: PartWriter) -> None:
         """Fetch `[seg.pos, seg.end)`, reconnecting with Range after failures."""
