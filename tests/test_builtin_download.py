@@ -231,6 +231,23 @@ async def test_model_file_of_unknown_size_is_probed_and_split(
     assert len({r.connection_id for r in recorded}) == 4
 
 
+async def test_a_line_one_stream_fills_stays_on_one_stream_hashed_as_it_arrives(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    size = 12 * MiB
+    sha = fake_civitai.files.put_generated("line.bin", size, seed=15)
+    # All connections share one 6 MiB/s line: a second connection adds nothing.
+    fake_civitai.files.faults.throttle_shared(6 * MiB)
+    _, digest = await fetch(fake_civitai, tmp_path, "line.bin", sha256=sha, expected_size=size)
+    assert digest == sha
+    recorded = file_requests(fake_civitai, "line.bin")
+    # The first stream asked for the whole file; at most one trial range joined, was found
+    # useless and given back, and the first stream ran on over it.
+    assert parse_range(recorded[0].range) == (0, size)
+    assert len(recorded) <= 2
+    assert leftovers(tmp_path) == ["model.safetensors"]
+
+
 async def test_empty_file(fake_civitai: FakeCivitai, tmp_path: Path) -> None:
     fake_civitai.files.put_bytes("empty.bin", b"", "application/octet-stream")
     path, digest = await fetch(

@@ -48,7 +48,7 @@ UNKNOWN_TOTAL = 1 << 62
 # connection gets every connection it allows.
 PROBE_WARMUP = 0.1
 """Seconds the first connection runs before its throughput is measured."""
-PROBE_WINDOW = 0.2
+PROBE_WINDOW = 0.25
 """Seconds over which throughput is measured, before and after adding a connection."""
 PROBE_RAMP = 0.03
 """Seconds a new connection gets to open before the window after it starts."""
