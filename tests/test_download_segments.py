@@ -116,3 +116,13 @@ def test_a_split_given_back_after_its_neighbour_hung_up_waits_for_a_connection()
     plan.give_back(trial)
     assert len(plan.segments) == 2 and not trial.active
     assert plan.take() is trial
+
+
+def test_a_finished_split_given_back_stays_done() -> None:
+    plan = RangePlan(8 * MiB, min_split=MiB)
+    first = plan.take()
+    trial = plan.take()
+    assert first is not None and trial is not None
+    trial.pos = trial.fetched = trial.end
+    plan.give_back(trial)
+    assert trial in plan.segments and plan.done_bytes() == trial.end - trial.start

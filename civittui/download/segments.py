@@ -152,6 +152,8 @@ class RangePlan:
         is still streaming towards it, that range runs on over it (what the stopped one
         wrote is fetched again); otherwise it waits, released, for another connection."""
         seg.active = False
+        if seg.finished:
+            return  # all of it is on disk already: nothing to fetch again
         index = self.segments.index(seg)
         before = self.segments[index - 1] if index else None
         if (
