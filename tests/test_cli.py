@@ -132,9 +132,20 @@ def test_bad_batch_line_names_file_and_line(mirror: Mirror, capsys) -> None:
 def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
     fake = mirror.fake
     fake.images.faults.slow_body(None, 0.05)
+    # Model files trickle, so the run is still going whenever the first image lands (a fixed
+    # sleep raced a fast run that had already ended).
+    fake.files.faults.throttle_per_connection(32 * 1024)
     report = mirror.tmp / "report.json"
     proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
-    time.sleep(2.0)
+    deadline = time.monotonic() + 30
+    users = mirror.root / "Users"
+
+    def an_image_landed() -> bool:
+        return users.exists() and any(p.suffix == ".png" for p in users.rglob("*"))
+
+    while not an_image_landed():
+        assert proc.poll() is None and time.monotonic() < deadline, "no image before Ctrl+C"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
