@@ -146,13 +146,20 @@ def test_a_bad_batch_line_is_skipped_and_the_rest_runs(mirror: Mirror, capsys) -
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child is a POSIX signal")
 def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
     fake = mirror.fake
-    fake.images.faults.slow_body(None, 0.5)  # 260 images at 4 a time: far longer than the wait
+    fake.images.faults.slow_body(None, 0.05)
+    # Model files trickle, so the run is still going whenever the first image lands (a fixed
+    # sleep raced a fast run that had already ended).
+    fake.files.faults.throttle_per_connection(32 * 1024)
     report = mirror.tmp / "report.json"
     proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
-    # Interrupt once downloads are under way (the first sidecar is written), not after a guess.
     deadline = time.monotonic() + 30
-    while not list((mirror.root / "Users").rglob("*.txt")) and time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it could be interrupted"
+    users = mirror.root / "Users"
+
+    def an_image_landed() -> bool:
+        return users.exists() and any(p.suffix == ".png" for p in users.rglob("*"))
+
+    while not an_image_landed():
+        assert proc.poll() is None and time.monotonic() < deadline, "no image before Ctrl+C"
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
