@@ -20,7 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from civittui.civitai.client import CivitaiClient
 from civittui.civitai.gate import ApiGate
-from civittui.civitai.urls import Target, parse_url
+from civittui.civitai.urls import Target, TargetKind, parse_url
 from civittui.config import Config
 from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
@@ -63,6 +63,22 @@ class _TargetState:
     crawled: bool = False
     error: str | None = None
     removed: bool = False
+    name: str | None = None
+    bytes_found: int = 0
+    bytes_done: int = 0
+
+    def learn(self, item: Item) -> None:
+        """Take the target's name from its first item, and count the item's declared size."""
+        if self.name is None:
+            self.name = _target_name(self.target, item)
+        if isinstance(item, FileItem):
+            self.bytes_found += item.size or 0
+
+    def count_done(self, item: Item, size: int) -> None:
+        """An item of this target is on disk: its bytes are done (and found, if undeclared)."""
+        self.bytes_done += size
+        if not (isinstance(item, FileItem) and item.size is not None):
+            self.bytes_found += size
 
     def event(self) -> TargetUpdated:
         return TargetUpdated(
@@ -74,6 +90,9 @@ class _TargetState:
             failed=self.failed,
             skipped=self.skipped,
             error=self.error,
+            name=self.name,
+            bytes_found=self.bytes_found,
+            bytes_done=self.bytes_done,
         )
 
 
@@ -139,6 +158,8 @@ class Engine:
                     state.found, state.done = record.found, record.done
                     state.failed, state.skipped = record.failed, record.skipped
                     state.crawled = True
+                state.name = record.name
+                state.bytes_found, state.bytes_done = record.bytes_found, record.bytes_done
 
     # -- commands (call from the event loop that runs serve) ----------------------------------
 
@@ -309,6 +330,9 @@ class Engine:
             failed=state.failed,
             skipped=state.skipped,
             error=state.error,
+            name=state.name,
+            bytes_found=state.bytes_found,
+            bytes_done=state.bytes_done,
         )
 
     # -- the run ------------------------------------------------------------------------------
@@ -469,6 +493,7 @@ class Engine:
                     continue
                 self._seen.add(item.key)
                 state.found += 1
+                state.learn(item)
                 self.summary.found += 1
                 await self._route(item, state, processor)
         except ApiError as exc:
@@ -513,6 +538,7 @@ class Engine:
                 if state is not None:
                     state.done += 1
                     state.skipped += 1
+                    state.count_done(item, done.size)
                 self.summary.skipped += 1
                 self.summary.done += 1
                 self._notify(
@@ -587,6 +613,7 @@ class Engine:
         self.summary.bytes += result.size
         if state is not None:
             state.done += 1
+            state.count_done(item, result.size)
         await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
 
 
@@ -596,6 +623,20 @@ def _parse_iso(value: str) -> datetime:
     except ValueError:
         return datetime.max.replace(tzinfo=UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _target_name(target: Target, item: Item) -> str | None:
+    """What a person calls a target: the creator, the model (and version), or the poster."""
+    if target.username:
+        return target.username
+    if isinstance(item, FileItem | MetaItem):
+        model = str(item.model.get("name") or "")
+        version = str(item.version.get("name") or "")
+        if target.kind is TargetKind.VERSION and version:
+            return f"{model} · {version}" if model else version
+        return model or item.username or None
+    poster = item.image.get("username")
+    return f"{target.kind.value} by {poster}" if isinstance(poster, str) and poster else None
 
 
 def _failure_event(record: ItemRecord) -> ItemFailed:

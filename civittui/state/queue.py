@@ -8,9 +8,11 @@ from civittui.redact import Redactor
 from civittui.state.records import TARGET_COUNTS, TargetRecord, target_record, utc_now
 from civittui.state.tables import Doc, Writes
 
+_BYTES = ("bytes_found", "bytes_done")
+
 __all__ = ["TargetQueue"]
 
-_FIELDS = frozenset({"status", "error", *TARGET_COUNTS})
+_FIELDS = frozenset({"status", "error", "name", *TARGET_COUNTS, *_BYTES})
 _TABLE = "targets"
 _redact = Redactor(())
 
@@ -35,11 +37,13 @@ class TargetQueue:
         unknown = set(fields) - _FIELDS
         if unknown:
             raise TypeError(f"upsert_target: unknown field(s) {', '.join(sorted(unknown))}")
-        for name in TARGET_COUNTS:
+        for name in (*TARGET_COUNTS, *_BYTES):
             if name in fields and (type(fields[name]) is not int or fields[name] < 0):
                 raise TypeError(f"upsert_target: {name} must be a count, not {fields[name]!r}")
         if "status" in fields and not isinstance(fields["status"], str):
             raise TypeError(f"upsert_target: status must be text, not {fields['status']!r}")
+        if fields.get("name") is not None and not isinstance(fields["name"], str):
+            raise TypeError(f"upsert_target: name must be text, not {fields['name']!r}")
         if fields.get("error") is not None:
             fields = {**fields, "error": _redact(str(fields["error"]))}
         now = utc_now()

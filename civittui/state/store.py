@@ -326,7 +326,8 @@ class Store:
         Args:
             key: stable target key, e.g. `user:alice`.
             url: the URL as the user gave it.
-            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`.
+            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`, `name`,
+                `bytes_found`, `bytes_done`.
 
         Returns:
             The stored record.

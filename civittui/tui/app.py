@@ -322,6 +322,10 @@ class CivittuiApp(App[int]):
     def _remove(self, event: TargetList.RemoveRequested) -> None:
         self.queue_actions.remove(event.key)
 
+    @on(TargetList.ClearFinishedRequested)
+    def _clear_finished(self) -> None:
+        self.queue_actions.clear_finished()
+
     @on(TargetList.MoveRequested)
     def _move(self, event: TargetList.MoveRequested) -> None:
         self.queue_actions.move(event.key, event.delta)

@@ -42,6 +42,11 @@ def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
         ("Remove target", "Remove the selected target", lambda: targets().action_remove()),
         ("Move target up", "Move the selected target earlier", lambda: targets().action_move(-1)),
         ("Move target down", "Move the selected target later", lambda: targets().action_move(1)),
+        (
+            "Clear finished",
+            "Remove every done target from the queue (files stay)",
+            app.queue_actions.clear_finished,
+        ),
         ("Retry failure", "Retry the selected failure", lambda: failures().action_retry()),
         ("Retry all failures", "Retry every failure", lambda: failures().action_retry_all()),
         (

@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 
 from civittui.engine.events import TargetStatus, TargetUpdated
 from civittui.textsafe import display_text
+from civittui.tui import fmt
 from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.virtual_list import VirtualList
 
@@ -22,6 +23,22 @@ __all__ = ["QueuePane", "TargetList", "UrlInput"]
 
 _STATUS_WIDTH = 11
 _COUNTS_WIDTH = 17
+_SIZE_WIDTH = 19
+_LEFT_WIDTH = 8
+
+
+def size_text(row: TargetUpdated) -> str:
+    """`1.5 MiB/12.0 GiB`: bytes on disk of the bytes known so far (`-` before any is known)."""
+    if not row.bytes_found and not row.bytes_done:
+        return "-"
+    return f"{fmt.size(row.bytes_done)}/{fmt.size(row.bytes_found)}"
+
+
+def left_text(row: TargetUpdated) -> str:
+    """Items still to come (`…` while the crawl may find more, blank when none)."""
+    left = max(0, row.found - row.done - row.failed)
+    more = "…" if row.status in (TargetStatus.QUEUED, TargetStatus.CRAWLING) else ""
+    return f"{left:,}{more}" if left or more else ""
 
 
 class TargetList(VirtualList[TargetUpdated]):
@@ -30,6 +47,7 @@ class TargetList(VirtualList[TargetUpdated]):
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"target--{status}" for status in TargetStatus} | {
         "target--counts",
         "target--error",
+        "target--url",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -56,6 +74,13 @@ class TargetList(VirtualList[TargetUpdated]):
             id="queue.move_down",
             tooltip="Move the selected target later in the queue",
         ),
+        Binding(
+            "c",
+            "clear_finished",
+            "Clear done",
+            id="queue.clear_finished",
+            tooltip="Remove every finished target from the queue (its files stay)",
+        ),
     ]
 
     class RemoveRequested(Message):
@@ -65,6 +90,9 @@ class TargetList(VirtualList[TargetUpdated]):
             super().__init__()
             self.key = key
             """The target key."""
+
+    class ClearFinishedRequested(Message):
+        """The user asked to take every finished target out of the queue."""
 
     class MoveRequested(Message):
         """The user asked to move a target."""
@@ -84,10 +112,15 @@ class TargetList(VirtualList[TargetUpdated]):
         text = Text(no_wrap=True, end="")
         text.append(status.ljust(_STATUS_WIDTH), self.get_component_rich_style(f"target--{status}"))
         counts = f"{row.done}/{row.failed}/{row.found}"
-        text.append(
-            counts.rjust(_COUNTS_WIDTH - 2) + "  ", self.get_component_rich_style("target--counts")
-        )
-        text.append(row.url)
+        counts_style = self.get_component_rich_style("target--counts")
+        text.append(counts.rjust(_COUNTS_WIDTH - 2) + "  ", counts_style)
+        text.append(size_text(row).rjust(_SIZE_WIDTH - 2) + "  ", counts_style)
+        text.append(left_text(row).rjust(_LEFT_WIDTH - 2) + "  ", counts_style)
+        if row.name:  # a server's name: shown as written, never parsed
+            text.append(display_text(row.name))
+            text.append(f"  {row.url}", self.get_component_rich_style("target--url"))
+        else:
+            text.append(row.url)
         if row.error:
             text.append(f"  {row.error}", self.get_component_rich_style("target--error"))
         return text
@@ -97,6 +130,10 @@ class TargetList(VirtualList[TargetUpdated]):
         row = self.highlighted
         if row is not None:
             self.post_message(self.RemoveRequested(row.key))
+
+    def action_clear_finished(self) -> None:
+        """Ask to remove every finished target."""
+        self.post_message(self.ClearFinishedRequested())
 
     def action_move(self, delta: int) -> None:
         """Ask to move the highlighted target; the cursor follows it."""
@@ -147,7 +184,11 @@ class QueuePane(Vertical):
         yield Static("", id="url-error", classes="url-error", markup=False)
         yield Static(
             Text(
-                "status".ljust(_STATUS_WIDTH) + "done/fail/found".rjust(_COUNTS_WIDTH - 2) + "  url"
+                "status".ljust(_STATUS_WIDTH)
+                + "done/fail/found".rjust(_COUNTS_WIDTH - 2)
+                + "size done/known".rjust(_SIZE_WIDTH)
+                + "left".rjust(_LEFT_WIDTH)
+                + "  name"
             ),
             classes="list-header",
         )
