@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerError, WorkerState
 
 import civittui
 from civittui.config import Config
-from civittui.engine.events import Event, ItemFailed, RunSummary
+from civittui.engine.events import Event, ItemFailed, ItemFinished, RunSummary
 from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
 from civittui.filters import FilterSet
@@ -39,7 +39,12 @@ from civittui.tui.commands import PANES, palette_commands
 from civittui.tui.failure_controller import FailureController
 from civittui.tui.model import ViewModel
 from civittui.tui.painter import paint
-from civittui.tui.prompt_controller import PromptController, PromptsLoaded, TokensCounted
+from civittui.tui.prompt_controller import (
+    PromptController,
+    PromptsAppended,
+    PromptsLoaded,
+    TokensCounted,
+)
 from civittui.tui.queue_controller import QueueController
 from civittui.tui.screens.help import HelpScreen
 from civittui.tui.screens.settings import SettingsScreen
@@ -296,6 +301,9 @@ class CivittuiApp(App[int]):
             failures=self.query_one(FailuresPane),
             status=self.query_one(StatusLine),
         )
+        self.prompt_actions.add_sidecars(
+            [_sidecar_of(item) for item in changes.downloaded if item.key.startswith("image:")]
+        )
         for notice in changes.notices:
             severity = {"warning": "warning", "error": "error"}.get(notice.level, "information")
             self.notify(notice.message, severity=severity)  # type: ignore[arg-type]
@@ -358,6 +366,10 @@ class CivittuiApp(App[int]):
     @on(PromptsLoaded)
     def _prompts_loaded(self, message: PromptsLoaded) -> None:
         self.query_one(PromptsPane).set_entries(message.entries)
+
+    @on(PromptsAppended)
+    def _prompts_appended(self, message: PromptsAppended) -> None:
+        self.query_one(PromptsPane).add_entries(message.entries)
 
     @on(TokensCounted)
     def _tokens_counted(self, message: TokensCounted) -> None:
@@ -492,6 +504,11 @@ class CivittuiApp(App[int]):
         # Textual's own "Keys" panel would be a second "Keys" beside our help screen.
         yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield from palette_commands(self)
+
+
+def _sidecar_of(item: ItemFinished) -> Path:
+    """`{imageId}.txt` beside a downloaded image (the image's own name may differ)."""
+    return Path(item.path).parent / f"{item.key.removeprefix('image:')}.txt"
 
 
 def make_app(

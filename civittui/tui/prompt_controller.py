@@ -6,6 +6,7 @@ pane as messages posted from the thread.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -15,7 +16,7 @@ from civittui.errors import FilterListError
 from civittui.filters import FilterSet, add_term
 from civittui.prompt_tools import TokenCount, count_tokens
 from civittui.tui.filter_lists import read_list_text, save_list_text, user_filters_dir
-from civittui.tui.prompt_source import PromptEntry, load_prompts
+from civittui.tui.prompt_source import PromptEntry, load_prompts, read_sidecars
 from civittui.tui.screens.choose import ChooseScreen
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompts import PromptsPane
@@ -23,7 +24,7 @@ from civittui.tui.widgets.prompts import PromptsPane
 if TYPE_CHECKING:
     from civittui.tui.app import CivittuiApp
 
-__all__ = ["PromptController", "PromptsLoaded", "TokensCounted"]
+__all__ = ["PromptController", "PromptsAppended", "PromptsLoaded", "TokensCounted"]
 
 TOKENS_TOP = 500  # the token view lists this many of the most frequent tokens
 DISABLED_SETTING = "tui.disabled_categories"
@@ -31,6 +32,14 @@ DISABLED_SETTING = "tui.disabled_categories"
 
 class PromptsLoaded(Message):
     """The saved prompts were read (posted from a thread)."""
+
+    def __init__(self, entries: list[PromptEntry]) -> None:
+        super().__init__()
+        self.entries = entries
+
+
+class PromptsAppended(Message):
+    """Sidecars written during this run were read (posted from a thread)."""
 
     def __init__(self, entries: list[PromptEntry]) -> None:
         super().__init__()
@@ -93,6 +102,22 @@ class PromptController:
                 self.app.post_message(PromptsLoaded(entries))
 
         self.app.run_worker(read, thread=True, exclusive=True, group="prompts", name="prompts")
+
+    def add_sidecars(self, paths: list[Path]) -> None:
+        """Read the sidecars of images that just arrived; the pane gets a `PromptsAppended`.
+
+        Called once per repaint tick with that tick's images, so the list grows live at the
+        repaint rate, without re-reading the whole root.
+        """
+        if not paths:
+            return
+
+        def read() -> None:
+            entries = read_sidecars(paths)
+            if entries:
+                self.app.post_message(PromptsAppended(entries))
+
+        self.app.run_worker(read, thread=True, group="prompts-live", name="prompts-live")
 
     def count_tokens(self) -> None:
         """Count tokens over saved prompts in a thread; the pane gets a `TokensCounted`."""

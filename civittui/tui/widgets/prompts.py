@@ -15,7 +15,7 @@ from textual.widgets import Checkbox, ContentSwitcher, Input
 from civittui.filters import FilterSet
 from civittui.prompt_tools import TokenCount
 from civittui.textsafe import display_text
-from civittui.tui.prompt_source import PromptEntry, search
+from civittui.tui.prompt_source import PromptEntry, insert_newest_first, search
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompt_detail import PromptDetail
 from civittui.tui.widgets.prompt_list import PromptList
@@ -82,6 +82,8 @@ class PromptsPane(Vertical):
         """Categories switched on."""
         self.entries: list[PromptEntry] = []
         """Every loaded prompt, newest first."""
+        self._known: set[int] = set()
+        self._live: dict[int, PromptEntry] = {}
         self._images = images
         self._query = ""
         self._tokens_loaded = False
@@ -119,10 +121,23 @@ class PromptsPane(Vertical):
         return self.query_one(TokenList)
 
     def set_entries(self, entries: list[PromptEntry]) -> None:
-        """Show these prompts (newest first), applying the current search."""
+        """Show these prompts (newest first), applying the current search.
+
+        Prompts that arrived live while the disk was read stay listed.
+        """
         self.loading = False
         self.entries = entries
+        self._known = {entry.image_id for entry in entries}
+        insert_newest_first(self.entries, self._live.values(), self._known)
         self._show_search()
+
+    def add_entries(self, entries: list[PromptEntry]) -> None:
+        """Add prompts of images that just arrived (the list and the count grow live)."""
+        for entry in entries:
+            self._live[entry.image_id] = entry
+        if entries:
+            insert_newest_first(self.entries, entries, self._known)
+            self._show_search()
 
     def set_tokens(self, counts: list[TokenCount]) -> None:
         """Fill the token view."""
