@@ -30,9 +30,29 @@ Snap = Callable[..., bool]
 
 TARGETS = [
     TargetUpdated(
-        "user:alice", "https://civitai.com/user/alice", TargetStatus.DOWNLOADING, 412, 300, 2, 280
+        "user:alice",
+        "https://civitai.com/user/alice",
+        TargetStatus.DOWNLOADING,
+        412,
+        300,
+        2,
+        280,
+        name="alice",
+        bytes_found=9_876_543_210,
+        bytes_done=1_234_567_890,
     ),
-    TargetUpdated("post:4001", "https://civitai.com/posts/4001", TargetStatus.DONE, 5, 5, 0, 0),
+    TargetUpdated(
+        "post:4001",
+        "https://civitai.com/posts/4001",
+        TargetStatus.DONE,
+        5,
+        5,
+        0,
+        0,
+        name="post by [bold]dana[/]",  # a server's name: shown as written
+        bytes_found=12_000_000,
+        bytes_done=12_000_000,
+    ),
     TargetUpdated(
         "model:1000",
         "https://civitai.com/models/1000",
@@ -42,6 +62,9 @@ TARGETS = [
         1,
         0,
         error="1 item(s) failed",
+        name="메이드 클래식 Maid Classic",
+        bytes_found=151_000_000,
+        bytes_done=2_000_000,
     ),
     TargetUpdated("user:bob", "https://civitai.com/user/bob/posts", TargetStatus.QUEUED),
     TargetUpdated(
@@ -177,6 +200,13 @@ def test_all_panes_120x40(snap_compare: Snap, tmp_path: Path) -> None:
 def test_prompts_zoomed_120x40(snap_compare: Snap, tmp_path: Path) -> None:
     assert snap_compare(
         _app(tmp_path), press=["z"], terminal_size=(120, 40), run_before=_feed(_prompts_ready)
+    )
+
+
+def test_queue_zoomed_120x40(snap_compare: Snap, tmp_path: Path) -> None:
+    """Names, sizes (done of known) and what is left: the columns a wide queue shows."""
+    assert snap_compare(
+        _app(tmp_path), press=["z"], terminal_size=(120, 40), run_before=_feed(_focus("#targets"))
     )
 
 

@@ -25,6 +25,19 @@ _STATUS_WIDTH = 11
 _COUNTS_WIDTH = 17
 _SIZE_WIDTH = 19
 _LEFT_WIDTH = 8
+_SIZES_FROM = 96  # narrower lists leave the size column out: the name needs the room
+
+
+def header_text(width: int) -> str:
+    """The column titles over a list `width` cells wide."""
+    sizes = "size done/known".rjust(_SIZE_WIDTH) if width >= _SIZES_FROM else ""
+    return (
+        "status".ljust(_STATUS_WIDTH)
+        + "done/fail/found".rjust(_COUNTS_WIDTH - 2)
+        + sizes
+        + "left".rjust(_LEFT_WIDTH)
+        + "  name"
+    )
 
 
 def size_text(row: TargetUpdated) -> str:
@@ -38,7 +51,7 @@ def left_text(row: TargetUpdated) -> str:
     """Items still to come (`…` while the crawl may find more, blank when none)."""
     left = max(0, row.found - row.done - row.failed)
     more = "…" if row.status in (TargetStatus.QUEUED, TargetStatus.CRAWLING) else ""
-    return f"{left:,}{more}" if left or more else ""
+    return f"{left:,}{more}" if left else more
 
 
 class TargetList(VirtualList[TargetUpdated]):
@@ -114,7 +127,8 @@ class TargetList(VirtualList[TargetUpdated]):
         counts = f"{row.done}/{row.failed}/{row.found}"
         counts_style = self.get_component_rich_style("target--counts")
         text.append(counts.rjust(_COUNTS_WIDTH - 2) + "  ", counts_style)
-        text.append(size_text(row).rjust(_SIZE_WIDTH - 2) + "  ", counts_style)
+        if width >= _SIZES_FROM:
+            text.append(size_text(row).rjust(_SIZE_WIDTH - 2) + "  ", counts_style)
         text.append(left_text(row).rjust(_LEFT_WIDTH - 2) + "  ", counts_style)
         if row.name:  # a server's name: shown as written, never parsed
             text.append(display_text(row.name))
@@ -182,16 +196,7 @@ class QueuePane(Vertical):
             classes="url-input",
         )
         yield Static("", id="url-error", classes="url-error", markup=False)
-        yield Static(
-            Text(
-                "status".ljust(_STATUS_WIDTH)
-                + "done/fail/found".rjust(_COUNTS_WIDTH - 2)
-                + "size done/known".rjust(_SIZE_WIDTH)
-                + "left".rjust(_LEFT_WIDTH)
-                + "  name"
-            ),
-            classes="list-header",
-        )
+        yield Static(Text(header_text(0)), id="queue-header", classes="list-header")
         yield TargetList(empty_text="Nothing queued yet.", id="targets")
 
     @property
@@ -227,6 +232,10 @@ class QueuePane(Vertical):
 
     def on_mount(self) -> None:
         self.show_error(None)
+
+    def on_resize(self) -> None:
+        header = self.query_one("#queue-header", Static)
+        header.update(Text(header_text(self.content_size.width)))
 
     def show_targets(self, targets: Iterable[TargetUpdated]) -> None:
         """Replace the rows (the queue changed shape)."""
