@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from rich.console import Console
 from textual.widgets import Input
 
 from civittui.engine.events import TargetStatus
 from civittui.store import Store
 from civittui.tui.app import make_app
+from civittui.tui.screens.log import LogScreen
 from civittui.tui.widgets.queue import TargetList
 from tests.fakecivitai import FakeCivitai
 from tests.tui_support import tui_config, wait_until
@@ -81,3 +84,33 @@ async def test_c_clears_finished_targets_from_the_queue_and_the_state_not_their_
         assert [t.key for t in store.targets()] == ["user:nobody_here"]
         assert store.item(f"file:{model.versions[0].files[0].id}") is not None
     assert any(p.suffix == ".safetensors" for p in config.root.rglob("*"))
+
+
+async def test_n_shows_every_notice_and_where_each_download_went(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    post = fake_civitai.world.posts_of(fake_civitai.world.creator("carol"))[0]
+    config = tui_config(tmp_path, fake_civitai)
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one(TargetList).focus()
+        app.add_urls([f"{fake_civitai.api_base}/posts/{post.id}"])
+        key = f"post:{post.id}"
+        await wait_until(
+            pilot,
+            lambda: key in app.model.targets and app.model.targets[key].status is TargetStatus.DONE,
+        )
+        await wait_until(pilot, lambda: len(app.run_log.downloads) == len(post.images))
+        app.notify("a [b]notice[/b] from a server\x1b[31m")
+        await pilot.press("n")
+        assert isinstance(app.screen, LogScreen)
+        console = Console(width=400, record=True, file=io.StringIO())
+        console.print(app.screen.notices_table(), app.screen.downloads_table())
+        text = console.export_text()
+        assert "a [b]notice[/b] from a server" in text and "\x1b" not in text
+        for image in post.images:
+            (saved,) = [p for p in config.root.rglob(f"{image.id}.*") if p.suffix != ".txt"]
+            assert f"{image.id}  →  {saved}" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogScreen)
+        await pilot.press("ctrl+q")

@@ -210,6 +210,33 @@ def test_queue_zoomed_120x40(snap_compare: Snap, tmp_path: Path) -> None:
     )
 
 
+async def _with_log(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, CivittuiApp)
+    app.query_one("#targets").focus()
+    app.run_log.note(FIXED_NOW, "information", "queued 3 URLs from the paste")
+    app.run_log.note(FIXED_NOW, "error", "https://civitai.com/models/1000: model [b]gone[/b]")
+    app.run_log.note(FIXED_NOW, "warning", "model 7 'Old [red]Archive[/]' is archived on CivitAI")
+    app.run_log.downloaded(
+        FIXED_NOW,
+        [
+            (
+                "maid_classic_v1.safetensors",
+                "/data/civitai/alice/Maid Classic/maid_classic_v1.safetensors",
+            ),
+            ("10001", "/data/civitai/Posts/[i]sketches[/i]/10001.png"),
+        ],
+    )
+    await pilot.pause()
+
+
+def test_log_80x24(snap_compare: Snap, tmp_path: Path) -> None:
+    """The notices log and the downloads history (server text shown as written)."""
+    assert snap_compare(
+        _app(tmp_path), press=["n"], terminal_size=(80, 24), run_before=_feed(_with_log)
+    )
+
+
 def test_failure_details_120x40(snap_compare: Snap, tmp_path: Path) -> None:
     assert snap_compare(
         _app(tmp_path),

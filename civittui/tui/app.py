@@ -47,6 +47,7 @@ from civittui.tui.prompt_controller import (
 )
 from civittui.tui.queue_controller import QueueController
 from civittui.tui.screens.help import HelpScreen
+from civittui.tui.screens.log import LogScreen, RunLog
 from civittui.tui.screens.settings import SettingsScreen
 from civittui.tui.widgets.failures import FailureList, FailuresPane
 from civittui.tui.widgets.filter_editor import FilterEditor
@@ -112,6 +113,7 @@ class CivittuiApp(App[int]):
         _binding("p", "toggle_pause", "Pause/Resume", "Hold or continue crawling and downloads"),
         _binding("s,f2", "settings", "Settings", "Root, LoRA folder, downloader, API key, rate"),
         _binding("z", "zoom", "Zoom", "Fill the screen with the focused pane (again to restore)"),
+        _binding("n", "log", "Log", "Every notice shown, and where recent downloads went"),
         _binding("1", "show_pane('queue')", "Queue", "Go to the queue", show=False),
         _binding("2", "show_pane('workers')", "Workers", "Go to active downloads", show=False),
         _binding("3", "show_pane('failures')", "Failures", "Go to the failure log", show=False),
@@ -138,6 +140,8 @@ class CivittuiApp(App[int]):
         self.images = images
         self.summary: RunSummary | None = None
         """The engine's totals once it stopped."""
+        self.run_log = RunLog()
+        """Every notice shown and the downloads of this session (the `n` screen)."""
         self._owns_store = owns_store
         self._engine_worker: Worker[RunSummary] | None = None
         self._quitting = False
@@ -324,6 +328,10 @@ class CivittuiApp(App[int]):
             failures=self.query_one(FailuresPane),
             status=self.query_one(StatusLine),
         )
+        if changes.downloaded:
+            self.run_log.downloaded(
+                self.wall(), ((item.name, item.path) for item in changes.downloaded)
+            )
         self.prompt_actions.add_sidecars(
             [_sidecar_of(item) for item in changes.downloaded if item.key.startswith("image:")]
         )
@@ -456,6 +464,11 @@ class CivittuiApp(App[int]):
             )
         )
 
+    def action_log(self) -> None:
+        """Show every notice of this session and where the recent downloads went."""
+        if not isinstance(self.screen, LogScreen):
+            self.push_screen(LogScreen(self.run_log))
+
     def action_settings(self) -> None:
         """Open the settings screen."""
 
@@ -510,6 +523,7 @@ class CivittuiApp(App[int]):
         Notices quote server text (model names, error messages) and user text (URLs, paths);
         parsed as markup, a `[/]` in them raised MarkupError and ended the app at every start.
         """
+        self.run_log.note(self.wall(), severity, display_text(message))
         super().notify(
             display_text(message) if not markup else message,
             title=display_text(title),

@@ -64,6 +64,11 @@ def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
         ("Search prompts", "Search saved prompts", prompts("search")),
         ("Reload prompts", "Read saved prompts again", app.action_reload_prompts),
         ("Settings", "Root, LoRA folder, downloader, API key, rate", app.action_settings),
+        (
+            "Notices and downloads log",
+            "Every notice shown, and where recent downloads went",
+            app.action_log,
+        ),
         ("Help: every key", "Every key binding, pane by pane", app.action_help),
         ("Zoom pane", "Fill the screen with the focused pane, or restore", app.action_zoom),
     ]
