@@ -410,6 +410,14 @@ class CivittuiApp(App[int]):
     def _tokens_requested(self) -> None:
         self.prompt_actions.count_tokens()
 
+    @on(PromptsPane.CopyRequested)
+    def _copy_requested(self, event: PromptsPane.CopyRequested) -> None:
+        self.prompt_actions.copy(event.what, event.entry, event.filtered)
+
+    @on(PromptsPane.OpenRequested)
+    def _open_requested(self, event: PromptsPane.OpenRequested) -> None:
+        self.prompt_actions.open(event.what, event.entry)
+
     @on(PromptsPane.CategoriesChanged)
     def _categories_changed(self, event: PromptsPane.CategoriesChanged) -> None:
         self.prompt_actions.remember_categories(event.enabled)

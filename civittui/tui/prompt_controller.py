@@ -16,6 +16,8 @@ from civittui.errors import FilterListError
 from civittui.filters import FilterSet, add_term
 from civittui.prompt_tools import TokenCount, count_tokens
 from civittui.tui.filter_lists import read_list_text, save_list_text, user_filters_dir
+from civittui.tui.opener import SITE, OpenError, open_target
+from civittui.tui.prompt_links import page_url, trigger_words
 from civittui.tui.prompt_source import PromptEntry, load_prompts, read_sidecars
 from civittui.tui.screens.choose import ChooseScreen
 from civittui.tui.widgets.filter_editor import FilterEditor
@@ -130,6 +132,45 @@ class PromptController:
                 self.app.post_message(TokensCounted(counts))
 
         self.app.run_worker(count, thread=True, exclusive=True, group="tokens", name="tokens")
+
+    # -- copy and open (user-initiated only) ---------------------------------------------------
+
+    def copy(self, what: str, entry: PromptEntry, filtered: str) -> None:
+        """Copy the prompt, the filtered prompt or the trigger words to the clipboard (OSC 52:
+        the terminal decides whether to allow it)."""
+        if what == "triggers":
+            sidecar, root = entry.sidecar, self.app.config.root
+            words = trigger_words(sidecar, root) if sidecar is not None else []
+            if not words:
+                self.app.notify("no trigger words: the model's metadata is not on disk")
+                return
+            text, label = ", ".join(words), "trigger words"
+        elif what == "filtered":
+            text, label = filtered, "filtered prompt"
+        else:
+            text, label = entry.prompt, "prompt"
+        self.app.copy_to_clipboard(text)
+        self.app.notify(f"copied the {label} of image {entry.image_id} ({len(text)} characters)")
+
+    def open(self, what: str, entry: PromptEntry) -> None:
+        """Open the model's CivitAI page or the image's folder with the desktop's opener."""
+        sidecar = entry.sidecar
+        try:
+            if what == "folder":
+                if sidecar is None:
+                    raise OpenError("this prompt has no folder on disk")
+                target: str | Path = sidecar.parent
+            else:
+                target = (
+                    page_url(sidecar, self.app.config.root, entry.image_id)
+                    if sidecar is not None
+                    else f"{SITE}/images/{entry.image_id}"
+                )
+            open_target(target)
+        except OpenError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.notify(f"opened {target}")
 
     # -- lists ---------------------------------------------------------------------------------
 
