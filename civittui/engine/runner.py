@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import anyio
@@ -44,6 +44,7 @@ from civittui.filters import FilterSet
 from civittui.layout import Layout
 from civittui.redact import Redactor
 from civittui.store import ItemRecord, ItemStatus, Store
+from civittui.user_lists import load_filters
 
 __all__ = ["Engine"]
 
@@ -127,7 +128,7 @@ class Engine:
         self._file_downloader = downloader
         self._dry_run = dry_run
         self._redact = Redactor([config.api_key, config.cookie, config.aria2_secret])
-        self._filters = FilterSet.load(config.filters_dir)
+        self._filters = load_filters(config)
         self._layout = Layout(config.root, config.lora_dir)
         self._gate = ApiGate(
             config.rate,
@@ -287,6 +288,23 @@ class Engine:
         if self._task_group is not None:
             self._task_group.cancel_scope.cancel()
 
+    def use_filters(self, filters: FilterSet) -> None:
+        """Filter the prompts of the next images' sidecars with these lists (edited in a UI)."""
+        self._filters = filters
+        if self._processor is not None:
+            self._processor.use_filters(filters)
+
+    def apply_config(self, config: Config) -> None:
+        """Use new settings from the next request on, as far as a running engine can: the API
+        key and cookie, and `[rate]` (the gap between API calls). Folders, the downloader and
+        worker counts stay as they are until the next start."""
+        self._redact.add([config.api_key, config.cookie, config.aria2_secret])
+        self._config = replace(self._config, api_key=config.api_key, cookie=config.cookie)
+        self._config = replace(self._config, rate=config.rate)
+        self._gate.set_rate(config.rate)
+        if self._client is not None:
+            self._client.use_credentials(self._config)
+
     def targets(self) -> list[TargetUpdated]:
         """The queue as events, in order (first paint of a UI)."""
         return [state.event() for state in self._targets.values()]
@@ -338,6 +356,8 @@ class Engine:
     # -- the run ------------------------------------------------------------------------------
 
     _task_group: TaskGroup | None = None
+    _client: CivitaiClient | None = None
+    _processor: ItemProcessor | None = None
 
     async def serve(self, *, until_idle: bool = False) -> RunSummary:
         """Run until `stop()` (or, with `until_idle`, until the queue is empty and idle).
@@ -356,6 +376,7 @@ class Engine:
         async with AsyncExitStack() as stack:
             client = CivitaiClient(self._config, self._gate)
             stack.push_async_callback(client.aclose)
+            self._client = client
             images = BuiltinDownloader(self._config.download)
             stack.push_async_callback(images.aclose)
             files = self._file_downloader or await make_file_downloader(self._config, images)
@@ -375,6 +396,7 @@ class Engine:
                 files=files,
                 redact=self._redact,
             )
+            self._processor = processor
             crawler = Crawler(self._config, client, self._store, self._layout)
             async with anyio.create_task_group() as tg:
                 self._task_group = tg

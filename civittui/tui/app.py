@@ -32,7 +32,6 @@ from civittui.config import Config
 from civittui.engine.events import Event, ItemFailed, ItemFinished, RunSummary
 from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
-from civittui.filters import FilterSet
 from civittui.store import Store
 from civittui.textsafe import display_text
 from civittui.tui.commands import PANES, palette_commands
@@ -58,6 +57,7 @@ from civittui.tui.widgets.status_line import StatusLine
 from civittui.tui.widgets.thumbnail import images_supported
 from civittui.tui.widgets.token_list import TokenList
 from civittui.tui.widgets.workers import WorkersPane
+from civittui.user_lists import load_filters
 
 __all__ = ["CivittuiApp", "css_path", "make_app", "run_tui"]
 
@@ -147,7 +147,7 @@ class CivittuiApp(App[int]):
         self._quitting = False
         self._tabbed = False
         self._pane = str(store.get_setting("tui.pane", "queue"))
-        filters = FilterSet.load(config.filters_dir)
+        filters = load_filters(config)
         self.prompt_actions = PromptController(self, filters)
         """Prompt browsing and list editing."""
         self.queue_actions = QueueController(self)
@@ -480,11 +480,19 @@ class CivittuiApp(App[int]):
     def action_settings(self) -> None:
         """Open the settings screen."""
 
-        def saved(path: Path | None) -> None:
-            if path is not None:
-                self.notify(f"settings saved to {path}; they apply from the next start")
+        screen = SettingsScreen(self.config)
 
-        self.push_screen(SettingsScreen(self.config), saved)
+        def saved(path: Path | None) -> None:
+            if path is None or screen.saved is None:
+                return
+            self.config = screen.saved
+            self.engine.apply_config(screen.saved)
+            self.notify(
+                f"settings saved to {path}; the API key and interval apply now, folders and "
+                "the downloader from the next start"
+            )
+
+        self.push_screen(screen, saved)
 
     async def action_quit(self) -> None:
         """Stop the engine (state is saved), wait for it, and exit."""

@@ -206,12 +206,7 @@ class PromptController:
         except FilterListError as exc:
             editor.show_status(str(exc), error=True)
             return
-        editor.mark_saved(f"saved {path}")
-        if self.app.config.filters_dir is None:
-            self.app.notify(
-                f"Lists saved in {directory}; set filters_dir to it in the config file to use "
-                "them for downloads too."
-            )
+        editor.mark_saved(f"saved {path}; downloads, refilter and tokens use it")
 
     def add_token(self, token: str) -> None:
         """Ask for a category, then add `token` to that list."""
@@ -235,3 +230,4 @@ class PromptController:
     def _use(self, filters: FilterSet) -> None:
         self.filters = filters
         self.pane.set_filters(filters)
+        self.app.engine.use_filters(filters)  # the next images' sidecars use them too
