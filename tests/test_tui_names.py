@@ -47,6 +47,10 @@ async def test_a_row_shows_the_model_name_and_size_and_keeps_them_after_a_restar
         await pilot.pause()
         row = again.query_one(TargetList).rows[0]
         assert row.name == "Maid [b]Classic[/b]" and row.bytes_done == target.bytes_done
+        again.add_urls([f"{fake_civitai.api_base}/models/{model.id}"])  # counted afresh
+        assert again.engine.targets()[0].status is TargetStatus.QUEUED
+        await wait_until(pilot, lambda: again.engine.targets()[0].status is TargetStatus.DONE)
+        assert again.engine.targets()[0].bytes_done == target.bytes_done
         await pilot.press("ctrl+q")
 
 

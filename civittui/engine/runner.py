@@ -190,6 +190,7 @@ class Engine:
             elif state.status in (TargetStatus.DONE, TargetStatus.FAILED):
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.found = state.done = state.failed = state.skipped = 0
+                state.bytes_found = state.bytes_done = 0
             for note in target.notes:
                 self._notify(Notice(note))
             self._persist_target(state)
