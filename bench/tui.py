@@ -10,7 +10,8 @@ median / p90 time from a `down` key press to the repaint that shows the moved cu
 busy). A repaint is the moment Textual hands a finished frame to the (headless) display.
 
 civittui alone: pane switches (`1`…`4` in turn, 2x2 grid at 120x40 and one pane at a time at
-80x24), from the key to the first frame whose footer shows the new pane's keys.
+80x24), from the key to the first frame whose footer shows the new pane's keys, and the process
+CPU time that took (wall time on a loaded machine mostly measures the other processes).
 
     python bench/tui.py [--targets 10000] [--failures 1000] [--seconds 3] [--presses 30]
     python bench/tui.py --switches-only   # the pane-switch figures alone
@@ -259,26 +260,31 @@ def footer_matches(app: App[Any], pane: str) -> bool:
 
 
 async def measure_switches(
-    app: CivittuiApp, watch: FrameWatch, presses: int, feeder: Feeder | None = None
-) -> list[float]:
-    """Press `2`, `3`, `4`, `1`, … 150 ms apart; seconds from each key to the frame whose
-    footer shows the new pane's keys."""
-    samples = []
+    app: CivittuiApp, watch: FrameWatch, presses: int
+) -> tuple[list[float], list[float]]:
+    """Press `2`, `3`, `4`, `1`, … 150 ms apart; for each key, the wall seconds to the frame whose
+    footer shows the new pane's keys, and the process CPU seconds spent meanwhile (the part a
+    busy machine cannot inflate)."""
+    walls, cpus = [], []
     order = [*PANES[1:], PANES[0]]
     for index in range(presses):
         pane = order[index % len(order)]
         frame = watch.wait(lambda pane=pane: footer_matches(app, pane))
-        start = time.perf_counter()
-        app.post_message(events.Key(str(PANES.index(pane) + 1), str(PANES.index(pane) + 1)))
+        key = str(PANES.index(pane) + 1)
+        start, cpu = time.perf_counter(), time.process_time()
+        app.post_message(events.Key(key, key))
         done = await asyncio.wait_for(frame, timeout=10)
-        samples.append(done - start)
+        cpus.append(time.process_time() - cpu)
+        walls.append(done - start)
         await asyncio.sleep(0.15)
-    return samples
+    return walls, cpus
 
 
-async def run_switches(data: Data, args: argparse.Namespace) -> dict[str, list[float]]:
+async def run_switches(
+    data: Data, args: argparse.Namespace
+) -> dict[str, tuple[list[float], list[float]]]:
     """Pane-switch latency of civittui at 120x40 (grid) and 80x24 (one pane), idle and busy."""
-    results: dict[str, list[float]] = {}
+    results: dict[str, tuple[list[float], list[float]]] = {}
     for size in ((120, 40), (80, 24)):
         with tempfile.TemporaryDirectory() as tmp:
             filters = Path(tmp, "filters")
@@ -319,14 +325,16 @@ async def run_switches(data: Data, args: argparse.Namespace) -> dict[str, list[f
     return results
 
 
-def report_switches(results: dict[str, list[float]]) -> None:
-    print(f"{'pane switch key→footer (ms)':34} {'median':>8} {'p90':>8} {'max':>8}")
-    for label, samples in results.items():
+def report_switches(results: dict[str, tuple[list[float], list[float]]]) -> None:
+    print(
+        f"{'pane switch key→footer (ms)':34} {'median':>8} {'p90':>8} {'max':>8} {'CPU median':>11}"
+    )
+    for label, (samples, cpus) in results.items():
         print(
             f"{label:34} {1000 * statistics.median(samples):8.1f} {_ms(samples, 0.9):8.1f} "
-            f"{1000 * max(samples):8.1f}"
+            f"{1000 * max(samples):8.1f} {1000 * statistics.median(cpus):11.1f}"
         )
-    worst = max(statistics.median(s) for s in results.values()) * 1000
+    worst = max(statistics.median(s) for s, _ in results.values()) * 1000
     print(f"aim: median pane switch < 50 ms: {'met' if worst < 50 else 'MISSED'} ({worst:.1f} ms)")
 
 
