@@ -18,7 +18,7 @@ from tests.fakecivitai import FakeCivitai
 from tests.tui_support import tui_config, wait_until
 
 
-async def test_an_api_key_saved_in_settings_is_sent_with_the_next_request(
+async def test_an_api_key_and_concurrency_saved_in_settings_apply_to_the_next_request(
     fake_civitai: FakeCivitai, tmp_path: Path
 ) -> None:
     config = replace(tui_config(tmp_path, fake_civitai), api_key="")
@@ -30,15 +30,23 @@ async def test_an_api_key_saved_in_settings_is_sent_with_the_next_request(
         assert isinstance(app.screen, SettingsScreen)
         app.screen.query_one("#api_key", Input).value = fake_civitai.api_key
         app.screen.query_one("#min_interval", Input).value = "0.07"
+        app.screen.query_one("#images", Input).value = "1"
         await pilot.press("ctrl+s")
         assert not isinstance(app.screen, SettingsScreen)
         fake_civitai.clear_requests()
+        fake_civitai.images.faults.throttle_per_connection(64 * 1024)  # downloads overlap
         key = f"post:{post.id}"
         app.add_urls([f"{fake_civitai.api_base}/posts/{post.id}"])
-        await wait_until(
-            pilot,
-            lambda: key in app.model.targets and app.model.targets[key].status is TargetStatus.DONE,
-        )
+        most = 0
+
+        def done() -> bool:
+            nonlocal most
+            most = max(most, sum(k.startswith("image:") for k in app.model.workers))
+            target = app.model.targets.get(key)
+            return target is not None and target.status is TargetStatus.DONE
+
+        await wait_until(pilot, done, timeout=60)
+        assert most == 1  # one image at a time, as just set (the default is 4)
         calls = fake_civitai.requests_to("api")
         assert calls
         for call in calls:

@@ -50,6 +50,7 @@ __all__ = ["Engine"]
 
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
 _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry date has passed
+_WORKERS = 16  # workers per kind; a limiter lets `concurrency` of them run, changeable live
 
 
 @dataclass(slots=True)
@@ -297,14 +298,24 @@ class Engine:
 
     def apply_config(self, config: Config) -> None:
         """Use new settings from the next request on, as far as a running engine can: the API
-        key and cookie, and `[rate]` (the gap between API calls). Folders, the downloader and
-        worker counts stay as they are until the next start."""
+        key and cookie, `[rate]` (the gap between API calls) and `[concurrency]` (up to 16 of
+        each kind; running downloads finish). Folders and the downloader stay as they are until
+        the next start."""
         self._redact.add([config.api_key, config.cookie, config.aria2_secret])
-        self._config = replace(self._config, api_key=config.api_key, cookie=config.cookie)
-        self._config = replace(self._config, rate=config.rate)
+        self._config = replace(
+            self._config,
+            api_key=config.api_key,
+            cookie=config.cookie,
+            rate=config.rate,
+            concurrency=config.concurrency,
+        )
         self._gate.set_rate(config.rate)
         if self._client is not None:
             self._client.use_credentials(self._config)
+        if self._limits is not None:
+            images, files = self._limits
+            images.total_tokens = max(1, min(_WORKERS, config.concurrency.images))
+            files.total_tokens = max(1, min(_WORKERS, config.concurrency.files))
 
     def targets(self) -> list[TargetUpdated]:
         """The queue as events, in order (first paint of a UI)."""
@@ -359,6 +370,8 @@ class Engine:
     _task_group: TaskGroup | None = None
     _client: CivitaiClient | None = None
     _processor: ItemProcessor | None = None
+    _limits: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
+    """(images, files): how many downloads of each kind may run at once."""
 
     async def serve(self, *, until_idle: bool = False) -> RunSummary:
         """Run until `stop()` (or, with `until_idle`, until the queue is empty and idle).
@@ -401,10 +414,15 @@ class Engine:
             crawler = Crawler(self._config, client, self._store, self._layout)
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
+                concurrency = self._config.concurrency
+                self._limits = (
+                    anyio.CapacityLimiter(max(1, concurrency.images)),
+                    anyio.CapacityLimiter(max(1, concurrency.files)),
+                )
                 async with image_receive, file_receive:
-                    for _ in range(max(1, self._config.concurrency.images)):
+                    for _ in range(max(_WORKERS, concurrency.images)):
                         tg.start_soon(self._worker, image_receive.clone(), processor)
-                    for _ in range(max(1, self._config.concurrency.files)):
+                    for _ in range(max(_WORKERS, concurrency.files)):
                         tg.start_soon(self._worker, file_receive.clone(), processor)
                 tg.start_soon(self._flusher)
                 tg.start_soon(self._gate_ticker)
@@ -596,7 +614,9 @@ class Engine:
                 await self._resumed.wait()
                 state = self._targets.get(item.target)
                 try:
-                    await self._run_item(item, processor, state)
+                    assert self._limits is not None  # set before any worker starts
+                    async with self._limits[isinstance(item, FileItem)]:
+                        await self._run_item(item, processor, state)
                 finally:
                     self._outstanding -= 1
                     if state is not None:

@@ -488,8 +488,8 @@ class CivittuiApp(App[int]):
             self.config = screen.saved
             self.engine.apply_config(screen.saved)
             self.notify(
-                f"settings saved to {path}; the API key and interval apply now, folders and "
-                "the downloader from the next start"
+                f"settings saved to {path}; the API key, interval and parallel downloads "
+                "apply now, folders and the downloader from the next start"
             )
 
         self.push_screen(screen, saved)
