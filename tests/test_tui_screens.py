@@ -200,3 +200,21 @@ def test_the_readme_key_table_names_every_key_of_the_app() -> None:
                 label = "Enter" if key == "enter" else f"`{shown}`"
                 matches = [r for r in rows if f"| {place} |" in r and label in r.split("|")[1]]
                 assert matches, f"README lacks {label} ({binding.description}) for {place}"
+
+
+async def test_a_click_on_a_footer_key_presses_it(tmp_path: Path) -> None:
+    from civittui.tui.screens.log import LogScreen
+    from civittui.tui.widgets.footer import KeyFooter
+
+    app = make_app(tui_config(tmp_path))
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.query_one(TargetList).focus()
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        keys = [key for _, _, key in footer._spans]
+        assert keys[:4] == ["x", "shift+up", "shift+down", "c"]  # the focused list's keys first
+        start, _, _ = next(span for span in footer._spans if span[2] == "n")
+        await pilot.click(KeyFooter, offset=(start + 1, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, LogScreen)
+        await pilot.press("ctrl+q")
