@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from civittui.sidecars import version_page_url
+from civittui.textsafe import display_text
 from civittui.tui.opener import SITE
 
 __all__ = ["page_url", "trigger_words"]
@@ -48,7 +49,9 @@ def trigger_words(sidecar: Path, root: Path) -> list[str]:
     """The trigger words (`trainedWords`) of the image's model version; [] when unknown."""
     meta = _version_meta(sidecar, root) or {}
     words = meta.get("trainedWords") or []
-    return [w.strip() for w in words if isinstance(w, str) and w.strip()]
+    # Server text: controls and bidi overrides go before it reaches a clipboard or a toast.
+    safe = (display_text(w).strip() for w in words if isinstance(w, str))
+    return [w for w in safe if w]
 
 
 def page_url(sidecar: Path, root: Path, image_id: int) -> str:
