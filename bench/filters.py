@@ -2,6 +2,14 @@
 
 Run:  python bench/filters.py [--prompts 100000] [--naive-sample 2000] [--files 100000] [--dir D]
 
+(r) N prompts of a realistic corpus through `FilterSet.apply` (shipped lists, every cache cold at
+    the start, one core). Real prompts repeat: a creator posts a series of images under one
+    prompt (or one with a phrase or two changed), and prompts are assembled from stock phrases
+    ("masterpiece, best quality", "score_9, score_8_up", a house negative prompt). The corpus is
+    built from the real prompts in the test suite (`tests/test_filters.py`, the fake server's
+    `tests/fakecivitai/prompts.py`): 45 % repeat an earlier prompt (recent ones more often),
+    30 % edit an earlier one (1-3 phrases swapped or added), 25 % are new, ~30 phrases drawn
+    from the pool of real phrases (common phrases more often); see `realistic_prompts`.
 (a) N generated prompts (15-45 tokens each, drawn from the shipped lists' exact terms and a few
     thousand neutral tags, with A1111 weights, nested brackets, underscores, odd case, groups like
     ``(a, b:1.2)``, LoRA tags, BREAK and line breaks) through `FilterSet.apply` with the shipped
@@ -28,8 +36,10 @@ import fnmatch
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,6 +117,69 @@ def make_prompts(n: int, seed: int = 7) -> list[str]:
     return prompts
 
 
+def real_texts() -> list[str]:
+    """The real prompts in the test suite, positives and negatives."""
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    from tests.fakecivitai.prompts import PROMPTS  # noqa: PLC0415 - bench-only data
+    from tests.test_filters import REAL_PROMPTS  # noqa: PLC0415
+
+    return [p for pair in PROMPTS for p in pair if p] + [p for p, _, _ in REAL_PROMPTS]
+
+
+def real_phrases() -> list[str]:
+    """The comma phrases of the real prompts (those written with ``、`` stay whole prompts)."""
+    phrases = []
+    for text in real_texts():
+        if "、" in text or "，" in text:
+            continue
+        # Phrases are split at commas outside brackets: a weighted group "(a, b:1.2)" is one
+        # phrase, as a person copies it.
+        depth, start = 0, 0
+        for i, char in enumerate(text + ","):
+            depth += (char in "([{") - (char in ")]}")
+            if (char == "," and depth <= 0) or char == "\n":
+                if text[start:i].strip():
+                    phrases.append(text[start:i].strip())
+                start, depth = i + 1, max(depth, 0)
+    return phrases
+
+
+def realistic_prompts(n: int, seed: int = 5) -> list[str]:
+    """N prompts that repeat as a creator's do: whole prompts, edits of them, stock phrases."""
+    rng = random.Random(seed)
+    # Phrases ranked by how many real prompts use them: stock phrases ("masterpiece",
+    # "1girl") are everywhere, most are rare (Zipf-like weights by rank).
+    pool = [p for p, _ in Counter(real_phrases()).most_common()]
+    ideographic = [t for t in real_texts() if "、" in t or "，" in t]
+    weights = [1 / (rank + 1) for rank in range(len(pool))]
+
+    def phrases(k: int) -> list[str]:
+        # people vary case, underscores and weights of plain words, not of tags and groups
+        return [decorate(rng, p) if rng.random() < 0.2 and p.isalnum() else p for p in
+                rng.choices(pool, weights, k=k)]  # fmt: skip
+
+    prompts: list[str] = []
+    for _ in range(n):
+        roll = rng.random()
+        if prompts and roll < 0.45:
+            # recent prompts come back most: an image series
+            prompts.append(prompts[-1 - min(int(rng.expovariate(1 / 20)), len(prompts) - 1)])
+            continue
+        if prompts and roll < 0.75:
+            words = prompts[-1 - min(int(rng.expovariate(1 / 50)), len(prompts) - 1)].split(", ")
+            for _ in range(rng.randint(1, 3)):
+                words[rng.randrange(len(words))] = phrases(1)[0]
+            if rng.random() < 0.3:
+                words.insert(rng.randrange(len(words) + 1), phrases(1)[0])
+        elif rng.random() < 0.05:
+            words = [rng.choice(ideographic)]  # a prompt written in Japanese or Chinese
+        else:
+            words = phrases(rng.randint(22, 38))
+        prompts.append(", ".join(words))
+    return prompts
+
+
 def naive_filter(prompt: str, terms: list[str]) -> str:
     kept = []
     for tok in prompt.split(","):
@@ -124,40 +197,49 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 
 def bench_prompts(n: int, sample: int) -> None:
-    prompts = make_prompts(n)
-    tokens = sum(p.count(",") + 1 for p in prompts)
-    print(f"(a) {n:,} generated prompts, {tokens / n:.1f} tokens each on average")
     _, loop_cpu = timed(lambda: [None for _ in range(3_000_000)])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"    (machine speed: {loop_cpu / 3e6 * 1e9:.1f} ns CPU per step of "
-        "[None for _ in range(n)], for comparing figures across machines)"
+        f"machine speed: {loop_cpu / 3e6 * 1e9:.1f} ns CPU per step of [None for _ in range(n)]"
+        f" (for comparing figures across machines), load {load:.1f}"
     )
-    fs = FilterSet.load()
-
-    def ours() -> None:
-        for prompt in prompts:
-            fs.apply(prompt)
-
-    cold = timed(ours)
-    warm = timed(ours)
-    for label, (wall, cpu) in (("cold cache", cold), ("warm cache", warm)):
-        print(
-            f"    FilterSet.apply, shipped lists, {label}: {wall:.2f} s wall, {cpu:.2f} s CPU = "
-            f"{n / cpu:,.0f} prompts/s of CPU"
-        )
-
     terms = [t.lower().replace("_", " ") for t in list_terms()]
-    subset = prompts[:sample]
-    naive_wall, naive_cpu = timed(lambda: [naive_filter(p, terms) for p in subset])
-    naive_cpu *= n / len(subset)
-    print(
-        f"    naive any(fnmatch) loop over {len(terms)} terms: measured on {len(subset):,} "
-        f"prompts, extrapolated to {n:,}: {naive_cpu:.1f} s CPU = {n / naive_cpu:,.0f} prompts/s"
-    )
-    print(
-        f"    ratio: {naive_cpu / cold[1]:.0f}x the naive loop (cold cache), "
-        f"{naive_cpu / warm[1]:.0f}x (warm)"
-    )
+    corpora = [
+        ("(r)", "prompts of the realistic corpus", realistic_prompts(n)),
+        ("(a)", "generated prompts, all different", make_prompts(n)),
+    ]
+    for mark, what, prompts in corpora:
+        tokens = sum(p.count(",") + 1 for p in prompts)
+        distinct = len(set(prompts))
+        print(
+            f"{mark} {n:,} {what}: {tokens / n:.1f} tokens each on average,"
+            f" {distinct:,} distinct prompts"
+        )
+        fs = FilterSet.load()
+
+        def ours(fs: FilterSet = fs, prompts: list[str] = prompts) -> None:
+            for prompt in prompts:
+                fs.apply(prompt)
+
+        cold = timed(ours)
+        warm = timed(ours)
+        for label, (wall, cpu) in (("caches cold", cold), ("caches warm", warm)):
+            print(
+                f"    FilterSet.apply, shipped lists, {label}: {wall:.2f} s wall, {cpu:.2f} s CPU"
+                f" = {n / cpu:,.0f} prompts/s of CPU"
+            )
+        subset = prompts[:sample]
+        naive_wall, naive_cpu = timed(lambda s=subset: [naive_filter(p, terms) for p in s])
+        naive_cpu *= n / len(subset)
+        print(
+            f"    naive any(fnmatch) loop over {len(terms)} terms: measured on {len(subset):,}"
+            f" prompts, extrapolated to {n:,}: {naive_cpu:.1f} s CPU ="
+            f" {n / naive_cpu:,.0f} prompts/s"
+        )
+        print(
+            f"    ratio: {naive_cpu / cold[1]:.0f}x the naive loop (caches cold), "
+            f"{naive_cpu / warm[1]:.0f}x (warm)"
+        )
 
 
 def write_tree(root: Path, files: int, prompts: list[str]) -> None:

@@ -1,12 +1,15 @@
 """How the state store behaves at 100k items, against plain TinyDB doing the same work.
 
 Run:  python bench/state.py [--n 100000] [--plain-n 2000] [--cached-n 5000]
+      python bench/state.py --n 1000000      (the million-item case)
 
 (a) civittui `Store` in a fresh temp folder: open empty; N mixed mark_done / mark_failed calls
     (85 % done, 15 % failed, over images, model files and metadata) with a flush every 1,000
     calls, as the engine flushes about once a second; updates of existing items at full size;
-    lookups by key; failures(); flush; how long a flush in a worker thread stalls an asyncio
-    loop ticking every millisecond; close; reopen; file size; peak RSS.
+    lookups by key; failures(); flush; how long flushes in a worker thread stall an asyncio
+    loop ticking every millisecond while it keeps marking items (journal appends, then one
+    compaction: the snapshot rewritten in a thread, forced by lowering `COMPACT_AT`); close;
+    reopen (snapshot + journal replay) in a fresh process; file sizes; peak RSS.
 (b) plain TinyDB 4.9 doing the same calls (insert with the CivitAI id as doc_id, update by doc_id,
     get by doc_id, search for failures) with `JSONStorage` and with
     `CachingMiddleware(JSONStorage)` (flushed every 1,000 calls). Every TinyDB write copies the
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import json
 import os
@@ -34,6 +38,7 @@ from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import JSONStorage
 from tinydb.table import Document
 
+from civittui.state import storage
 from civittui.store import Store
 
 try:
@@ -46,6 +51,7 @@ REOPEN_CHILD = """
 import json, sys, time
 from pathlib import Path
 start = time.perf_counter()
+from civittui.state import storage
 from civittui.store import Store
 imported = time.perf_counter()
 cpu = time.process_time()
@@ -54,12 +60,16 @@ opened = time.perf_counter()
 cpu = time.process_time() - cpu
 records = sum(store.counts().values())
 store.close()
-try:
-    import resource
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss = peak / 2**20 if sys.platform == "darwin" else peak / 1024
-except ImportError:
-    rss = float("nan")
+try:  # VmHWM: ru_maxrss would include the bench's own peak, inherited through fork
+    status = Path("/proc/self/status").read_text()
+    rss = int(status.split("VmHWM:")[1].split()[0]) / 1024
+except (OSError, IndexError):
+    try:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    except ImportError:
+        rss = float("nan")
 print(json.dumps({"reopen": opened - imported, "reopen@cpu": cpu, "import": imported - start,
                   "records_after_reopen": records, "reopen_rss": rss}))
 """
@@ -125,11 +135,16 @@ def timed(out: dict[str, float], key: str, fn: Callable[[], object], per: int = 
     watch.stop(out, key, per)
 
 
-async def loop_stall(store: Store, flushes: int) -> tuple[float, float]:
-    """Run flushes in a worker thread while the loop ticks every 1 ms.
+STALL_TRACES: list[object] = []  # an open file when --stall-traces is given
+
+
+async def loop_stall(store: Store, ids: list[tuple[str, int]]) -> dict[str, float]:
+    """Keep marking items on the loop (50 per tick) while flushes run in a worker thread every
+    1,000 calls, as the engine does; then the same around one compaction.
 
     Returns:
-        (worst tick delay beyond 1 ms, mean flush time), in seconds.
+        worst tick delay beyond 1 ms during journal flushes and during the compaction, mean
+        flush time, compaction time (seconds).
     """
     worst = 0.0
     running = True
@@ -137,21 +152,69 @@ async def loop_stall(store: Store, flushes: int) -> tuple[float, float]:
     async def ticker() -> None:
         nonlocal worst
         while running:
+            if STALL_TRACES:  # every thread's stack whenever a tick is 45 ms late
+                faulthandler.dump_traceback_later(0.045, file=STALL_TRACES[0])
             start = time.perf_counter()
             await asyncio.sleep(0.001)
+            if STALL_TRACES:
+                faulthandler.cancel_dump_traceback_later()
             worst = max(worst, time.perf_counter() - start - 0.001)
 
+    async def write(slice_: list[tuple[str, int]]) -> None:
+        for count, (kind, i) in enumerate(slice_, 1):
+            store.mark_done(f"{kind}:{i}", **done_fields(kind, i))  # type: ignore[arg-type]
+            if count % 50 == 0:
+                await asyncio.sleep(0)
+
+    # The cyclic collector pauses the loop too (a full pass walks every tracked object of the
+    # process, the bench's own plan included): time its passes to tell them from the store's.
+    gc_pause = {"start": 0.0, "worst": 0.0}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_pause["start"] = time.perf_counter()
+        else:
+            gc_pause["worst"] = max(gc_pause["worst"], time.perf_counter() - gc_pause["start"])
+
+    gc.callbacks.append(on_gc)
+    out: dict[str, float] = {}
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)
-    total = 0.0
-    for k in range(flushes):
-        store.mark_done(f"image:{k + 1}", target=None, name="x", path="/x", size=1, sha256=None)
-        start = time.perf_counter()
+    flush_total = 0.0
+    flushes = 0
+    for start in range(0, min(len(ids), 5_000), 1_000):
+        flushing = asyncio.create_task(asyncio.to_thread(store.flush))
+        began = time.perf_counter()
+        await write(ids[start : start + 1_000])
+        await flushing
+        flush_total += time.perf_counter() - began
+        flushes += 1
+    out["stall_journal"], worst = worst, 0.0
+    out["thread_flush"] = flush_total / max(flushes, 1)
+    # One compaction: the next flush seals the journal and rewrites the snapshot in a thread.
+    saved = storage.COMPACT_AT
+    storage.COMPACT_AT = 0.0
+    store.mark_done("image:1", target=None, name="x", path="/x", size=2, sha256=None)
+    began = time.perf_counter()
+    await asyncio.to_thread(store.flush)
+    storage.COMPACT_AT = saved
+    done = asyncio.create_task(asyncio.to_thread(store._storage.wait))
+    while not done.done():
+        await write(ids[:1_000])
         await asyncio.to_thread(store.flush)
-        total += time.perf_counter() - start
+    out["compaction"] = time.perf_counter() - began
+    out["stall_compaction"] = worst
     running = False
     await tick
-    return worst, total / flushes
+    gc.callbacks.remove(on_gc)
+    out["gc_pause"] = gc_pause["worst"]
+    return out
+
+
+def state_mb(path: Path) -> tuple[float, float]:
+    """Sizes of the snapshot and of its journals, in MB."""
+    journal = sum(p.stat().st_size for p in path.parent.glob(f"{path.name}.journal.*"))
+    return path.stat().st_size / 1e6, journal / 1e6
 
 
 def bench_civittui(n: int, folder: Path) -> dict[str, float]:
@@ -195,9 +258,10 @@ def bench_civittui(n: int, folder: Path) -> dict[str, float]:
     timed(out, "items_target", lambda: list(store.items(target="user:creator7")))
     store.mark_done("image:1", target=None, name="x", path="/x", size=1, sha256=None)
     timed(out, "flush_full", store.flush)
-    out["loop_stall"], out["thread_flush"] = asyncio.run(loop_stall(store, 5))
+    out |= asyncio.run(loop_stall(store, [(k, i) for k, i, _ in calls[1_000:]]))
     timed(out, "close", store.close)
-    out["file_mb"] = path.stat().st_size / 1e6
+    out["snapshot_mb"], out["journal_mb"] = state_mb(path)
+    out["file_mb"] = out["snapshot_mb"] + out["journal_mb"]
     gc.collect()
     # Reopen in a fresh process: its peak RSS is what a run over this state costs.
     child = subprocess.run(
@@ -254,7 +318,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="items for civittui")
     parser.add_argument("--plain-n", type=int, default=2_000, help="items for TinyDB+JSONStorage")
     parser.add_argument("--cached-n", type=int, default=5_000, help="items for TinyDB+Caching")
+    parser.add_argument(
+        "--stall-traces", type=Path, help="write every thread's stack here when the loop stalls"
+    )
     args = parser.parse_args()
+    if args.stall_traces:
+        STALL_TRACES.append(args.stall_traces.open("w"))
     base_rss = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -286,13 +355,23 @@ def main() -> None:
             f"flush at {n:,}",
             both("flush_full", ms, "ms") + f"; slowest {ours['flush_max'] * ms:.0f}",
         ),
-        ("flush in a worker thread", f"{ours['thread_flush'] * ms:.1f} ms"),
-        ("  asyncio loop delayed", f"{ours['loop_stall'] * ms:.1f} ms at most (ticks every 1 ms)"),
+        ("flush in a worker thread", f"{ours['thread_flush'] * ms:.1f} ms (1,000 changes)"),
+        (
+            "  asyncio loop delayed",
+            f"{ours['stall_journal'] * ms:.1f} ms at most (ticks every 1 ms, marking items)",
+        ),
+        ("compaction in a thread", f"{ours['compaction'] * ms:.0f} ms"),
+        ("  asyncio loop delayed", f"{ours['stall_compaction'] * ms:.1f} ms at most"),
+        ("  longest cyclic GC pass", f"{ours['gc_pause'] * ms:.1f} ms (in those two phases)"),
         ("close", both("close", ms, "ms")),
         (f"reopen {n:,} items", both("reopen", ms, "ms") + " in a fresh process"),
         ("  records after reopen", f"{ours['records_after_reopen']:,}"),
         ("  peak RSS of that process", f"{ours['reopen_rss']:.1f} MB"),
-        ("file size", f"{ours['file_mb']:.1f} MB"),
+        (
+            "file size",
+            f"{ours['file_mb']:.1f} MB (snapshot {ours['snapshot_mb']:.1f} MB"
+            f" + journal {ours['journal_mb']:.1f} MB)",
+        ),
     ]
     if ours_rss is not None and base_rss is not None:
         lines.append(("peak RSS of this bench", f"{ours_rss:.1f} MB (before: {base_rss:.1f} MB)"))

@@ -8,17 +8,76 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["replace_file", "temp_beside", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "replace_file",
+    "sweep_stale_temps",
+    "temp_beside",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+
+_RUN = uuid.uuid4().hex[:8]
+"""This process's mark in its temp names: a sweep never takes a temp of the running process."""
+_TEMP_NAME = re.compile(r"\..+\.([0-9a-f]{8})([0-9a-f]{8})?\.tmp", re.DOTALL)
+_STALE_AFTER = 60.0
+"""Seconds a foreign temp must be untouched before it is taken for a leftover: a second
+process writing into a shared `lora_dir` has a fresh one at most for the length of a copy."""
+_swept: set[Path] = set()
+_swept_lock = threading.Lock()
 
 
 def temp_beside(path: Path) -> Path:
-    """A unique hidden temp name next to `path` (`.{name}.{8 hex}.tmp`)."""
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    """A unique hidden temp name next to `path` (`.{name}.{16 hex}.tmp`).
+
+    The first temp a process makes in a folder also removes that folder's stale temps (see
+    `sweep_stale_temps`): a kill -9 between writing a temp and renaming it leaves one behind.
+    """
+    folder = path.parent
+    with _swept_lock:
+        first = folder not in _swept
+        _swept.add(folder)
+    if first:
+        sweep_stale_temps(folder)
+    return path.with_name(f".{path.name}.{_RUN}{uuid.uuid4().hex[:8]}.tmp")
+
+
+def sweep_stale_temps(folder: Path, *, older_than: float = _STALE_AFTER) -> int:
+    """Delete temps our atomic writes left in `folder` (another process's, unchanged a while).
+
+    Only names of our own pattern are touched (`.{name}.{8 or 16 hex}.tmp`), never one of the
+    running process. Errors are ignored: a sweep must never fail the write that triggered it.
+
+    Returns:
+        How many were removed.
+    """
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or (match.group(2) is not None and match.group(1) == _RUN):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < older_than:
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 def replace_file(src: Path, dest: Path) -> None:

@@ -1,25 +1,43 @@
 """Commands and options -> engine calls. No logic of its own beyond wiring and exit codes.
 
-Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable),
-2 bad input or configuration, 130 interrupted (state saved).
+Exit codes (design.md §2): 0 all verified, 1 some items failed (recorded, retryable) or
+batch lines were skipped,
+2 bad input or configuration, 130 interrupted (state saved); a headless run ended by SIGTERM
+or SIGHUP stops the same way and exits 128 + the signal's number (143, 129).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from civittui import __version__
+from civittui.cli_library import add_library_commands, cmd_adopt, cmd_sync
 from civittui.config import Config, describe, load_config, to_json_dict
+from civittui.engine.choices import FILE_SIZES
 from civittui.errors import CivittuiError, ConfigError, UrlError
 from civittui.textsafe import display_text, json_text
 
 __all__ = ["main"]
 
-COMMANDS = ("get", "batch", "retry", "failures", "refilter", "tokens", "config", "status")
+COMMANDS = (
+    "get",
+    "batch",
+    "retry",
+    "failures",
+    "refilter",
+    "tokens",
+    "dataset",
+    "config",
+    "status",
+    "adopt",
+    "sync",
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Common options: accepted before or after the subcommand (users type both).
@@ -62,6 +80,34 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+def _add_choices(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what to mirror of each URL (kept with the target)")
+    group.add_argument("--latest", action="store_true", help="only the newest version of a model")
+    group.add_argument(
+        "--file-format", metavar="FORMAT", help="one file per version: SafeTensor, PickleTensor…"
+    )
+    group.add_argument(
+        "--file-size", choices=FILE_SIZES, help="one file per version: pruned or full"
+    )
+    group.add_argument("--file-fp", metavar="FP", help="one file per version: fp16, fp32, bf16…")
+    group.add_argument("--types", metavar="T,…", help="model types to keep, e.g. LORA,LoCon")
+
+
+def _choices_from(args: argparse.Namespace) -> Any:
+    """The per-target choices `get`/`batch` were given (`--nsfw` counts as one too)."""
+    from civittui.engine.choices import TargetChoices
+
+    types = [t.strip() for t in (getattr(args, "types", None) or "").split(",") if t.strip()]
+    return TargetChoices(
+        latest=bool(getattr(args, "latest", False)),
+        file_format=getattr(args, "file_format", None) or None,
+        file_size=getattr(args, "file_size", None) or None,
+        file_fp=getattr(args, "file_fp", None) or None,
+        types=tuple(types),
+        nsfw=getattr(args, "nsfw", None) or None,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (the TUI form is `civittui [URL…]`, see `main`)."""
     parser = _Parser(
@@ -87,12 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (get, batch := command("batch", "download the URLs in FILE (one a line)")):
         p.add_argument("--dry-run", action="store_true", help="crawl only: plan, nothing fetched")
         p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON run report")
+        _add_choices(p)
+        p.add_argument(
+            "--strict",
+            action="store_true",
+            help="a batch line that is not a URL stops everything (default: skipped, exit 1)",
+        )
     batch.add_argument("file", type=Path, metavar="FILE")
 
     retry = command("retry", "re-run recorded failures")
-    retry.add_argument("keys", nargs="*", metavar="KEY", help="item keys, e.g. file:123")
-    retry.add_argument("--all", action="store_true", help="every failure (not permanent ones)")
-    retry.add_argument("--include-permanent", action="store_true", help="with --all: 404/410 too")
+    retry.add_argument(
+        "keys", nargs="*", metavar="KEY", help="item or target keys, e.g. file:123, user:alice"
+    )
+    retry.add_argument(
+        "--all",
+        action="store_true",
+        help="every failure (not permanent ones), and what a stopped run left unfinished",
+    )
+    retry.add_argument(
+        "--include-permanent",
+        action="store_true",
+        help="with --all: 404/410 and known-bad files (the same wrong bytes twice) too",
+    )
     retry.add_argument("--report", type=Path, metavar="FILE")
 
     command("failures", "list recorded failures")
@@ -102,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("--top", type=int, default=50, metavar="N")
     tokens.add_argument("--csv", type=Path, metavar="FILE")
     tokens.add_argument("--uncategorized", action="store_true", help="only tokens no list has")
+    dataset = command("dataset", "a training folder: saved images with caption files")
+    dataset.add_argument("out", type=Path, metavar="OUT", help="the folder to fill")
+    dataset.add_argument("urls", nargs="*", metavar="URL", help="only these targets' images")
+    dataset.add_argument(
+        "--trigger", action="store_true", help="start captions with the version's trigger words"
+    )
     command("config", "effective configuration and where each value came from")
     status = command("status", "completeness audit: what the API lists vs what is on disk")
     status.add_argument("urls", nargs="*", metavar="URL")
@@ -110,10 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="move an unreadable state file aside (files on disk are re-verified next run)",
     )
+    add_library_commands(command)
     return parser
 
 
 _VALUE_FLAGS = {flag for flag, _, _ in _COMMON} | {"--batch", "--report", "--top", "--csv"}
+_VALUE_FLAGS |= {"--file-format", "--file-size", "--file-fp", "--types", "--every"}
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -182,15 +252,29 @@ def _check_url(config: Config, url: str) -> None:
 def _cmd_get(config: Config, args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
-    from civittui.civitai.urls import read_batch_file
+    from civittui.civitai.urls import read_batch_file, read_batch_lines
 
     urls = list(getattr(args, "urls", None) or [])
     batch = getattr(args, "batch", None) or getattr(args, "file", None)
-    if batch is not None:
-        urls += read_batch_file(batch, extra_hosts=(urlsplit(config.api_base).netloc,))
+    hosts = (urlsplit(config.api_base).netloc,)
+    bad_lines: list[str] = []
+    if batch is not None and args.strict:
+        urls += read_batch_file(batch, extra_hosts=hosts)
+    elif batch is not None:
+        found, bad_lines = read_batch_lines(batch, extra_hosts=hosts)
+        urls += found
+        for line in bad_lines:  # said now, and again under the summary
+            print(display_text(f"civittui: skipped {line}"), file=sys.stderr)
     if not urls:
         raise UrlError("nothing to do: give at least one URL or --batch FILE")
-    return _run_headless(config, args, urls=urls)
+    code = _run_headless(config, args, urls=urls, choices=_choices_from(args))
+    if bad_lines:
+        print(f"civittui: {len(bad_lines)} batch line(s) skipped:", file=sys.stderr)
+        for line in bad_lines:
+            print(display_text(f"  {line}"), file=sys.stderr)
+        if code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
 
 
 def _run_headless(
@@ -199,6 +283,7 @@ def _run_headless(
     *,
     urls: Sequence[str] = (),
     retry: Callable[[Any], int] | None = None,
+    choices: Any = None,
 ) -> int:
     import anyio
 
@@ -209,30 +294,39 @@ def _run_headless(
 
     dry_run = bool(getattr(args, "dry_run", False))
     report: Path | None = getattr(args, "report", None)
+    # A dry run writes nothing (not even the state), so it needs no lock and may run beside
+    # the process that holds it.
     lock = RunLock(config.state_path.with_name("lock"))
-    lock.acquire()
+    if not dry_run:
+        lock.acquire()
     try:
-        store = Store.open(config.state_path)
+        store = Store.open(config.state_path, read_only=dry_run)
     except BaseException:
-        lock.release()
+        if not dry_run:
+            lock.release()
         raise
     engine: Engine | None = None
     code = EXIT_OK
     try:
         engine = Engine(config, store, dry_run=dry_run)
         if urls:
-            engine.add_urls(urls)
+            engine.add_urls(urls, choices=choices)
         if retry is not None and retry(engine) == 0:
             print("civittui: nothing to retry", file=sys.stderr)
             return EXIT_OK
         printer = ProgressPrinter(quiet=bool(args.quiet))
         run_engine = engine
 
+        stopped_by: list[int] = []
+
         async def run() -> None:
             events = run_engine.subscribe()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(printer.consume, events)
-                await run_engine.serve(until_idle=True)
+                async with anyio.create_task_group() as engine_group:
+                    engine_group.start_soon(_stop_on_signals, engine_group.cancel_scope, stopped_by)
+                    await run_engine.serve(until_idle=True)
+                    engine_group.cancel_scope.cancel()
 
         try:
             try:
@@ -242,6 +336,10 @@ def _run_headless(
         except KeyboardInterrupt:
             engine.summary.interrupted = True
             code = EXIT_INTERRUPTED
+        if stopped_by and code == EXIT_OK:
+            engine.summary.interrupted = True
+            code = 128 + stopped_by[0]
+            print(f"civittui: stopped by {signal.Signals(stopped_by[0]).name}", file=sys.stderr)
         summary = engine.summary
         failed_target = any(t.get("status") == "failed" for t in summary.targets)
         if code == EXIT_OK and (summary.failed or failed_target):
@@ -250,9 +348,25 @@ def _run_headless(
         return code
     finally:
         store.close()
-        lock.release()
+        if not dry_run:
+            lock.release()
         if report is not None and engine is not None:
             _write_report(report, engine.summary)
+
+
+async def _stop_on_signals(scope: Any, received: list[int]) -> None:
+    """SIGTERM (service managers, `kill`) and SIGHUP (a closed terminal) end the run as Ctrl+C
+    does: the engine is cancelled, saves its state and the summary and report still follow."""
+    import anyio
+
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+        return  # no signal receiver there; Ctrl+C still works
+    with anyio.open_signal_receiver(*wanted) as signals:
+        async for signum in signals:
+            received.append(int(signum))
+            scope.cancel()
+            return
 
 
 def _first_user_error(group: BaseExceptionGroup) -> BaseException:
@@ -277,6 +391,13 @@ def _write_report(path: Path, summary: Any) -> None:
         print(display_text(message), file=sys.stderr)
 
 
+def _is_target_key(key: str) -> bool:
+    from civittui.civitai.urls import TargetKind
+
+    kind, _, rest = key.partition(":")
+    return bool(rest) and kind in {k.value for k in TargetKind}
+
+
 def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
     from civittui.store import parse_key
 
@@ -286,9 +407,11 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
         try:
             parse_key(key)
         except ValueError:
-            raise ConfigError(
-                f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
-            ) from None
+            if not _is_target_key(key):
+                raise ConfigError(
+                    f"retry: {key!r} is not an item key (image:ID, file:ID or meta:ID)"
+                    " or a target key (user:NAME, model:ID, post:ID, ...)"
+                ) from None
 
     def retry(engine: Any) -> int:
         keys = list(args.keys) or None
@@ -298,15 +421,32 @@ def _cmd_retry(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
-    from civittui.store import Store
+    from civittui.store import Store, is_target_failure
 
-    store = Store.open(config.state_path)
+    store = Store.open(config.state_path, read_only=True)
     try:
         records = store.failures()
+        targets = [t for t in store.targets() if is_target_failure(t)]
     finally:
         store.close()
     if args.json:
+        # A target that failed as a whole is a row like an item's; `retry KEY` takes its key.
         rows = [
+            {
+                "key": t.key,
+                "name": t.url,
+                "target": t.key,
+                "reason": t.error,
+                "http_status": None,
+                "permanent": False,
+                "attempts": 1,
+                "last_try": t.updated,
+                "retry_at": None,
+                "path": None,
+            }
+            for t in targets
+        ]
+        rows += [
             {
                 "key": r.key,
                 "name": r.name,
@@ -323,9 +463,12 @@ def _cmd_failures(config: Config, args: argparse.Namespace) -> int:
         ]
         print(json_text(rows))
         return EXIT_OK
-    if not records:
+    if not records and not targets:
         print("no recorded failures")
         return EXIT_OK
+    for t in targets:
+        line = f"{t.key:<16} {t.url[:40]:<40} {t.error}  (the whole target)  {t.updated}"
+        print(display_text(line))  # the error may quote the server
     for r in records:
         flag = " (permanent)" if r.permanent else ""
         name = display_text(r.name)[:40]
@@ -374,6 +517,33 @@ def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_dataset(config: Config, args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from urllib.parse import urlsplit
+
+    from civittui.civitai.urls import parse_url
+    from civittui.engine.dataset import build_dataset, format_summary
+    from civittui.store import Store
+
+    hosts = (urlsplit(config.api_base).netloc,)
+    keys = [parse_url(url, extra_hosts=hosts).key for url in args.urls] or None
+    if not config.state_path.exists():
+        raise ConfigError(f"no mirror at {config.root} (no state file): run `get` first")
+    with Store.open(config.state_path, read_only=True) as store:
+        try:
+            summary = build_dataset(
+                config.root, store, args.out, targets=keys, trigger=args.trigger
+            )
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise ConfigError(f"dataset: cannot write {args.out}: {exc.strerror}{where}") from None
+    if args.json:
+        print(json_text(asdict(summary)))
+    elif not args.quiet:
+        print(_lines(format_summary(summary)))
+    return EXIT_OK
+
+
 def _cmd_config(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(to_json_dict(config), default=str))
@@ -389,12 +559,15 @@ def _cmd_status(config: Config, args: argparse.Namespace) -> int:
     from civittui.engine.audit import run_status
 
     if args.reset_state:
+        from civittui.runlock import RunLock
         from civittui.store import quarantine
 
         if not config.state_path.exists():
             print(f"no state file at {config.state_path}")
             return EXIT_OK
-        moved = quarantine(config.state_path)
+        # Moving the state aside is a write: only with the lock, never under a running get.
+        with RunLock(config.state_path.with_name("lock")):
+            moved = quarantine(config.state_path)
         print(
             f"moved {config.state_path} to {moved}; the next run re-verifies what is on disk "
             "and fetches only what is missing"
@@ -411,6 +584,9 @@ _HANDLERS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "failures": _cmd_failures,
     "refilter": _cmd_refilter,
     "tokens": _cmd_tokens,
+    "dataset": _cmd_dataset,
     "config": _cmd_config,
     "status": _cmd_status,
+    "adopt": cmd_adopt,
+    "sync": cmd_sync,
 }

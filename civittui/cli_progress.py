@@ -11,6 +11,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.cells import cell_len, set_cell_size
 
 from civittui.engine.events import (
+    NOT_THE_TARGETS,
     Event,
     GateChanged,
     ItemFailed,
@@ -56,7 +57,8 @@ def format_summary(summary: RunSummary) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed_by_reason.items()))
         parts[-1] += f" ({reasons})"
     if summary.dropped:
-        parts.append(f"dropped {summary.dropped} (not the target's)")
+        reasons = "; ".join(f"{k}: {v}" for k, v in sorted(summary.dropped_by_reason.items()))
+        parts.append(f"dropped {summary.dropped} ({reasons or NOT_THE_TARGETS})")
     rate = summary.bytes / summary.seconds if summary.seconds else 0.0
     parts.append(
         f"{format_bytes(summary.bytes)} in {summary.seconds:.1f} s ({format_bytes(rate)}/s)"

@@ -181,6 +181,9 @@ def _read_file(path: Path, *, explicit: bool) -> dict[str, object]:
             raise ConfigError(f"{path}:{where.group(1)}: invalid TOML: {message}") from None
         line = text.rstrip().count("\n") + 1
         raise ConfigError(f"{path}:{line}: invalid TOML: {message}") from None
+    except RecursionError:
+        # tomllib recurses once per nesting level; no civittui setting nests at all.
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
 
     def fail(table: str | None, key: str | None, message: str) -> ConfigError:
         line = find_key_line(text, table, key)

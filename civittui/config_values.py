@@ -71,6 +71,8 @@ def _path(value: object, text: bool) -> Path:
         value = os.fspath(value)
     if not _string(value).strip():
         raise BadValue("must not be empty")
+    if "\0" in _string(value):
+        raise BadValue("must not contain a NUL character")  # no OS accepts one in a path
     return Path(expand_text(_string(value))).absolute()
 
 
@@ -107,8 +109,15 @@ def _choice(*choices: str) -> Converter:
     return convert
 
 
-def _number(kind: type[int] | type[float], *, positive: bool) -> Converter:
-    bound = ("a whole number" if kind is int else "a number") + (" > 0" if positive else " >= 0")
+def _number(
+    kind: type[int] | type[float], *, positive: bool, most: int | float | None = None
+) -> Converter:
+    """A number converter; `most` is the largest value that still makes sense."""
+    noun = "a whole number" if kind is int else "a number"
+    if most is None:
+        bound = noun + (" > 0" if positive else " >= 0")
+    else:
+        bound = f"{noun} {'> 0 and' if positive else 'from 0 to'} {'<= ' if positive else ''}{most}"
 
     def convert(value: object, text: bool) -> int | float:
         number: int | float
@@ -123,7 +132,12 @@ def _number(kind: type[int] | type[float], *, positive: bool) -> Converter:
             raise BadValue(f"must be {bound} (got {shown(value)})")
         else:
             number = kind(value)
-        if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        if (
+            not math.isfinite(number)
+            or number < 0
+            or (positive and number == 0)
+            or (most is not None and number > most)
+        ):
             raise BadValue(f"must be {bound} (got {shown(value)})")
         return number
 
@@ -218,6 +232,10 @@ def _model_types(value: object, text: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Upper bounds: far above any useful setting, low enough that a typo (an extra zero or ten)
+# is an error instead of millions of tasks, an hour between calls or a week of backoff.
+_WEEK = 7 * 24 * 3600
+
 SPECS: dict[str, Converter] = {
     "root": _path,
     "lora_dir": _optional_path,
@@ -230,18 +248,18 @@ SPECS: dict[str, Converter] = {
     "lora_link": _choice("hardlink", "copy", "symlink", "off"),
     "downloader": _choice("builtin", "idm", "aria2"),
     "idm_path": _expanded,
-    "idm_timeout": _number(float, positive=True),
+    "idm_timeout": _number(float, positive=True, most=_WEEK),
     "aria2_url": _rpc_url,
     "aria2_secret": _secret,
     "aria2_root": _plain,
-    "rate.min_interval": _number(float, positive=False),
-    "rate.max_backoff": _number(float, positive=False),
-    "rate.retries": _number(int, positive=False),
-    "concurrency.images": _number(int, positive=True),
-    "concurrency.files": _number(int, positive=True),
-    "download.segments": _number(int, positive=True),
+    "rate.min_interval": _number(float, positive=False, most=600),
+    "rate.max_backoff": _number(float, positive=False, most=3600),
+    "rate.retries": _number(int, positive=False, most=100),
+    "concurrency.images": _number(int, positive=True, most=256),
+    "concurrency.files": _number(int, positive=True, most=64),
+    "download.segments": _number(int, positive=True, most=64),
     "download.segment_min": _size,
-    "download.connections_per_host": _number(int, positive=True),
+    "download.connections_per_host": _number(int, positive=True, most=256),
 }
 TABLES = ("rate", "concurrency", "download")
 SECRETS = frozenset({"api_key", "cookie", "aria2_secret"})

@@ -21,7 +21,8 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice
+from itertools import compress, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,13 @@ __all__ = [
 # Bump when tokenizing or normal-form rules change, so `refilter` rewrites every sidecar.
 _RULES_VERSION = "1"
 _BRACKET_CHARS = frozenset("()[]{}")
-# The mark of a comma piece that sends `FilterSet.apply` down its general path.
-_GENERAL: tuple[str | None, str] = ("\x01", "")
+# A comma piece's mark: (category or None, trimmed text, kept?); see `FilterSet._mark_piece`.
+_Mark = tuple[str | None, str, bool]
 _PIECE_CACHE_SIZE = 1 << 17
+_PROMPT_CACHE_SIZE = 1 << 15
+_category = itemgetter(0)
+_text = itemgetter(1)
+_kept = itemgetter(2)
 _LONE_TAG = re.compile(r"<[^<>]+>")
 _LINE_SPLIT = re.compile(r"(\r\n|\r|\n|\bBREAK\b)")
 
@@ -120,8 +125,13 @@ class FilterSet:
         self.digest: str = digest.hexdigest()[:16]
         # Token text -> category; prompts repeat their tokens, so most lookups stop here.
         self._classify = lru_cache(maxsize=1 << 16)(self._classify_uncached)
-        # Comma piece as written -> mark for the fast path of `apply` (see `_mark_piece`).
-        self._pieces: dict[str, tuple[str | None, str]] = {}
+        # Comma piece as written -> mark for the fast path of `apply` (see `_mark_piece`);
+        # pieces that need the general path are kept apart, so one C-level test finds them.
+        self._pieces: dict[str, _Mark] = {}
+        self._general_pieces: set[str] = set()
+        # Whole prompt -> (kept prompt, removed): real prompts repeat whole, across an image
+        # series and between positive and negative prompts (bounded, least recently used out).
+        self._apply_cached = lru_cache(maxsize=_PROMPT_CACHE_SIZE)(self._apply_all)
 
     @classmethod
     def load(cls, filters_dir: Path | None = None) -> FilterSet:
@@ -202,20 +212,33 @@ class FilterSet:
         Returns:
             The kept prompt and what each category removed.
         """
-        if enabled is not None or "，" in prompt or "、" in prompt:
+        if enabled is not None:
             return self._apply_general(prompt, enabled)
-        if "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
-            return self._apply_lines(prompt)
-        # The common prompt, comma-separated only: each comma piece maps through the piece
-        # cache to (category or None, trimmed text), in C-level loops.
+        kept, removed = self._apply_cached(prompt)
+        # The cached lists stay private: the caller gets its own.
+        return FilterResult(kept, {c: list(t) for c, t in removed} if removed else {})
+
+    def _apply_all(self, prompt: str) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+        """`apply` with every category enabled, as (kept prompt, removed) for the prompt cache."""
+        if "，" in prompt or "、" in prompt:
+            result = self._apply_general(prompt, None)
+        elif "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
+            result = self._apply_lines(prompt)
+        else:
+            result = self._apply_commas(prompt)
+        return result.prompt, tuple((c, tuple(t)) for c, t in result.removed.items())
+
+    def _apply_commas(self, prompt: str) -> FilterResult:
+        """`apply` for the common prompt, comma-separated only: each comma piece maps through
+        the piece cache to its mark, and the kept prompt is rebuilt in C-level loops."""
         marks = self._marks(prompt.split(","))
         if marks is None:
-            return self._apply_general(prompt, enabled)
+            return self._apply_general(prompt, None)
         removed: dict[str, list[str]] = {}
-        hits = [m for m in marks if m[0]]
+        hits = list(filter(_category, marks))
         if hits:
             _collect_removed(hits, removed)
-        return FilterResult(", ".join([t for c, t in marks if c is None and t]), removed)
+        return FilterResult(", ".join(compress(map(_text, marks), map(_kept, marks))), removed)
 
     def _apply_lines(self, prompt: str) -> FilterResult:
         """`apply` for prompts with line breaks or BREAK: the comma path, line by line."""
@@ -230,10 +253,10 @@ class FilterSet:
             marks = self._marks(part.split(","))
             if marks is None:
                 return self._apply_general(prompt, None)
-            hits = [m for m in marks if m[0]]
+            hits = list(filter(_category, marks))
             if hits:
                 _collect_removed(hits, removed)
-            kept = [j for j, (c, t) in enumerate(marks) if c is None and t]
+            kept = [j for j, mark in enumerate(marks) if mark[2]]
             if not kept:
                 # A removed tag keeps its neighbours apart with a comma, as in the general path.
                 if len(marks) > 1 or (hits and "<" in part):
@@ -247,33 +270,53 @@ class FilterSet:
             flags = COMMA if kept[-1] < len(marks) - 1 else 0
         return FilterResult("".join(out), removed)
 
-    def _marks(self, pieces: list[str]) -> list[tuple[str | None, str]] | None:
-        """(category or None, trimmed text) of comma pieces, or None: the general path is needed."""
-        marks = list(map(self._pieces.get, pieces))
-        if None in marks:
-            marks = [
-                m if m is not None else self._mark_piece(p)
-                for p, m in zip(pieces, marks, strict=True)
-            ]
-        return None if _GENERAL in marks else marks  # type: ignore[return-value]
+    def _marks(self, pieces: list[str]) -> list[_Mark] | None:
+        """The marks of comma pieces, or None: the general path is needed."""
+        try:
+            marks = list(map(self._pieces.__getitem__, pieces))
+        except KeyError:
+            general = self._general_pieces
+            marks = []
+            for piece in pieces:
+                mark = self._pieces.get(piece)
+                if mark is None and piece not in general:
+                    mark = self._mark_piece(piece)
+                if mark is None:
+                    return None
+                marks.append(mark)
+            return marks
+        return marks
 
-    def _mark_piece(self, piece: str) -> tuple[str | None, str]:
-        """What the fast paths of `apply` do with one comma piece (then cached)."""
+    def _mark_piece(self, piece: str) -> _Mark | None:
+        """What the fast paths of `apply` do with one comma piece (then cached): its mark, or
+        None when the piece needs the general path."""
         text = piece.strip()
-        mark: tuple[str | None, str] = (None, text)
+        mark: _Mark | None = (None, text, bool(text))
         if "<" in text and not _LONE_TAG.fullmatch(text):
-            mark = _GENERAL  # a tag beside other words is a token of its own
+            # A tag beside other words is a token of its own: when none of those tokens
+            # matches, they are kept as the general path keeps them, one space apart.
+            parts = split_pieces(text)
+            words = [w for p in parts if (w := p.strip())]
+            plain = not any(map(SEPARATOR_KINDS.__contains__, parts[1::2]))
+            if plain and all(self._classify(w) is None for w in words):
+                mark = (None, " ".join(words), bool(words))
+            else:
+                mark = None
         elif text:
             category = self._classify(text)
             if category is not None:
                 unbalanced = not _BRACKET_CHARS.isdisjoint(text) and bool(unmatched_brackets(text))
                 # Unbalanced: its brackets must move onto a kept neighbour.
-                mark = _GENERAL if unbalanced else (category, text)
-        if len(self._pieces) >= _PIECE_CACHE_SIZE:
+                mark = None if unbalanced else (category, text, False)
+        if len(self._pieces) + len(self._general_pieces) >= _PIECE_CACHE_SIZE:
             # Bounded: drop the oldest half (dicts keep insertion order).
             for key in list(islice(self._pieces, _PIECE_CACHE_SIZE // 2)):
                 self._pieces.pop(key, None)
-        self._pieces[piece] = mark
+            self._general_pieces.clear()
+        if mark is None:
+            self._general_pieces.add(piece)
+        else:
+            self._pieces[piece] = mark
         return mark
 
     def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
@@ -365,9 +408,9 @@ class FilterSet:
         return block
 
 
-def _collect_removed(hits: list[tuple[str | None, str]], removed: dict[str, list[str]]) -> None:
-    """Add removed tokens, as (category, text) in prompt order, to `removed`."""
-    for category, text in hits:
+def _collect_removed(hits: list[_Mark], removed: dict[str, list[str]]) -> None:
+    """Add removed tokens, as marks in prompt order, to `removed`."""
+    for category, text, _ in hits:
         if category in removed:
             removed[category].append(text)
         else:

@@ -28,6 +28,7 @@ __all__ = [
     "RefilterReport",
     "TokenCount",
     "count_tokens",
+    "csv_cell",
     "format_refilter_report",
     "format_token_table",
     "iter_sidecars",
@@ -209,7 +210,7 @@ def _dump_like(data: dict[str, object], original: bytes) -> bytes:
 
 def _replace(path: Path, data: bytes) -> None:
     """Write a file atomically: a temporary file beside it, then a rename over it."""
-    temp = path.with_name(path.name + ".tmp")
+    temp = path.with_name(path.name + ".tmp")  # one fixed name: a leftover is reused
     try:
         with open(temp, "wb") as fh:
             fh.write(data)
@@ -275,7 +276,7 @@ def write_tokens_csv(counts: Sequence[TokenCount], path: Path) -> None:
     """Write token counts as CSV: ``token,count,category`` (empty category when none).
 
     The file is UTF-8 with a byte-order mark, so spreadsheet programs show Korean and Japanese
-    tokens correctly.
+    tokens correctly. Cells that would start a formula are neutralised (`csv_cell`).
 
     Args:
         counts: the counts to write, in order.
@@ -287,7 +288,20 @@ def write_tokens_csv(counts: Sequence[TokenCount], path: Path) -> None:
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["token", "count", "category"])
-        writer.writerows([c.token, c.count, c.category or ""] for c in counts)
+        writer.writerows([csv_cell(c.token), c.count, csv_cell(c.category or "")] for c in counts)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (`=cmd|' /C calc'!A0`).
+
+    Prompts are written by strangers. OWASP's advice for CSV injection: a cell that starts
+    with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, which spreadsheets
+    read as "this is text" and hide.
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def format_token_table(counts: Sequence[TokenCount]) -> str:

@@ -6,8 +6,24 @@ The engine, the CLI and the TUI go through `Store`; only `civittui.state` import
 
 from __future__ import annotations
 
-from civittui.state.records import ItemRecord, ItemStatus, TargetRecord, parse_key
+from civittui.state.records import (
+    ItemRecord,
+    ItemStatus,
+    TargetRecord,
+    is_target_failure,
+    items_failed,
+    parse_key,
+)
 from civittui.state.storage import quarantine
 from civittui.state.store import Store
 
-__all__ = ["ItemRecord", "ItemStatus", "Store", "TargetRecord", "parse_key", "quarantine"]
+__all__ = [
+    "ItemRecord",
+    "ItemStatus",
+    "Store",
+    "TargetRecord",
+    "is_target_failure",
+    "items_failed",
+    "parse_key",
+    "quarantine",
+]

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from civittui.engine import attribution
 from tests.cli_helpers import Mirror, make_mirror
 from tests.fakecivitai import FakeCivitai, Image
 from tests.fakecivitai import shapes as fake_shapes
@@ -111,6 +112,31 @@ def test_creator_places_every_post_in_its_model_folder(mirror: Mirror, capsys) -
             assert on_disk[image.id].name == folder, title
     assert not {im.id for im in _posts(fake, "erin's doodles")} & set(on_disk)
     assert "dropped" not in capsys.readouterr().err
+
+
+def test_waiting_images_past_the_memory_cap_are_spooled_and_come_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(attribution, "MEMORY_CAP", 10)
+    gallery = attribution.Gallery([7], {})
+    images = [{"id": n, "postId": 100 + n % 3, "meta": {"prompt": f"p{n}"}} for n in range(50)]
+    for image in images:
+        assert gallery.see(image) == []  # no evidence yet: all wait
+    assert gallery.waiting() == 50 and gallery.spooled == 40
+    placed = [image for post in (100, 101, 102) for _, image in gallery.decide(post, 7)]
+    assert sorted(placed, key=lambda i: i["id"]) == images and gallery.waiting() == 0
+
+
+def test_a_creator_crawl_spooling_its_waiting_images_loses_none(
+    mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attribution, "MEMORY_CAP", 1)
+    assert mirror.run("get", mirror.url("/user/erin"), "-q") == 0
+    on_disk = _sidecars(mirror.root / "Users" / "erin")
+    for title in ("v8 no meta", "v7 videos", "made with dream mix"):
+        for image in _posts(mirror.fake, title):
+            sidecar = on_disk[image.id] / f"{image.id}.txt"
+            assert json.loads(sidecar.read_text("utf-8"))["id"] == image.id, title
 
 
 def test_many_unplaced_posts_use_version_listings_not_one_lookup_each(mirror: Mirror) -> None:

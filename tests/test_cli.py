@@ -119,22 +119,41 @@ def test_batch_file_with_comments(mirror: Mirror) -> None:
     assert len(list((mirror.root / "Posts").rglob("*.txt"))) == 6
 
 
-def test_bad_batch_line_names_file_and_line(mirror: Mirror, capsys) -> None:
+def test_strict_bad_batch_line_names_file_and_line_and_starts_nothing(
+    mirror: Mirror, capsys
+) -> None:
     batch = mirror.tmp / "urls.txt"
     batch.write_text(f"{mirror.url('/user/carol')}\nhttps://example.com/x\n", "utf-8")
-    assert mirror.run("get", "--batch", str(batch)) == 2
+    assert mirror.run("get", "--batch", str(batch), "--strict") == 2
     err = capsys.readouterr().err.strip()
     assert f"{batch}:2:" in err and len(err.splitlines()) == 1
     assert not mirror.root.exists() or not list(mirror.root.rglob("*.png"))
+    assert not mirror.fake.requests
+
+
+def test_a_bad_batch_line_is_skipped_and_the_rest_runs(mirror: Mirror, capsys) -> None:
+    batch = mirror.tmp / "urls.txt"
+    post = mirror.fake.world.posts_of(mirror.fake.world.creator("carol"))[0]
+    lines = ["https://example.com/x", mirror.url(f"/posts/{post.id}"), "/images/notanumber"]
+    batch.write_text("\n".join(lines) + "\n", "utf-8")
+    assert mirror.run("batch", str(batch), "-q") == 1
+    err = capsys.readouterr().err
+    tail = err[err.index("2 batch line(s) skipped:") :]
+    assert f"{batch}:1: " in tail and f"{batch}:3: " in tail
+    assert list((mirror.root / "Posts").rglob("*.txt"))  # the good line ran
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child is a POSIX signal")
 def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
     fake = mirror.fake
-    fake.images.faults.slow_body(None, 0.05)
+    fake.images.faults.slow_body(None, 0.5)  # 260 images at 4 a time: far longer than the wait
     report = mirror.tmp / "report.json"
     proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
-    time.sleep(2.0)
+    # Interrupt once downloads are under way (the first sidecar is written), not after a guess.
+    deadline = time.monotonic() + 30
+    while not list((mirror.root / "Users").rglob("*.txt")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -177,4 +196,5 @@ def test_a_second_run_on_the_same_root_is_refused(mirror: Mirror) -> None:
 def test_retry_with_a_bad_key_is_one_line(mirror: Mirror, capsys) -> None:
     assert mirror.run("retry", "picture:12") == 2
     err = capsys.readouterr().err.strip()
-    assert err == "civittui: retry: 'picture:12' is not an item key (image:ID, file:ID or meta:ID)"
+    assert err.startswith("civittui: retry: 'picture:12' is not an item key (image:ID, file:ID")
+    assert len(err.splitlines()) == 1

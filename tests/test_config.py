@@ -216,20 +216,37 @@ FILE_ERRORS = [
      "(did you mean 'LORA'?)"),
     ('api_key = "abc\\ndef"\n', "1: 'api_key' must hold printable ASCII characters only"),
     ("api_key = 1234567890\n", "1: 'api_key' must be a string"),
-    ('idm_timeout = 0\n', "1: 'idm_timeout' must be a number > 0 (got 0)"),
-    ('[rate]\nmin_interval = -1\n', "2: 'rate.min_interval' must be a number >= 0 (got -1)"),
-    ('[rate]\nmin_interval = "1.5"\n', "2: 'rate.min_interval' must be a number >= 0 (got '1.5')"),
-    ('[rate]\nmax_backoff = inf\n', "2: 'rate.max_backoff' must be a number >= 0 (got inf)"),
-    ('[rate]\nretries = 2.5\n', "2: 'rate.retries' must be a whole number >= 0 (got 2.5)"),
-    ('[rate]\nretries = true\n', "2: 'rate.retries' must be a whole number >= 0 (got true)"),
-    ('[concurrency]\nimages = 0\n', "2: 'concurrency.images' must be a whole number > 0 (got 0)"),
-    ('rate.retries = -2\n', "1: 'rate.retries' must be a whole number >= 0 (got -2)"),
+    ('idm_timeout = 0\n', "1: 'idm_timeout' must be a number > 0 and <= 604800 (got 0)"),
+    ('[rate]\nmin_interval = -1\n', "2: 'rate.min_interval' must be a number from 0 to 600 (got -1)"),  # noqa: E501
+    ('[rate]\nmin_interval = "1.5"\n', "2: 'rate.min_interval' must be a number from 0 to 600 (got '1.5')"),  # noqa: E501
+    ('[rate]\nmax_backoff = inf\n', "2: 'rate.max_backoff' must be a number from 0 to 3600 (got inf)"),  # noqa: E501
+    ('[rate]\nretries = 2.5\n', "2: 'rate.retries' must be a whole number from 0 to 100 (got 2.5)"),
+    ('[rate]\nretries = true\n', "2: 'rate.retries' must be a whole number from 0 to 100 (got true)"),  # noqa: E501
+    ('[concurrency]\nimages = 0\n', "2: 'concurrency.images' must be a whole number > 0 and <= 256 (got 0)"),  # noqa: E501
+    ('rate.retries = -2\n', "1: 'rate.retries' must be a whole number from 0 to 100 (got -2)"),
     (
         '[download]\nsegment_min = "5 parsecs"\n',
         "2: 'download.segment_min' must be a size > 0 like 16777216 or \"16MiB\" (got '5 parsecs')",
     ),
     ('[download]\nsegment_min = 0\n', "2: 'download.segment_min' must be a size > 0 like "
      "16777216 or \"16MiB\" (got 0)"),
+    # Every count and delay has an upper bound: a typo must not start 10^8 workers.
+    ('[concurrency]\nimages = 100000000\n',
+     "2: 'concurrency.images' must be a whole number > 0 and <= 256 (got 100000000)"),
+    ('[concurrency]\nfiles = 65\n',
+     "2: 'concurrency.files' must be a whole number > 0 and <= 64 (got 65)"),
+    ('[download]\nsegments = 1000\n',
+     "2: 'download.segments' must be a whole number > 0 and <= 64 (got 1000)"),
+    ('[download]\nconnections_per_host = 100000\n',
+     "2: 'download.connections_per_host' must be a whole number > 0 and <= 256 (got 100000)"),
+    ('[rate]\nretries = 1000000\n',
+     "2: 'rate.retries' must be a whole number from 0 to 100 (got 1000000)"),
+    ('[rate]\nmin_interval = 1e9\n',
+     "2: 'rate.min_interval' must be a number from 0 to 600 (got 1000000000.0)"),
+    ('[rate]\nmax_backoff = 86400\n',
+     "2: 'rate.max_backoff' must be a number from 0 to 3600 (got 86400)"),
+    ('root = "/tmp/a\\u0000b"\n', "1: 'root' must not contain a NUL character"),
+    ('lora_dir = "/tmp/\\u0000"\n', "1: 'lora_dir' must not contain a NUL character"),
     ('nsfw = "x"\nroot = \n', "2: invalid TOML: Invalid value (column 8)"),
     ('[rate]\n[rate]\n', "2: invalid TOML: Cannot declare ('rate',) twice (column 6)"),
     ('nsfw = "x"\nnsfw = "soft"\n', "2: invalid TOML: Cannot overwrite a value (column 14)"),
@@ -269,16 +286,16 @@ def test_missing_or_unreadable_file(tmp_path: Path) -> None:
 
 
 OPTION_ERRORS = [
-    ({"rate.min_interval": "abc"}, "option --min-interval must be a number >= 0 (got 'abc')"),
-    ({"rate.min_interval": "nan"}, "option --min-interval must be a number >= 0 (got 'nan')"),
+    ({"rate.min_interval": "abc"}, "option --min-interval must be a number from 0 to 600 (got 'abc')"),  # noqa: E501
+    ({"rate.min_interval": "nan"}, "option --min-interval must be a number from 0 to 600 (got 'nan')"),  # noqa: E501
     ({"nsfw": "all"}, "option --nsfw must be one of none, soft, mature, x (got 'all')"),
     ({"downloader": "curl"}, "option --downloader must be one of builtin, idm, aria2 (got 'curl')"),
     ({"api_base": "ftp://x"}, "option --api-base must be an http(s) address with no path, like "
      "https://civitai.com (got 'ftp://x')"),
     ({"root": ""}, "option --root must not be empty"),
     ({"api_key": "bad\tkey"}, "option --api-key must hold printable ASCII characters only"),
-    ({"concurrency.files": "two"}, "option --files must be a whole number > 0 (got 'two')"),
-    ({"rate.retries": 1.5}, "option --retries must be a whole number >= 0 (got 1.5)"),
+    ({"concurrency.files": "two"}, "option --files must be a whole number > 0 and <= 64 (got 'two')"),  # noqa: E501
+    ({"rate.retries": 1.5}, "option --retries must be a whole number from 0 to 100 (got 1.5)"),
     ({"min_interval": "1"},
      "unknown config key 'min_interval' (did you mean 'rate.min_interval'?)"),
 ]  # fmt: skip
@@ -499,3 +516,19 @@ def test_write_config_values_refuses_bad_input(tmp_path: Path) -> None:
         "unknown config key 'rate.min_intervall' (did you mean 'rate.min_interval'?)"
     )
     assert good.read_text(encoding="utf-8") == 'nsfw = "x"\n'
+
+
+def test_deeply_nested_toml_is_one_error_line(tmp_path: Path) -> None:
+    # tomllib recurses per level: 100k nested arrays raised RecursionError (a traceback).
+    path = write(tmp_path / "config.toml", "x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path=path, environ={})
+    assert str(caught.value) == f"{path}: invalid TOML: arrays or tables nested too deeply"
+
+
+def test_root_with_nul_from_an_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            config_path=write(tmp_path / "c.toml", ""), options={"root": "/tmp/a\0b"}, environ={}
+        )
+    assert str(caught.value) == "option --root must not contain a NUL character"

@@ -432,3 +432,28 @@ def test_add_term_appends_to_seed_named_file(tmp_path: Path) -> None:
     assert (tmp_path / "Filter_Etc.txt").read_bytes() == b"old\nnew_one\n"
     with pytest.raises(FilterListError, match="split"):
         add_term(tmp_path, "etc", "a, b")
+
+
+REAL_PHRASES = sorted(
+    {piece.strip() for prompt, _, _ in REAL_PROMPTS for piece in prompt.split(",") if piece.strip()}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(REAL_PHRASES), decorated_token()), min_size=0, max_size=30),
+    st.lists(st.sampled_from([", ", ",", " , ", ",\n", "\nBREAK\n", "、", " "]), min_size=30),
+)
+@example(["1girl  <lora:x:1><lora:y:1> smile", "(a <lyco:z:1>:1.2)"], [", "] * 30)
+@example(["1girl <lora:nsfw_x:1>", "[a <lora:y:1>"], [", "] * 30)
+def test_fast_path_and_prompt_cache_equal_the_reference_path(
+    fs: FilterSet, phrases: list[str], separators: list[str]
+) -> None:
+    """Random prompts of real phrases: `apply` (prompt cache, piece cache, comma and line fast
+    paths) gives exactly what the general path gives, on first sight and from the cache."""
+    prompt = "".join(p + s for p, s in zip(phrases, separators, strict=False)).rstrip(", ")
+    reference = fs.apply(prompt, enabled=fs.categories)  # the general path, no caches
+    first = fs.apply(prompt)
+    assert first == reference
+    first.removed.setdefault("sex", []).append("changed by the caller")
+    assert fs.apply(prompt) == reference  # the cached result is not the caller's to change

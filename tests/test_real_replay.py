@@ -5,9 +5,6 @@ tests/real/SOURCES); `tests/real/replay.py` says what the replay derives and alt
 are synthetic bytes whose SHA256 the replayed API announces instead of the captured one, so
 "verified" means: the bytes on disk hash to what the replayed API said.
 
-Tests marked xfail(strict=True) fail on today's engine for a reason named in the mark; the
-assertion is the real one, and the mark must go when the engine is fixed (strict: an unexpected
-pass fails the run).
 """
 
 from __future__ import annotations
@@ -26,11 +23,6 @@ from tests.real.replay import CORPUS_DIR, ReplayCivitai, load_corpus
 
 CORPUS = load_corpus()
 LORA_TYPES = {"LORA", "LoCon", "DoRA"}
-
-PRIMARY_NAME = (
-    "the first file listed claims the plain name; CivitAI lists the primary after a "
-    "same-named file in 4468 v57618 and in 4384 v78164/6202/5636/5213/4990 (issue 13 item 4)"
-)
 
 
 @dataclass
@@ -196,7 +188,6 @@ def _same_named_groups(model: dict[str, Any]) -> list[list[dict[str, Any]]]:
 SAME_NAMED = [m for m in sorted(CORPUS.models) if _same_named_groups(CORPUS.models[m])]
 
 
-@pytest.mark.xfail(strict=True, reason=PRIMARY_NAME)
 @pytest.mark.parametrize("model_id", SAME_NAMED)
 def test_the_primary_of_same_named_files_keeps_the_plain_name(
     mirror: ReplayMirror, model_id: int

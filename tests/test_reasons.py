@@ -26,4 +26,18 @@ def test_short_body_reason_names_both_sizes_before_the_hash(mirror: Mirror, caps
     assert mirror.run("get", mirror.url(f"/models/{model.id}"), "-q") != 0
     err = capsys.readouterr().err
     line = next(line for line in err.splitlines() if f"file:{entry.id}" in line)
-    assert f"got {served:,} bytes of {served * 300:,}: SHA256 mismatch" in line
+    # The CDN's Content-Length already says so: refused before a byte is written.
+    assert f"offers {served:,} bytes of {served * 300:,}: not the expected file" in line
+
+
+async def test_a_short_delivered_file_names_both_sizes_before_the_hash(tmp_path: Path) -> None:
+    """What IDM or aria2 delivered is checked the same way (no Content-Length to go by)."""
+    from civittui.download.verify import verify_delivered
+    from civittui.errors import DownloadError
+
+    path = tmp_path / "lora.safetensors"
+    path.write_bytes(b"x" * 262_144)
+    with pytest.raises(DownloadError) as caught:
+        await verify_delivered(path, expected_sha256="AB" * 32, expected_size=228_588_904)
+    assert "got 262,144 bytes of 228,588,904" in str(caught.value.reason)
+    assert not path.exists()  # nothing bad keeps the final name

@@ -270,6 +270,32 @@ def test_folder_claims_dedupe_and_stay_stable(state_path: Path) -> None:
     assert store.claim_dir("Posts", "404", "Sunset (202)") == "Sunset (202) (404)"
 
 
+def test_exact_name_claims_are_all_or_nothing(state_path: Path) -> None:
+    store = Store.open(state_path)
+    assert store.claim_names([("f", "1", "a.bin"), ("f", "1:card", "a.json")])
+    assert not store.claim_names([("f", "2", "b.bin"), ("f", "2:card", "A.JSON")])  # case folds
+    assert store.claimed("f", "2") is None  # nothing of the refused set was kept
+    assert not store.claim_names([("f", "1", "other.bin")])  # an owner holds one name
+    assert store.claim_names([("f", "1", "a.bin")])  # its own name again: fine
+    store = reopen(store)
+    assert store.claimed("f", "1:card") == "a.json"
+
+
+def test_a_read_only_store_never_writes(state_path: Path) -> None:
+    with Store.open(state_path) as writer:
+        done(writer, "image:1")
+    before = state_path.read_bytes()
+    store = Store.open(state_path, read_only=True)
+    done(store, "image:2")
+    assert store.claim_dir("Posts", "1", "x") == "x"
+    assert store.flush() is False
+    store.close()
+    assert state_path.read_bytes() == before
+    missing = state_path.parent / "elsewhere" / "state.json"
+    Store.open(missing, read_only=True).close()
+    assert not missing.parent.exists()
+
+
 def test_flush_reports_whether_it_wrote(state_path: Path) -> None:
     store = Store.open(state_path)
     assert store.flush() is True
@@ -376,3 +402,29 @@ json_values = st.recursive(
 )
 def test_chunked_serialization_matches_one_dump(tables: dict, chunk: int) -> None:
     assert b"".join(serialize(tables, chunk)) == orjson.dumps(tables)
+
+
+def test_members_are_kept_in_chunks_and_a_flush_writes_only_the_grown_one(tmp_path: Path) -> None:
+    from civittui.state import members
+
+    path = tmp_path / "state.json"
+    store = Store.open(path)
+    count = members.CHUNK * 2 + 5
+    for n in range(count):
+        store.note_member("user:erin", f"image:{n}")
+    store.note_member("model:7", "file:1")
+    store.flush()
+    reopened = Store.open(path, read_only=True)
+    assert reopened.members("user:erin") == {f"image:{n}" for n in range(count)}
+    assert reopened.members("model:7") == {"file:1"}
+    reopened.close()
+    store.note_member("user:erin", f"image:{count}")  # one more key: one chunk changes
+    changed = {k for k in store._writes.changed if k[0] == "members"}
+    store.flush()
+    assert len(changed) == 1
+    store.remove_target("user:erin")
+    store.flush()
+    store.close()
+    again = Store.open(path, read_only=True)
+    assert again.members("user:erin") == set() and again.members("model:7") == {"file:1"}
+    again.close()

@@ -19,13 +19,16 @@ from civittui.errors import StateError
 from civittui.state import storage
 from civittui.store import Store, quarantine
 
-# Marks items done in rounds of 500 and prints the count after every completed flush.
+# Marks items done in rounds of 500 and prints the count after every completed flush. Every
+# flush rewrites the snapshot here (the journal has its own kill test in test_store_journal.py).
 WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
+    from civittui.state import storage
     from civittui.store import Store
 
+    storage.JOURNAL_FROM = 1 << 40
     store = Store.open(Path(sys.argv[1]))
     n = sum(store.counts().values())
     print("start", n, flush=True)

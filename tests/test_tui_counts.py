@@ -51,6 +51,9 @@ async def test_retrying_a_failure_again_and_again_counts_it_once(
         for attempts, press in ((2, "r"), (3, "R"), (4, "r")):
             await wait_until(pilot, lambda: getattr(failures.highlighted, "key", "") == file_key)
             await pilot.press(press)
+            if press == "R":  # the same wrong bytes twice made it permanent: R asks first
+                await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+                await pilot.press("y")
             await wait_until(pilot, lambda a=attempts: _settled_after(app, key, file_key, a))
             target = app.model.targets[key]
             assert target.failed == 1, (

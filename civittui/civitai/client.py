@@ -9,23 +9,41 @@ the storage host (httpx strips only `Authorization` on cross-host redirects, not
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import httpx
+import orjson
 
 from civittui import USER_AGENT
 from civittui.civitai.errors_map import api_error, parse_retry_after
 from civittui.civitai.gate import ApiGate
+from civittui.civitai.models import BadRecord, check_image, check_model
 from civittui.config import Config
 from civittui.errors import ApiError
 from civittui.redact import quiet_http_loggers
 
-__all__ = ["CivitaiClient"]
+__all__ = ["API_DEADLINE", "BY_HASH_BATCH", "MAX_BODY", "CivitaiClient"]
 
 Json = dict[str, Any]
 Params = Mapping[str, str | int | Sequence[str]]
+BY_HASH_BATCH = 100
+"""Hashes per `POST /model-versions/by-hash` (the server's zod schema: `.max(100)`)."""
+Report = Callable[[str], None]
+
+MAX_BODY = 32 << 20
+"""Bytes an API answer may have after decompression. A real page is at most a few MB (100
+models with descriptions); a 3 MB gzip bomb once unpacked to 9 GB in memory."""
+API_DEADLINE = 120.0
+"""Seconds one API request may take in all (connect, headers, whole body). The per-read
+timeout alone never fires on a server that sends a byte every few seconds."""
+STALE_PAGES = 3
+"""Pages in a row that bring no new ids before a listing is taken as looping (a server that
+hands out fresh cursors over the same items ran 570 pages)."""
 
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _TRPC_REFERER = "https://civitai.com/"
@@ -46,10 +64,14 @@ class CivitaiClient:
         gate: ApiGate,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_drop: Report | None = None,
+        on_note: Report | None = None,
     ) -> None:
         quiet_http_loggers()
         self._config = config
         self._gate = gate
+        self._on_drop = on_drop or (lambda reason: None)
+        self._on_note = on_note or (lambda note: None)
         base = urlsplit(config.api_base.rstrip("/"))
         self._scheme, self._netloc = base.scheme, base.netloc
         self._secret_headers: dict[str, str] = {}
@@ -59,7 +81,12 @@ class CivitaiClient:
             self._secret_headers["Cookie"] = config.cookie
         self._posts_endpoint_missing = False
         self._http = httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            # Only encodings `_BoundedBody` can unpack a piece at a time.
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+            },
             timeout=httpx.Timeout(30.0, connect=15.0),
             follow_redirects=False,
             transport=transport,
@@ -99,48 +126,79 @@ class CivitaiClient:
         params: Params | None,
         headers: Mapping[str, str] | None = None,
         expect_json: bool = True,
-    ) -> httpx.Response:
-        """GET with spacing, backoff and retries; returns the final response (any status)."""
+        body: object = None,
+    ) -> _Answer:
+        """GET (POST when `body` is given, as JSON) with spacing, backoff and retries; returns
+        the final answer (any status)."""
         retries = self._config.rate.retries
         attempt = 0
         while True:
             attempt += 1
             await self._gate.acquire()
             try:
-                response = await self._http.get(
-                    url,
-                    params=params,
-                    headers={**self._secret_headers, **(headers or {})},
-                    extensions={"trace": self._trace},
-                )
-            except httpx.TransportError as exc:
+                with anyio.fail_after(API_DEADLINE):
+                    answer = await self._get(url, params, headers, body)
+            except (httpx.TransportError, TimeoutError) as exc:
                 # Resets, timeouts, truncated bodies: the server may be fine a moment later.
                 if attempt > retries:
+                    what = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
                     raise ApiError(
-                        f"network error talking to CivitAI ({type(exc).__name__}) "
-                        f"after {retries} retries"
+                        f"network error talking to CivitAI ({what}) after {retries} retries"
                     ) from None
                 self._gate.cool_down(self._gate.backoff_delay(attempt, None), "network error")
                 continue
-            status = response.status_code
+            status = answer.status
             retryable = status in _RETRY_STATUSES or (
-                expect_json and status < 300 and not _is_json(response)
+                expect_json and status < 300 and not answer.is_json
             )
-            if status == 403 and _is_html(response):
+            if status == 403 and answer.is_html:
                 retryable = True  # a Cloudflare challenge page, not CivitAI's answer
             if not retryable:
-                return response
+                return answer
             # The cool-down applies even when we give up: it is kept in the state, so the
             # next request (or the next run) does not hit a server that asked for a pause.
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(answer.headers.get("Retry-After"))
             self._gate.cool_down(self._gate.backoff_delay(attempt, retry_after), str(status))
             if attempt > retries:
                 if status == 429:
-                    return response
+                    return answer
                 raise ApiError(
                     f"CivitAI kept failing ({status}) after {retries} retries",
                     http_status=status,
                 )
+
+    async def _get(
+        self,
+        url: str,
+        params: Params | None,
+        headers: Mapping[str, str] | None,
+        body: object = None,
+    ) -> _Answer:
+        """One GET (POST with a JSON `body`), its answer read and unpacked piece by piece up to
+        `MAX_BODY`."""
+        request = self._http.build_request(
+            "GET" if body is None else "POST",
+            url,
+            params=params,
+            content=None if body is None else orjson.dumps(body),
+            headers={
+                **self._secret_headers,
+                **(headers or {}),
+                **({} if body is None else {"Content-Type": "application/json"}),
+            },
+            extensions={"trace": self._trace},
+        )
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY:
+                raise _too_large()
+            body = _BoundedBody(response.headers.get("Content-Encoding", ""), MAX_BODY)
+            async for chunk in response.aiter_raw():
+                body.feed(chunk)
+            return _Answer(response.status_code, response.headers, body.finish())
+        finally:
+            await response.aclose()
 
     async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
         if event.endswith("send_request_headers.started"):
@@ -150,72 +208,166 @@ class CivitaiClient:
         """GET an API URL and return its JSON.
 
         Raises:
-            ApiError: an error status (after retries where they make sense), with a reason.
+            ApiError: an error status (after retries where they make sense), a body that is
+                not JSON or is too large, with a reason.
         """
-        response = await self._send(self.url(path_or_url), params=params)
-        body = _json_or_none(response)
-        if response.status_code >= 300 or body is None:
-            raise api_error(response.status_code, body, has_key=bool(self._config.api_key))
+        answer = await self._send(self.url(path_or_url), params=params)
+        body = answer.json(strict=answer.status < 300)  # an error's status says enough
+        if answer.status >= 300 or body is None:
+            raise api_error(answer.status, body, has_key=bool(self._config.api_key))
         return body
 
+    async def post_json(self, path: str, body: object) -> Any:
+        """POST a JSON body to an API path and return the JSON answer.
+
+        Raises:
+            ApiError: as `get_json`.
+        """
+        answer = await self._send(self.url(path), params=None, body=body)
+        data = answer.json(strict=answer.status < 300)
+        if answer.status >= 300 or data is None:
+            raise api_error(answer.status, data, has_key=bool(self._config.api_key))
+        return data
+
     async def paginate(self, path: str, params: Params) -> AsyncIterator[list[Json]]:
-        """Yield each page's `items`, following `metadata.nextPage` until it is absent."""
+        """Yield each page's `items`, following `metadata.nextPage` until it is absent.
+
+        A listing also ends when `STALE_PAGES` pages in a row bring no id not seen before (a
+        server handing out fresh cursors over the same items would never end); a note says so.
+        """
         url: str | None = self.url(path)
         page_params: Params | None = params
         seen: set[str] = set()
+        seen_ids: set[object] = set()
+        stale = 0
         while url:
             data = await self.get_json(url, page_params)
             items = data.get("items") if isinstance(data, dict) else None
-            yield [item for item in items or [] if isinstance(item, dict)]
+            page = [item for item in items or [] if isinstance(item, dict)]
+            yield page
+            fresh = {item.get("id") for item in page if type(item.get("id")) is int} - seen_ids
+            seen_ids |= fresh
+            stale = 0 if fresh else stale + 1
             metadata = data.get("metadata") if isinstance(data, dict) else None
             next_page = metadata.get("nextPage") if isinstance(metadata, dict) else None
             if not isinstance(next_page, str) or not next_page or next_page in seen:
                 return
+            if stale >= STALE_PAGES:
+                self._on_note(
+                    f"stopped listing {path}: CivitAI sent {stale} pages in a row with no new "
+                    "items (a looping cursor)"
+                )
+                return
             seen.add(next_page)
             url, page_params = self.url(next_page), None
 
+    def _checked(self, page: list[Json], check: Callable[[object], Json]) -> list[Json]:
+        """The page's records that pass `check`; each other one is reported as a drop."""
+        kept: list[Json] = []
+        for raw in page:
+            try:
+                kept.append(check(raw))
+            except BadRecord as bad:
+                self._on_drop(bad.reason)
+        return kept
+
+    def _check_model(self, raw: object) -> Json:
+        return check_model(raw, self._on_drop)
+
     # -- endpoints --------------------------------------------------------------------------
 
-    def _images_params(self, **filters: str | int) -> dict[str, str | int | Sequence[str]]:
+    def _images_params(
+        self, nsfw: str | None, **filters: str | int
+    ) -> dict[str, str | int | Sequence[str]]:
         return {
             **filters,
             "limit": 200,
-            "nsfw": _NSFW_IMAGES[self._config.nsfw],
+            "nsfw": _NSFW_IMAGES[nsfw or self._config.nsfw],
             "withMeta": "true",
             "flatMeta": "true",
             "sort": "Newest",
         }
 
     async def user_models(
-        self, username: str, *, types: Sequence[str] = ()
+        self, username: str, *, types: Sequence[str] = (), nsfw: str | None = None
     ) -> AsyncIterator[list[Json]]:
-        """Pages of a creator's models (every published version, files, showcase image ids)."""
+        """Pages of a creator's models (every published version, files, showcase image ids);
+        `nsfw` overrides the configured level."""
         params: dict[str, str | int | Sequence[str]] = {
             "username": username,
             "limit": 100,
             "sort": "Newest",
         }
-        if self._config.nsfw != "none":
+        if (nsfw or self._config.nsfw) != "none":
             params["nsfw"] = "true"
         if types:
             params["types"] = list(types)
         async for page in self.paginate("/api/v1/models", params):
-            yield page
+            yield self._checked(page, self._check_model)
 
     async def model(self, model_id: int) -> Json:
-        """One model with all its published versions."""
+        """One model with all its published versions (bad versions and files dropped).
+
+        Raises:
+            ApiError: the model cannot be fetched, or CivitAI sent an unusable record.
+        """
         data = await self.get_json(f"/api/v1/models/{model_id}")
-        return data if isinstance(data, dict) else {}
+        try:
+            return self._check_model(data)
+        except BadRecord as bad:
+            self._on_drop(bad.reason)
+            raise ApiError(f"CivitAI sent an unusable model record ({bad.reason})") from None
+
+    async def versions_by_hash(self, sha256s: Sequence[str]) -> list[Json]:
+        """The published versions that have a file with one of these SHA256s (at most
+        `BY_HASH_BATCH`; `POST /api/v1/model-versions/by-hash`, civitai/civitai
+        src/pages/api/v1/model-versions/by-hash/index.ts: an array of 64-character hashes in,
+        an array of version bodies as `/model-versions/{id}` out, without the creator).
+
+        Raises:
+            ApiError: the request failed.
+        """
+        if len(sha256s) > BY_HASH_BATCH:
+            raise ValueError(f"at most {BY_HASH_BATCH} hashes a call")
+        data = await self.post_json("/api/v1/model-versions/by-hash", [h.upper() for h in sha256s])
+        return [v for v in data if isinstance(v, dict)] if isinstance(data, list) else []
+
+    async def version_by_hash(self, any_hash: str) -> Json | None:
+        """The version with a file having this hash of any type (AutoV2…), or None (404)."""
+        try:
+            data = await self.get_json(f"/api/v1/model-versions/by-hash/{any_hash.upper()}")
+        except ApiError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
+    async def models_by_ids(self, model_ids: Sequence[int]) -> AsyncIterator[list[Json]]:
+        """Pages of the given models (with creator, versions, files), 100 ids a listing."""
+        for start in range(0, len(model_ids), 100):
+            chunk = model_ids[start : start + 100]
+            params: dict[str, str | int | Sequence[str]] = {
+                "ids": ",".join(str(i) for i in chunk),
+                "limit": 100,
+            }
+            if self._config.nsfw != "none":
+                params["nsfw"] = "true"
+            async for page in self.paginate("/api/v1/models", params):
+                yield self._checked(page, self._check_model)
 
     async def model_version(self, version_id: int) -> Json:
         """One model version (with its model's name and type)."""
         data = await self.get_json(f"/api/v1/model-versions/{version_id}")
         return data if isinstance(data, dict) else {}
 
-    async def images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
-        """Pages of images with flat generation metadata, at the configured nsfw level."""
-        async for page in self.paginate("/api/v1/images", self._images_params(**filters)):
-            yield page
+    async def images(
+        self, *, nsfw: str | None = None, **filters: str | int
+    ) -> AsyncIterator[list[Json]]:
+        """Pages of images with flat generation metadata, at the configured nsfw level (or
+        `nsfw`: none, soft, mature, x)."""
+        params = self._images_params(nsfw, **filters)
+        async for page in self.paginate("/api/v1/images", params):
+            yield self._checked(page, check_image)
 
     async def post(self, post_id: int) -> Json | None:
         """A post's fields (title, modelVersionId, user) or None when CivitAI won't say.
@@ -233,13 +385,13 @@ class CivitaiClient:
             else:
                 return data if isinstance(data, dict) else None
         payload = json.dumps({"json": {"id": post_id}}, separators=(",", ":"))
-        response = await self._send(
+        answer = await self._send(
             self.url("/api/trpc/post.get"),
             params={"input": payload},
             headers={"Referer": _TRPC_REFERER},
         )
-        body = _json_or_none(response)
-        if response.status_code >= 300 or not isinstance(body, dict):
+        body = answer.json(strict=False)
+        if answer.status >= 300 or not isinstance(body, dict):
             return None
         result = body.get("result", {}).get("data", {}).get("json")
         return result if isinstance(result, dict) else None
@@ -250,10 +402,10 @@ class CivitaiClient:
         Raises:
             ApiError: login required, early access, deleted, archived, or an HTML page.
         """
-        response = await self._send(self.url(download_url), params=None, expect_json=False)
-        status = response.status_code
+        answer = await self._send(self.url(download_url), params=None, expect_json=False)
+        status = answer.status
         if status in (301, 302, 303, 307, 308):
-            location = response.headers.get("Location", "")
+            location = answer.headers.get("Location", "")
             target = urlsplit(location)
             if not target.scheme or not target.netloc:
                 raise ApiError("CivitAI redirected the download to a page: login may be required")
@@ -263,7 +415,7 @@ class CivitaiClient:
                     http_status=status,
                 )
             return str(location)
-        body = _json_or_none(response)
+        body = answer.json(strict=False)
         if status < 300:
             raise ApiError(
                 "CivitAI sent a page instead of the file: login may be required (set an API key)",
@@ -275,18 +427,100 @@ class CivitaiClient:
 _NSFW_IMAGES = {"none": "None", "soft": "Soft", "mature": "Mature", "x": "X"}
 
 
-def _is_json(response: httpx.Response) -> bool:
-    return "json" in response.headers.get("Content-Type", "").lower()
+def _too_large() -> ApiError:
+    return ApiError(f"CivitAI sent a response larger than {MAX_BODY >> 20} MiB (refused)")
 
 
-def _is_html(response: httpx.Response) -> bool:
-    return "html" in response.headers.get("Content-Type", "").lower()
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A response whose body has been read (and unpacked) within the limits."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def is_json(self) -> bool:
+        return "json" in self.headers.get("Content-Type", "").lower()
+
+    @property
+    def is_html(self) -> bool:
+        return "html" in self.headers.get("Content-Type", "").lower()
+
+    def json(self, *, strict: bool = True) -> Any:
+        """The parsed body, or None when it is not (declared) JSON.
+
+        Raises:
+            ApiError: (strict) declared JSON that does not parse (or nests beyond the parsers'
+                limits); not strict, that is None too.
+        """
+        if not self.is_json:
+            return None
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            # orjson refuses NaN / Infinity literals; `json` reads them so the record checks
+            # can drop the one record that carries them rather than the whole page.
+            return json.loads(self.body)
+        except (ValueError, RecursionError):
+            if not strict:
+                return None
+            raise ApiError(
+                "CivitAI sent malformed JSON (not parseable, or nested too deeply)",
+                http_status=self.status,
+            ) from None
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    if not _is_json(response):
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
+class _BoundedBody:
+    """Unpacks a gzip/deflate body a piece at a time, refusing more than `limit` bytes.
+
+    httpx's own decoder inflates each network read whole: 256 KiB of a gzip bomb is 256 MB.
+    """
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self._limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+        kind = encoding.strip().lower()
+        if kind in ("", "identity"):
+            self._inflate: Any = None
+        elif kind in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif kind == "deflate":
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            raise ApiError(f"CivitAI sent a body in an encoding not asked for ({kind[:20]})")
+        self._raw_deflate = kind == "deflate"
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            raise _too_large()
+        if data:
+            self._parts.append(data)
+
+    def feed(self, chunk: bytes) -> None:
+        if self._inflate is None:
+            self._keep(chunk)
+            return
+        data = chunk
+        while data:
+            room = self._limit - self._size + 1
+            try:
+                out = self._inflate.decompress(data, room)
+            except zlib.error:
+                if not self._raw_deflate or self._size:
+                    raise ApiError("CivitAI sent a corrupt compressed body") from None
+                # "deflate" is often sent without the zlib header (as httpx also accepts).
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._raw_deflate = False
+                continue
+            self._keep(out)
+            data = self._inflate.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if self._inflate is not None:
+            self._keep(self._inflate.flush())
+        return b"".join(self._parts)

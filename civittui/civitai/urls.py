@@ -27,12 +27,20 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from civittui.config_values import MODEL_TYPES
 from civittui.errors import ConfigError, UrlError
 
-__all__ = ["KNOWN_HOSTS", "Target", "TargetKind", "parse_url", "read_batch_file"]
+__all__ = [
+    "KNOWN_HOSTS",
+    "Target",
+    "TargetKind",
+    "parse_url",
+    "read_batch_file",
+    "read_batch_lines",
+]
 
 KNOWN_HOSTS = ("civitai.com", "civitai.red", "civitai.green", "civitai.blue")
 """CivitAI's domains; `www.` in front of each is accepted too."""
 
 _MAX_ID = 2**31 - 1  # ids are Postgres `integer`
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")  # one C scan: 100k URLs are queued at once
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SECRET_PARAMS = frozenset({"token", "api_key", "apikey", "key", "access_token"})
 _CREATOR_FILTERS = {"types": "types", "basemodels": "baseModels"}
@@ -84,6 +92,8 @@ class Target:
 
 def _redact(url: str) -> str:
     """Hide the value of token-like query parameters (download links may carry the API key)."""
+    if "=" not in url:
+        return url  # nothing to hide (the common case: 100k URLs may be queued at once)
     names = "|".join(_SECRET_PARAMS)
     return re.sub(rf"([?&](?:{names})=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
@@ -124,7 +134,7 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
     """
     given = text.strip()
     url = _redact(given)
-    if not given or any(c.isspace() or ord(c) < 0x20 for c in given):
+    if not given or _SPACE_OR_CONTROL.search(given):
         raise UrlError(f"not a CivitAI URL: {url!r}" if not given else f"not a CivitAI URL: {url}")
     if _SCHEME.match(given):
         full = given
@@ -226,6 +236,21 @@ def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]
         ConfigError: the file cannot be read or is not UTF-8 text.
         UrlError: a line is not a supported CivitAI URL ("FILE:LINE: not a CivitAI URL: ...").
     """
+    urls, bad = read_batch_lines(path, extra_hosts=extra_hosts)
+    if bad:
+        raise UrlError(bad[0])
+    return urls
+
+
+def read_batch_lines(path: Path, *, extra_hosts: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """Read a batch file as `read_batch_file` does, keeping the lines that are URLs.
+
+    Returns:
+        (the URLs in file order, one "FILE:LINE: reason" per line that is not one).
+
+    Raises:
+        ConfigError: the file cannot be read or is not UTF-8 text.
+    """
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -236,6 +261,7 @@ def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]
         raise ConfigError(f"cannot read batch file {path}: not UTF-8 text") from None
     hosts = tuple(extra_hosts)
     urls: list[str] = []
+    bad: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = re.sub(r"(^|\s)#.*$", "", line).strip()
         if not entry:
@@ -243,6 +269,7 @@ def read_batch_file(path: Path, *, extra_hosts: Iterable[str] = ()) -> list[str]
         try:
             parse_url(entry, extra_hosts=hosts)
         except UrlError as err:
-            raise UrlError(f"{path}:{number}: {err}") from None
+            bad.append(f"{path}:{number}: {err}")
+            continue
         urls.append(entry)
-    return urls
+    return urls, bad

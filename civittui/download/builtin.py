@@ -11,6 +11,7 @@ and by reading the rest back once it is assembled; only a verified file gets its
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -44,7 +45,7 @@ from civittui.download.sniff import (
     looks_like_error_page,
     safetensors_header_problem,
 )
-from civittui.download.verify import size_difference
+from civittui.download.verify import SIZE_TOLERANCE, size_difference, size_matches
 from civittui.errors import DownloadError, ItemError
 
 __all__ = ["BuiltinDownloader"]
@@ -64,8 +65,15 @@ FLUSH_INTERVAL = 0.5
 """Seconds between control-file flushes while ranges progress."""
 COMMIT_INTERVAL = 0.25
 """Seconds a slow connection's bytes may wait in memory before they are written."""
-SIZE_TOLERANCE = 1024
-"""`sizeKB * 1024` is a float: sizes within 1 KiB count as equal."""
+IMAGE_MAX_BYTES = 2 << 30
+"""An image or video bigger than this is refused: CivitAI's largest media (long videos) are
+a few hundred MB, so 2 GiB leaves room and still stops a body that never ends."""
+STALL_WINDOW = 30.0
+"""Seconds over which a transfer must bring at least `STALL_MIN_BYTES`, else it has stalled
+(the per-read timeout never fires on a server that sends one byte every few seconds)."""
+STALL_MIN_BYTES = 64 * 1024
+OPEN_DEADLINE = 90.0
+"""Seconds to connect and receive a response's headers, however slowly they trickle."""
 _SAFETENSORS_PARSE_LIMIT = 16 << 20
 _READ_SIZE = 256 * 1024
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -160,11 +168,19 @@ def _describe(exc: BaseException) -> str:
         return "the connection was reset"
     if isinstance(exc, _ShortBody):
         return "the server sent fewer bytes than announced"
+    if isinstance(exc, _Stalled):
+        return f"the download stalled (less than {STALL_MIN_BYTES >> 10} KiB in {STALL_WINDOW:g} s)"
+    if isinstance(exc, TimeoutError):
+        return "the server took too long to answer"
     return "the transfer failed"
 
 
 class _ShortBody(Exception):
     """A response ended cleanly but before the bytes it announced."""
+
+
+class _Stalled(Exception):
+    """A response kept its connection alive but brought almost nothing (see `STALL_WINDOW`)."""
 
 
 @dataclass(slots=True)
@@ -268,7 +284,8 @@ class BuiltinDownloader(Downloader):
         await limiter.acquire_on_behalf_of(token)
         try:
             req = self._client.build_request("GET", target, headers=headers)
-            response = await self._client.send(req, stream=True)
+            with anyio.fail_after(OPEN_DEADLINE):
+                response = await self._client.send(req, stream=True)
         except BaseException:
             limiter.release_on_behalf_of(token)
             raise
@@ -408,7 +425,7 @@ class _Job:
         expected = self.request.expected_size
         whole = part_size > 0 and (
             total == part_size
-            or (total is None and expected is not None and abs(part_size - expected) <= 1024)
+            or (total is None and expected is not None and size_matches(part_size, expected))
         )
         if control is None and whole:
             self.plan = RangePlan(part_size, [(0, part_size)])
@@ -436,6 +453,8 @@ class _Job:
         if response.status_code == 200:
             # No Range sent, or the server ignores it: one stream from byte 0, nothing kept.
             length = _content_length(response)
+            if length is not None:
+                self._check_total(length)
             total = length if length is not None else 1 << 62
             self.total_known = length is not None
             self.single, self.use_control = True, False
@@ -457,6 +476,7 @@ class _Job:
         total = parsed[2]
         if known_total is not None and total != known_total:
             raise _Restart("the file changed on the server", plain=False)
+        self._check_total(total)
         self.total_known = True
         segmented = segmented and total >= self.settings.segment_min
         self.single = not segmented
@@ -493,6 +513,29 @@ class _Job:
             f"server sent an {what} instead of the {noun}: login may be required, "
             "or the download link is no longer valid"
         )
+
+    def _byte_cap(self) -> int:
+        """The most bytes this download may have: the announced size (+ tolerance), else
+        `IMAGE_MAX_BYTES` for media; a model file of unknown size is not capped."""
+        expected = self.request.expected_size
+        if expected is not None:
+            return expected + SIZE_TOLERANCE
+        return IMAGE_MAX_BYTES if self.request.kind == "image" else 1 << 62
+
+    def _check_total(self, total: int) -> None:
+        """Refuse a body whose announced length is not what the API announced (before a byte
+        is written: a 290 KB model once grew to 52 MB, images of 6 KB to 17 MB)."""
+        expected = self.request.expected_size
+        if expected is not None and not size_matches(total, expected):
+            raise _BadContent(
+                f"the server offers {total:,} bytes of {expected:,}: not the expected file"
+            )
+        if total > self._byte_cap():
+            raise _BadContent(f"the server offers {total:,} bytes, over the {self._noun} cap")
+
+    @property
+    def _noun(self) -> str:
+        return "image" if self.request.kind == "image" else "file"
 
     # -- transfer -------------------------------------------------------------------------
     async def _transfer(self, first: Segment | None, stream: _Stream) -> DownloadResult:
@@ -600,8 +643,10 @@ class _Job:
                     self.total_known = True
                 elif not seg.finished and seg.pos == before:
                     raise _ShortBody()
-            except (httpx.TransportError, _ShortBody) as exc:
-                attempts = 0 if seg.pos > before else attempts + 1
+            except (httpx.TransportError, _ShortBody, _Stalled, TimeoutError) as exc:
+                # A trickle is progress of a kind that must not reset the attempts.
+                progressed = seg.pos > before and not isinstance(exc, _Stalled)
+                attempts = 0 if progressed else attempts + 1
                 await self._count_failure(attempts, _describe(exc))
             finally:
                 if stream is not None:
@@ -624,6 +669,7 @@ class _Job:
             self.done = 0
             length = _content_length(response)
             if length is not None:
+                self._check_total(length)
                 self.plan.total = seg.end = length
             return
         parsed = _parse_content_range(response.headers.get("content-range"))
@@ -638,6 +684,7 @@ class _Job:
         if parsed[2] is not None and self.total_known and parsed[2] != self.plan.total:
             raise _Restart("the file changed on the server", plain=False)
         if not self.total_known and parsed[2] is not None:
+            self._check_total(parsed[2])
             self.plan.total = seg.end = parsed[2]
             self.total_known = True
 
@@ -652,6 +699,9 @@ class _Job:
         send, receive = anyio.create_memory_object_stream[tuple[int, bytearray]](1)
         failure: BaseException | None = None
         received = 0
+        cap = self._byte_cap()
+        window_end = anyio.current_time() + STALL_WINDOW
+        window_bytes = 0
         async with receive, anyio.create_task_group() as tg:  # closed even if never drained
             tg.start_soon(self._drain, receive, seg, writer)
             async with send:
@@ -661,6 +711,18 @@ class _Job:
                 try:
                     async for chunk in response.aiter_raw():
                         received += len(chunk)
+                        # A known total was checked against the cap; only an open end can run on.
+                        if not self.total_known and seg.fetched + len(chunk) > cap:
+                            raise _BadContent(
+                                f"the server sent more than the {cap} bytes expected of the "
+                                f"{self._noun} (refused)"
+                            )
+                        window_bytes += len(chunk)
+                        if anyio.current_time() >= window_end:
+                            if window_bytes < STALL_MIN_BYTES:
+                                raise _Stalled()
+                            window_end = anyio.current_time() + STALL_WINDOW
+                            window_bytes = 0
                         room = seg.end - (offset + len(buffer))
                         if len(chunk) > room:
                             # Past the (possibly shrunk) end: keep what belongs here, hang up.
@@ -677,7 +739,7 @@ class _Job:
                             offset += len(buffer)
                             buffer = bytearray()
                             next_commit = anyio.current_time() + COMMIT_INTERVAL
-                except (httpx.TransportError, _ShortBody) as exc:
+                except (httpx.TransportError, _ShortBody, _Stalled) as exc:
                     failure = exc  # what arrived before the failure is still written
                 except anyio.BrokenResourceError:
                     # The writer task is gone: cancelled (Ctrl+C) or failed. The task group
@@ -764,7 +826,7 @@ class _Job:
             asked = (start, end) if headers else None
             try:
                 stream = await self.owner._open(self.url, headers, asked)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, TimeoutError) as exc:
                 attempts += 1
                 await self._count_failure(attempts, _describe(exc))
                 continue
@@ -811,7 +873,9 @@ class _Job:
             )
         delay = min(0.25 * 2 ** max(attempts - 1, 0), 8.0)
         with contextlib.suppress(TypeError, ValueError):
-            delay = min(max(float(retry_after or ""), delay), 60.0)
+            asked = float(retry_after or "")
+            if math.isfinite(asked):  # `Retry-After: nan` once crashed the run
+                delay = min(max(asked, delay), 60.0)
         await anyio.sleep(delay)
 
     async def _refresh(self, generation: int, status: int) -> None:
@@ -862,7 +926,7 @@ class _Job:
         if (
             request.sha256 is None
             and request.expected_size is not None
-            and abs(size - request.expected_size) > SIZE_TOLERANCE
+            and not size_matches(size, request.expected_size)
         ):
             raise DownloadError(
                 f"size mismatch: expected {request.expected_size} bytes, got {size}"

@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from civittui.atomicio import temp_beside
+
 __all__ = [
     "ControlData",
     "PartWriter",
@@ -100,9 +102,13 @@ def write_control(path: Path, data: ControlData) -> None:
         "sha256": data.sha256,
         "content_type": data.content_type,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = temp_beside(path)  # a unique name: a kill -9 leftover is swept by the next run
+    try:
+        tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def remove_quietly(*paths: Path) -> None:

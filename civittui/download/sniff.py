@@ -87,6 +87,9 @@ def safetensors_header_problem(head: bytes, total: int) -> str | None:
         header = json.loads(head[8 : 8 + length].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return "not a safetensors file (header is not JSON)"
+    except RecursionError:
+        # A real header is two levels deep; thousands of levels crashed every rerun.
+        return "not a safetensors file (header nested too deeply)"
     if not isinstance(header, dict):
         return "not a safetensors file (header is not a JSON object)"
     return None

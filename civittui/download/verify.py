@@ -20,7 +20,8 @@ from civittui.errors import DownloadError
 __all__ = ["SIZE_TOLERANCE", "Verified", "sha256_file", "size_matches", "verify_delivered"]
 
 SIZE_TOLERANCE = 1024
-"""Bytes of slack on an announced size: the API's `sizeKB` is a float of bytes/1024."""
+"""Bytes of slack on an announced size: the API's `sizeKB` is a float of bytes/1024. The one
+constant for every size comparison (downloader, on-disk checks, external engines)."""
 
 _CHUNK = 1024 * 1024
 _SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024  # the format's own limit on the JSON header
@@ -84,7 +85,7 @@ def _looks_like_safetensors(path: Path) -> bool:
         return False
     try:
         return isinstance(json.loads(header), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # a header nested thousands deep is not one
         return False
 
 

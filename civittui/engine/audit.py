@@ -20,6 +20,8 @@ from civittui.civitai.gate import ApiGate
 from civittui.civitai.urls import parse_url
 from civittui.config import Config
 from civittui.engine.crawl import Crawler, CrawlStats
+from civittui.engine.items import Item
+from civittui.engine.plan import own_path
 from civittui.errors import ApiError
 from civittui.layout import Layout
 from civittui.store import ItemRecord, ItemStatus, Store
@@ -37,7 +39,8 @@ class Gap:
     kind: str
     """`failed`, `early access`, `login required`, `deleted`, `archived`, `vanished`,
     `hidden by nsfw`, `not downloaded yet`, `unplaced` (listed, but which version they were
-    posted to could not be learnt)."""
+    posted to could not be learnt), `elsewhere` (fetched for another target, not yet linked
+    into this one's folder)."""
     detail: str
 
 
@@ -85,13 +88,33 @@ def _exists(record: ItemRecord | None) -> bool:
     return record.size is None or size == record.size
 
 
-def _classify(audit: TargetAudit, key: str, name: str, record: ItemRecord | None) -> None:
+def _classify(
+    audit: TargetAudit,
+    key: str,
+    name: str,
+    record: ItemRecord | None,
+    item: Item | None = None,
+    layout: Layout | None = None,
+) -> None:
     audit.listed += 1
     found = gap_reason(record, _exists(record))
+    if found is None and item is not None and layout is not None and record and record.path:
+        found = _not_here(item, layout, Path(record.path))
     if found is None:
         audit.verified += 1
     else:
         audit.gaps.append(Gap(key, name, found[0], found[1]))
+
+
+def _not_here(item: Item, layout: Layout, fetched: Path) -> tuple[str, str] | None:
+    """A gap when another target fetched the item but this target's folder lacks it."""
+    try:
+        own = own_path(item, layout, fetched)
+    except ValueError:
+        return None
+    if own is None or own == fetched or own.is_file():
+        return None
+    return ("elsewhere", f"on disk at {fetched}, not in this target's folder yet (a run links it)")
 
 
 async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> list[TargetAudit]:
@@ -118,7 +141,7 @@ async def audit_targets(config: Config, store: Store, urls: Sequence[str]) -> li
             try:
                 async for item in crawler.crawl(target, stats):
                     seen.add(item.key)
-                    _classify(audit, item.key, item.name, store.item(item.key))
+                    _classify(audit, item.key, item.name, store.item(item.key), item, layout)
                 if wide_client is not None:
                     wide = Crawler(everything, wide_client, store, layout)
                     async for item in wide.crawl(target, CrawlStats()):
@@ -159,9 +182,14 @@ def _classify_hidden(
 
 def audit_offline(store: Store) -> list[TargetAudit]:
     """Audit the remembered targets from the state and the disk (no API calls)."""
-    audits: dict[str, TargetAudit] = {
-        t.key: TargetAudit(t.key, t.url, error=t.error) for t in store.targets()
-    }
+    audits: dict[str, TargetAudit] = {}
+    for t in store.targets():
+        audit = audits[t.key] = TargetAudit(t.key, t.url, error=t.error)
+        if t.status not in ("done", "failed"):
+            # Stopped before its crawl ended (Ctrl+C, ctrl+q): items it never listed are
+            # unknown here, so the target itself is the gap until a run finishes it.
+            detail = "not finished: a run stopped before it; the next run resumes it"
+            audit.gaps.append(Gap(t.key, t.url, "not downloaded yet", detail))
     for record in store.items():
         key = record.target or "(no target)"
         audit = audits.setdefault(key, TargetAudit(key, ""))
@@ -183,7 +211,8 @@ def run_status(config: Config, urls: Sequence[str], *, as_json: bool, quiet: boo
 
     `quiet` prints only the incomplete targets (without their item lines) and the total.
     """
-    store = Store.open(config.state_path)
+    # Read-only: status runs beside a `get` holding the lock and must never write its state.
+    store = Store.open(config.state_path, read_only=True)
     try:
         if urls:
             audits = anyio.run(audit_targets, config, store, list(urls))

@@ -18,7 +18,7 @@ counted (`CrawlStats.dropped`); an image that cannot be placed is a gap (`CrawlS
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,17 +26,18 @@ from civittui.civitai.client import CivitaiClient
 from civittui.civitai.urls import Target, TargetKind
 from civittui.config import Config
 from civittui.engine.attribution import Gallery
+from civittui.engine.choices import TargetChoices, latest_version, pick_file
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.engine.plan import Planner
 from civittui.errors import ApiError
-from civittui.layout import Layout, sanitize_component, sanitize_filename
-from civittui.sidecars import is_lora_family
+from civittui.layout import Layout
 from civittui.store import Store
 
 __all__ = ["CrawlStats", "Crawler"]
 
 Json = dict[str, Any]
-
-_TITLE_BYTES = 100  # room for the " (12345678)" a same-title post gets appended
+PageFilter = Callable[[AsyncIterator[list[Json]]], AsyncIterator[list[Json]]]
+"""Sees an image listing's pages first (`sync`: only the new ones, up to the first known)."""
 
 
 @dataclass(slots=True)
@@ -120,21 +121,35 @@ def _image_id(image: Json | None) -> int | None:
 class Crawler:
     """Turns targets into items for one run (caches what it fetched so nothing is asked twice)."""
 
-    def __init__(self, config: Config, client: CivitaiClient, store: Store, layout: Layout) -> None:
+    def __init__(
+        self,
+        config: Config,
+        client: CivitaiClient,
+        store: Store,
+        layout: Layout,
+        *,
+        image_pages: PageFilter | None = None,
+    ) -> None:
         self._config = config
+        self._image_pages = image_pages
         self._client = client
         self._store = store
         self._layout = layout
+        self._plan = Planner(config, store, layout)
         self._models: dict[int, Json] = {}
         self._post_dirs: dict[int, str] = {}
         self._post_versions: dict[int, int | None] = {}
+        self._choices = TargetChoices()
 
-    async def crawl(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
-        """Yield every item of `target`.
+    async def crawl(
+        self, target: Target, stats: CrawlStats, choices: TargetChoices | None = None
+    ) -> AsyncIterator[Item]:
+        """Yield every item of `target` (that its `choices` keep).
 
         Raises:
             ApiError: the target itself cannot be crawled (unknown user, deleted model).
         """
+        self._choices = choices or TargetChoices()  # one crawl at a time: the current target's
         kind = target.kind
         if kind is TargetKind.CREATOR:
             gen = self._creator(target, stats)
@@ -153,54 +168,33 @@ class Crawler:
             self._store.note_member(target.key, item.key)
             yield item
 
+    def _images(self, **filters: str | int) -> AsyncIterator[list[Json]]:
+        """Image listing pages at the target's content level, through `image_pages` (sync)."""
+        pages = self._client.images(nsfw=self._choices.nsfw, **filters)
+        return pages if self._image_pages is None else self._image_pages(pages)
+
     # -- folders ------------------------------------------------------------------------------
 
     def _model_dir_name(self, username: str, model: Json) -> tuple[str, str]:
-        """(sanitized user, claimed model folder name): the same in root and in lora_dir."""
-        user = sanitize_component(username, fallback="unknown-user")
-        wanted = sanitize_component(
-            str(model.get("name") or ""),
-            fallback=f"model-{model.get('id')}",
-            max_bytes=_TITLE_BYTES,
-        )
-        return user, self._store.claim_dir(f"Users/{user}", str(model.get("id")), wanted)
+        return self._plan.model_dir_name(username, model)
 
     def _model_folder(self, username: str, model: Json) -> str:
-        return str(self._layout.model_dir(*self._model_dir_name(username, model)))
+        return self._plan.model_folder(username, model)
 
-    def _file_name(self, folder: str, file: Json) -> str:
-        """The file's name in `folder`; two versions shipping `lora.safetensors` both survive.
-
-        The first file to claim a name keeps it; a later, different file gets its id added
-        before the extension (`lora (3007).safetensors`), the same answer on every run.
-        """
-        wanted = sanitize_filename(str(file.get("name") or ""), fallback=f"file-{file['id']}")
-        claimed = self._store.claim_dir(f"files:{folder}", str(file["id"]), wanted)
-        if claimed == wanted:
-            return wanted
-        stem, dot, suffix = wanted.rpartition(".")
-        if not dot or not stem:
-            stem, suffix = wanted, ""
-        return sanitize_filename(
-            f"{stem} ({file['id']}){'.' + suffix if suffix else ''}", fallback=wanted
-        )
+    def _file_names(
+        self, folder: str, lora_folder: str | None, files: object
+    ) -> dict[int, tuple[str, str | None]]:
+        return self._plan.file_names(folder, lora_folder, files if isinstance(files, list) else [])
 
     def _lora_folder(self, username: str, model: Json) -> str | None:
-        if not is_lora_family(model.get("type")) or self._config.lora_link == "off":
-            return None
-        folder = self._layout.lora_model_dir(*self._model_dir_name(username, model))
-        return str(folder) if folder is not None else None
+        return self._plan.lora_folder(username, model)
 
     async def _post_folder(self, post_id: int, post: Json | None = None) -> str:
         if post_id in self._post_dirs:
             return self._post_dirs[post_id]
         if post is None:
             post = await self._client.post(post_id)
-        title = post.get("title") if post else None
-        wanted = sanitize_component(
-            title if isinstance(title, str) else "", fallback=str(post_id), max_bytes=_TITLE_BYTES
-        )
-        name = self._store.claim_dir("Posts", str(post_id), wanted)
+        name = self._plan.post_dir_name(post_id, post.get("title") if post else None)
         folder = str(self._layout.post_dir(name))
         self._post_dirs[post_id] = folder
         return folder
@@ -220,9 +214,15 @@ class Crawler:
             folder = self._model_folder(username, model)
         lora = self._lora_folder(username, model)
         small_version = compact_version(version, model_id)
-        for file in version.get("files") or []:
-            if not isinstance(file, dict) or not isinstance(file.get("id"), int):
+        files = version.get("files")
+        if self._choices.picks_file and isinstance(files, list):
+            picked = pick_file(files, self._choices)
+            files = [picked] if picked is not None else []
+        names = self._file_names(folder, lora, files)
+        for file in files or []:
+            if not isinstance(file, dict) or file.get("id") not in names:
                 continue
+            name, placed = names[file["id"]]
             items.append(
                 FileItem(
                     key=f"file:{file['id']}",
@@ -232,8 +232,8 @@ class Crawler:
                     model={k: compact.get(k) for k in ("id", "name", "type", "description")},
                     username=username,
                     folder=folder,
-                    lora_folder=lora,
-                    dest_name=self._file_name(folder, file),
+                    lora_folder=placed,
+                    dest_name=name,
                 )
             )
         return items
@@ -250,7 +250,7 @@ class Crawler:
             stats.notes.append(f"model {model.get('id')} '{model.get('name')}' was taken down")
 
     def _wanted_type(self, model: Json, target: Target) -> bool:
-        types = [t.lower() for t in self._config.model_types]
+        types = [t.lower() for t in self._choices.types or self._config.model_types]
         types += [v.lower() for k, v in target.api_params if k == "types"]
         return not types or str(model.get("type", "")).lower() in types
 
@@ -319,10 +319,13 @@ class Crawler:
         over are placed by `post.get`, or, when they outnumber the versions, by per-version
         listings first (which also prove unlisted posts attached elsewhere)."""
         username = target.username or ""
-        types = [v for k, v in target.api_params if k == "types"] or list(self._config.model_types)
+        types = [v for k, v in target.api_params if k == "types"] or list(
+            self._choices.types or self._config.model_types
+        )
         version_owner: dict[int, Json] = {}
         versions: list[Json] = []
-        async for page in self._client.user_models(username, types=types):
+        every: list[Json] = []  # the chosen versions and the others (`latest`)
+        async for page in self._client.user_models(username, types=types, nsfw=self._choices.nsfw):
             for model in page:
                 creator = (model.get("creator") or {}).get("username")
                 if not _same_user(creator, username) or not self._wanted_type(model, target):
@@ -331,16 +334,17 @@ class Crawler:
                 if isinstance(model.get("id"), int):
                     self._models[model["id"]] = model
                 self._note_mode(model, stats)
-                for version in model.get("modelVersions") or []:
-                    if not isinstance(version, dict) or not isinstance(version.get("id"), int):
-                        continue
+                every += [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
+                for version in self._chosen_versions(model):
                     version_owner[version["id"]] = model
                     versions.append(version)
                     for item in self._version_items(target.key, username, model, version):
                         yield item
         if not version_owner:
             return
-        gallery = Gallery(version_owner, self._showcase(versions))
+        # Showcases of the versions not chosen prove which images to leave out.
+        showcase = self._showcase([v for v in every if isinstance(v.get("id"), int)])
+        gallery = Gallery(version_owner, {**showcase, **self._showcase(versions)})
 
         def image_items(pairs: list[tuple[int, Json]]) -> list[Item]:
             return [
@@ -353,7 +357,7 @@ class Crawler:
                 for version_id, image in pairs
             ]
 
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if self._belongs(image, username, stats) and not self._unplaceable(image, stats):
                     for item in image_items(gallery.see(image)):
@@ -361,7 +365,7 @@ class Crawler:
         if len(gallery.undecided()) > len(version_owner):
             # Fewer calls than one post.get per post: every version's own listing.
             for version_id in version_owner:
-                async for page in self._client.images(modelVersionId=version_id, username=username):
+                async for page in self._images(modelVersionId=version_id, username=username):
                     for image in page:
                         if _same_user(image.get("username") or username, username):
                             for item in image_items(gallery.see(image, version_id)):
@@ -370,6 +374,18 @@ class Crawler:
         async for version_id, image in self._resolve(gallery, username, stats):
             for item in image_items([(version_id, image)]):
                 yield item
+
+    def _chosen_versions(self, model: Json) -> list[Json]:
+        """The model's versions the target's choices keep (`latest`: the newest only)."""
+        versions = [
+            v
+            for v in model.get("modelVersions") or []
+            if isinstance(v, dict) and isinstance(v.get("id"), int)
+        ]
+        if self._choices.latest:
+            newest = latest_version(versions)
+            return [newest] if newest is not None else []
+        return versions
 
     @staticmethod
     def _unplaceable(image: Json, stats: CrawlStats) -> bool:
@@ -381,7 +397,7 @@ class Crawler:
 
     async def _creator_images(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         username = target.username or ""
-        async for page in self._client.images(username=username):
+        async for page in self._images(username=username):
             for image in page:
                 if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
                     continue
@@ -409,7 +425,7 @@ class Crawler:
         versions = [v for v in model.get("modelVersions") or [] if isinstance(v, dict)]
         gallery = Gallery(version_ids, self._showcase([v for v in versions if "id" in v]))
         for version_id in version_ids:
-            async for page in self._client.images(modelVersionId=version_id, username=username):
+            async for page in self._images(modelVersionId=version_id, username=username):
                 for image in page:
                     if not self._belongs(image, username, stats) or self._unplaceable(image, stats):
                         continue
@@ -422,11 +438,15 @@ class Crawler:
         assert target.id is not None
         model = await self._get_model(target.id)
         username = str((model.get("creator") or {}).get("username") or "")
+        if self._choices.types and not self._wanted_type(model, target):
+            stats.notes.append(
+                f"model {target.id} is a {model.get('type')}, not one of the types chosen "
+                f"({', '.join(self._choices.types)}): skipped"
+            )
+            return
         self._note_mode(model, stats)
         version_ids: list[int] = []
-        for version in model.get("modelVersions") or []:
-            if not isinstance(version, dict) or not isinstance(version.get("id"), int):
-                continue
+        for version in self._chosen_versions(model):
             version_ids.append(version["id"])
             for item in self._version_items(target.key, username, model, version):
                 yield item
@@ -498,7 +518,7 @@ class Crawler:
                             target.key, username, model, version, folder=folder
                         ):
                             yield item
-        async for page in self._client.images(postId=target.id):
+        async for page in self._images(postId=target.id):
             for image in page:
                 if image.get("postId") != target.id:
                     stats.dropped += 1
@@ -507,7 +527,7 @@ class Crawler:
 
     async def _image_target(self, target: Target, stats: CrawlStats) -> AsyncIterator[Item]:
         assert target.id is not None
-        async for page in self._client.images(imageId=target.id):
+        async for page in self._images(imageId=target.id):
             for image in page:
                 if image.get("id") != target.id or not isinstance(image.get("postId"), int):
                     stats.dropped += 1

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from civittui.engine.choices import TargetChoices
+
 __all__ = [
+    "NOT_THE_TARGETS",
     "Event",
     "GateChanged",
     "ItemFailed",
@@ -60,6 +63,8 @@ class TargetUpdated:
     """Known bytes of the items found: declared file sizes, image sizes once fetched."""
     bytes_done: int = 0
     """Bytes of the items on disk (downloaded now or earlier)."""
+    choices: TargetChoices = TargetChoices()
+    """What this target mirrors (`choices.describe()` for a queue row; default: everything)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +142,10 @@ class Notice:
     """`info`, `warning` or `error`."""
 
 
+NOT_THE_TARGETS = "not the target's"
+"""The drop reason of a record that belongs to another user, post or version."""
+
+
 @dataclass(slots=True)
 class RunSummary:
     """Totals of one run; also the body of `--report`."""
@@ -148,7 +157,9 @@ class RunSummary:
     failed: int = 0
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     dropped: int = 0
-    """Items the server returned that did not belong to the target (trust no filter)."""
+    """Records the server returned and the run did not use: not the target's (trust no
+    filter), or malformed (an id that is not a number, an infinite size...)."""
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     bytes: int = 0
     seconds: float = 0.0

@@ -1,4 +1,4 @@
-"""What happens to one item: skip it if done, else download, verify, post-process, record.
+"""What happens to one item: finish it if done, else download, verify, post-process, record.
 
 The runner decides *when* (queues, workers, events); this module decides *what*.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,10 +16,10 @@ import anyio
 from civittui.civitai.client import CivitaiClient
 from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
-from civittui.download.sniff import EXTENSIONS
-from civittui.download.verify import sha256_file
+from civittui.engine.dedupe import link_twin
 from civittui.engine.events import Event, ItemProgress, ItemStarted
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
+from civittui.engine.plan import IMAGE_SUFFIXES, Done, check_done
 from civittui.errors import DownloadError, ItemError
 from civittui.filters import FilterSet
 from civittui.layout import Layout
@@ -36,22 +35,11 @@ from civittui.sidecars import (
     write_preview,
     write_text_atomic,
 )
-from civittui.store import ItemStatus, Store
+from civittui.store import Store
 
 __all__ = ["Done", "ItemProcessor", "ProgressReporter", "original_image_url"]
 
 _PROGRESS_EVERY = 0.1  # s: ~10 updates a second per row is all the eye can use
-# Every suffix the downloader may give an image (from its Content-Type), plus legacy ".jpg".
-_IMAGE_SUFFIXES = (*dict.fromkeys(EXTENSIONS.values()), ".jpg", ".bin")
-_SIZE_SLACK = 1024  # sizeKB is a float of bytes/1024
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """An item on disk and verified."""
-
-    path: Path
-    size: int
 
 
 class ProgressReporter:
@@ -85,12 +73,6 @@ def original_image_url(url: str, media_type: object) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/".join(segments), parts.query, ""))
 
 
-def _size_ok(actual: int, expected: int | None, *, exact: bool) -> bool:
-    if expected is None:
-        return True
-    return actual == expected if exact else abs(actual - expected) <= _SIZE_SLACK
-
-
 class ItemProcessor:
     """Skips, downloads and post-processes items for one run."""
 
@@ -121,70 +103,29 @@ class ItemProcessor:
 
     # -- already done? ------------------------------------------------------------------------
 
-    async def already_done(self, item: Item) -> Done | None:
-        """The item's verified file when it needs nothing more (then it is recorded done)."""
-        if isinstance(item, MetaItem):
-            return self._meta_unchanged(item)
-        record = self._store.item(item.key)
-        if record is not None and record.status == ItemStatus.DONE and record.path:
-            path = Path(record.path)
+    async def check(self, item: Item) -> Done | None:
+        """The item's verified file when it needs no download (writes nothing: see `finish`)."""
+        return await check_done(item, self._store, self._layout)
+
+    async def finish(self, item: Item, done: Done) -> None:
+        """Complete an item `check` found done: LoRA placement and card, a missing sidecar, and
+        its record when only the disk knew it; a copy another target fetched is linked here."""
+        if done.link_from is not None:
+            link_from = done.link_from
+            # A hard link (a copy across devices): the same bytes in this target's folder.
             try:
-                size = path.stat().st_size
+                await anyio.to_thread.run_sync(
+                    lambda: place_lora(link_from, done.path, mode="hardlink")
+                )
             except OSError:
-                size = -1  # vanished: fetch again
-            if size >= 0 and (record.size is None or size == record.size):
-                if isinstance(item, FileItem):
-                    await self._place(item, path)
-                elif not self._layout.sidecar_path(
-                    Path(item.folder), int(item.image["id"])
-                ).exists():
-                    self._write_image_sidecar(item)
-                return Done(path, size)
-        # Not recorded (state lost or older than the files): trust only what verifies on disk.
+                return  # the fetched copy stays where it is; `status` shows this one as a gap
         if isinstance(item, FileItem):
-            return await self._file_on_disk(item)
-        return self._image_on_disk(item)
-
-    async def _file_on_disk(self, item: FileItem) -> Done | None:
-        path = self._layout.file_path(Path(item.folder), item.name)
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return None
-        if not _size_ok(size, item.size, exact=False):
-            return None
-        digest = await anyio.to_thread.run_sync(sha256_file, path)
-        if item.sha256 and digest != item.sha256:
-            return None
-        await self._place(item, path)
-        return self._record_done(item, path, size, digest)
-
-    def _image_on_disk(self, item: ImageItem) -> Done | None:
-        folder = Path(item.folder)
-        image_id = int(item.image["id"])
-        stem = self._layout.image_stem(folder, image_id)
-        for suffix in _IMAGE_SUFFIXES:
-            path = stem.with_suffix(suffix)
-            # Only a verified, complete image ever gets its final name (atomic rename), so one
-            # that exists is done; a crash between the rename and the sidecar loses the sidecar.
-            if path.is_file() and path.stat().st_size > 0:
-                size = path.stat().st_size
-                if not self._layout.sidecar_path(folder, image_id).exists():
-                    self._write_image_sidecar(item)
-                return self._record_done(item, path, size, None)
-        return None
-
-    def _meta_unchanged(self, item: MetaItem) -> Done | None:
-        json_path, _ = self._layout.meta_paths(item.username, int(item.version["id"]))
-        try:
-            import orjson
-
-            on_disk = orjson.loads(json_path.read_bytes())
-        except (OSError, ValueError):
-            return None
-        if on_disk != version_meta(item.version, item.model):
-            return None
-        return Done(json_path, json_path.stat().st_size)
+            await self._place(item, done.path)
+        elif isinstance(item, ImageItem):
+            if not self._layout.sidecar_path(Path(item.folder), int(item.image["id"])).exists():
+                await anyio.to_thread.run_sync(self._write_image_sidecar, item)
+        if not done.recorded:
+            self._record_done(item, done.path, done.size, done.sha256)
 
     # -- doing it -----------------------------------------------------------------------------
 
@@ -208,6 +149,12 @@ class ItemProcessor:
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise ItemError(f"disk error: {exc.strerror or exc}{where}") from None
+        except ValueError as exc:
+            # The layout refused a path outside the mirror: an item recorded under another
+            # root (the mirror was moved) or an edited state. One failure, not a traceback.
+            raise ItemError(
+                f"{exc} (was the mirror moved? queue the target's URL again)", permanent=True
+            ) from None
 
     async def _image(
         self, item: ImageItem, progress: ProgressReporter, emit: Callable[[Event], Awaitable[None]]
@@ -260,6 +207,10 @@ class ItemProcessor:
             return await self._client.resolve_download(download_url)
 
         dest = self._layout.file_path(Path(item.folder), item.name)
+        twin = await link_twin(self._store, item, dest)
+        if twin is not None:  # the same bytes are already in the library
+            await self._place(item, twin.path)
+            return self._record_done(item, twin.path, twin.size, twin.sha256)
         await emit(ItemStarted(item.key, item.name, item.size, self._files.name))
         url = await resolve()
         try:
@@ -305,7 +256,7 @@ class ItemProcessor:
 
     async def _preview(self, item: FileItem, preview: dict[str, Any], dest_stem: Path) -> None:
         stem = Path(item.folder) / str(preview["id"])
-        for suffix in _IMAGE_SUFFIXES:
+        for suffix in IMAGE_SUFFIXES:
             if stem.with_suffix(suffix).is_file():
                 write_preview(stem.with_suffix(suffix), dest_stem)
                 return

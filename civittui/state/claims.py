@@ -24,6 +24,31 @@ class DirClaims:
             self._by_owner[doc["scope"], doc["owner"]] = doc["name"]
             self._by_name[doc["scope"], doc["name"].casefold()] = doc["owner"]
 
+    def held(self, scope: str, owner: str) -> str | None:
+        """The name `owner` holds in `scope`, if any."""
+        return self._by_owner.get((scope, owner))
+
+    def claim_exact(self, claims: list[tuple[str, str, str]]) -> bool:
+        """Claim every `(scope, owner, name)` as given, or none: False when one of the names is
+        held by another owner, or one of the owners already holds another name."""
+        for scope, owner, name in claims:
+            taken = self._by_name.get((scope, name.casefold()))
+            held = self._by_owner.get((scope, owner))
+            if (taken is not None and taken != owner) or (held is not None and held != name):
+                return False
+        for scope, owner, name in claims:
+            if (scope, owner) not in self._by_owner:
+                self._put(scope, owner, name)
+        return True
+
+    def _put(self, scope: str, owner: str, name: str) -> None:
+        doc_id = len(self._by_owner) + 1
+        while self._table.doc(doc_id) is not None:
+            doc_id += 1
+        self._writes.put(_TABLE, doc_id, {"scope": scope, "owner": owner, "name": name})
+        self._by_owner[scope, owner] = name
+        self._by_name[scope, name.casefold()] = owner
+
     def claim(self, scope: str, owner: str, wanted: str) -> str:
         """The name `owner` uses in `scope` (see `Store.claim_dir`)."""
         held = self._by_owner.get((scope, owner))
@@ -38,10 +63,5 @@ class DirClaims:
             while (scope, name.casefold()) in self._by_name:
                 name = f"{wanted} ({owner}) {n}"
                 n += 1
-        doc_id = len(self._by_owner) + 1
-        while self._table.doc(doc_id) is not None:
-            doc_id += 1
-        self._writes.put(_TABLE, doc_id, {"scope": scope, "owner": owner, "name": name})
-        self._by_owner[scope, owner] = name
-        self._by_name[scope, name.casefold()] = owner
+        self._put(scope, owner, name)
         return name

@@ -19,10 +19,13 @@ from civittui.redact import Redactor
 
 __all__ = [
     "ITEM_KINDS",
+    "encode_item",
     "ItemRecord",
     "ItemStatus",
     "TargetRecord",
     "check_no_secrets",
+    "is_target_failure",
+    "items_failed",
     "scrub_spec",
     "parse_key",
     "utc_now",
@@ -100,6 +103,8 @@ class TargetRecord:
     """Known bytes of its items (declared file sizes, images once fetched)."""
     bytes_done: int = 0
     """Bytes of its items on disk."""
+    choices: dict[str, Any] | None = None
+    """Per-target choices as JSON (`TargetChoices.to_json`); None: everything."""
 
 
 # Item document fields and their JSON types; `status` and `updated` are required (`first_seen`
@@ -208,6 +213,11 @@ def dir_doc_problem(doc: object) -> str | None:
     for name in ("scope", "owner", "name"):
         if not isinstance(doc.get(name), str):
             return f"folder claim field {name!r} holds {doc.get(name)!r}"
+    claimed = doc["name"]
+    # A claimed name becomes one path component: an edited `../x` or `a/b` would lead out of
+    # the mirror (the layout refuses such a path, but only once the run is under way).
+    if claimed in ("", ".", "..") or any(c in claimed for c in "/\\\0"):
+        return f"folder claim name {claimed!r} is not a plain folder or file name"
     return None
 
 
@@ -224,15 +234,18 @@ def target_doc_problem(doc: object) -> str | None:
             not isinstance(doc[name], kind) or isinstance(doc[name], bool) and kind is int
         ):
             return f"target field {name!r} holds {doc[name]!r}"
+    if not isinstance(doc.get("choices", {}), dict):
+        return f"target field 'choices' holds {doc['choices']!r}"
     return None
 
 
 _STATUS = {status.value: status for status in ItemStatus}
 
 
-def item_record(kind: str, doc_id: int, doc: Doc) -> ItemRecord:
+def item_record(kind: str, doc_id: int, doc: Doc, *, copy: bool = True) -> ItemRecord:
     """Build the record for a stored item document (positional arguments: a frozen dataclass
-    costs microseconds to build, keywords add to it)."""
+    costs microseconds to build, keywords add to it); `copy=False` when `doc` was just decoded
+    and is the caller's own."""
     get = doc.get
     return ItemRecord(
         f"{kind}:{doc_id}",
@@ -252,8 +265,19 @@ def item_record(kind: str, doc_id: int, doc: Doc) -> ItemRecord:
         doc["updated"],
         get("retry_at"),
         # a copy: the record is frozen, and the caller must not reach into the stored document
-        None if (spec := get("spec")) is None else orjson.loads(orjson.dumps(spec)),
+        None
+        if (spec := get("spec")) is None
+        else (orjson.loads(orjson.dumps(spec)) if copy else spec),
     )
+
+
+def encode_item(doc: Doc) -> bytes:
+    """An item document as the store holds it in memory: its compact JSON.
+
+    Copied into a bytes object of its own size: orjson returns one that keeps a ~4 KB buffer,
+    which held 4 KB per item (420 MB at 100k).
+    """
+    return memoryview(orjson.dumps(doc)).tobytes()
 
 
 def compact(doc: Doc) -> Doc:
@@ -270,10 +294,29 @@ def compact(doc: Doc) -> Doc:
     }
 
 
+def items_failed(count: int) -> str:
+    """A target's error when only some of its items failed (its crawl went through)."""
+    return f"{count} item(s) failed"
+
+
+def is_target_failure(record: TargetRecord) -> bool:
+    """Did the target itself fail (user not found, model deleted, network gone)?"""
+    return (
+        record.status == "failed"
+        and bool(record.error)
+        and record.error != items_failed(record.failed)
+    )
+
+
 def target_record(doc: Doc) -> TargetRecord:
     """Build the record for a stored target document."""
     optional = {name: doc[name] for name in TARGET_OPTIONAL if name in doc}
-    return TargetRecord(**{name: doc[name] for name in TARGET_FIELDS}, **optional)
+    choices = doc.get("choices")
+    return TargetRecord(
+        **{name: doc[name] for name in TARGET_FIELDS},
+        **optional,
+        choices=orjson.loads(orjson.dumps(choices)) if choices else None,  # a private copy
+    )
 
 
 # Names a secret goes by; a setting named like one is refused.

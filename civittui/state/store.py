@@ -5,11 +5,12 @@ TinyDB 4.9 rebuilds a whole table on every `insert`/`update` (one update at 100k
 microseconds. So items live in one table per kind under their CivitAI id as `doc_id`, a change
 replaces one document in place (O(1), `StateTable.put`), indexes kept in memory answer the
 queries, and the disk sees the state only on `flush` (about once a second, and on close), through
-`AtomicJSONStorage`'s atomic replace.
+`AtomicJSONStorage`: a journal of the changed documents, or a new snapshot replaced atomically.
+Item documents are held as their compact JSON bytes and decoded when read.
 
 Thread safety: every method takes one lock, so the engine may mutate from the event loop while
-`flush` runs in a worker thread; `flush` holds the lock only for the snapshot (a dict copy per
-table), and serializes and writes outside it.
+`flush` runs in a worker thread; `flush` holds the lock only to take the changes (and, when a
+snapshot is due, a dict copy per table), and encodes and writes outside it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import orjson
 from civittui.errors import StateError
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
+from civittui.state.hashes import HashCache, ShaIndex
 from civittui.state.index import ItemIndex
 from civittui.state.members import Members
 from civittui.state.queue import TargetQueue
@@ -38,12 +40,13 @@ from civittui.state.records import (
     TargetRecord,
     check_no_secrets,
     compact,
+    encode_item,
     item_record,
     parse_key,
     scrub_spec,
     utc_now,
 )
-from civittui.state.storage import FORMAT, AtomicJSONStorage, remove_stale_temps
+from civittui.state.storage import FORMAT, AtomicJSONStorage, Live, remove_stale_temps
 from civittui.state.tables import StateDB, Writes
 
 __all__ = ["Store"]
@@ -61,9 +64,11 @@ def _own_spec(spec: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
 class Store:
     """civittui's state. Open with `Store.open`; `close` (or `with`) saves the last changes."""
 
-    def __init__(self, db: StateDB, storage: AtomicJSONStorage) -> None:
+    def __init__(self, db: StateDB, storage: AtomicJSONStorage, *, read_only: bool = False) -> None:
         """Use `Store.open`."""
         self.path = storage.path
+        self.read_only = read_only
+        """Changes stay in memory: the file is never written (see `open`)."""
         self._db = db
         self._storage = storage
         self._lock = threading.RLock()
@@ -75,6 +80,8 @@ class Store:
         self._queue = TargetQueue(self._writes)
         self._claims = DirClaims(self._writes)
         self._members = Members(self._writes)
+        self._shas = ShaIndex(self._writes)
+        self._hash_cache = HashCache(self._writes)
         meta = self._writes.table("civittui").doc(_META_DOC) or {}
         if meta.get("format") != FORMAT:
             self._writes.put("civittui", _META_DOC, {**meta, "format": FORMAT})
@@ -82,11 +89,14 @@ class Store:
     # ----------------------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, read_only: bool = False) -> Store:
         """Open (or start) the state file at `path`, creating its folder.
 
         Args:
             path: usually `{root}/.civittui/state.json`.
+            read_only: for readers that may run beside the process holding the root's lock
+                (`status`, `failures`, `get --dry-run`): nothing is created, cleaned or written;
+                changes made in memory are dropped on close.
 
         Returns:
             The store, loaded into memory.
@@ -96,20 +106,22 @@ class Store:
                 civittui state; the message names the file and the way out (`quarantine`
                 moves it aside).
         """
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StateError(
-                f"cannot create the state folder {path.parent} ({err.strerror or err})"
-            ) from None
-        remove_stale_temps(path)
+        if not read_only:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StateError(
+                    f"cannot create the state folder {path.parent} ({err.strerror or err})"
+                ) from None
+            # Only the lock holder may clean: a reader would delete a running flush's temp.
+            remove_stale_temps(path)
         # Loading allocates ~1M objects that all stay alive: the cyclic collector would walk
         # them over and over for nothing (~15 % of a 100k open).
         collecting = gc.isenabled()
         gc.disable()
         try:
-            db = StateDB(path, storage=AtomicJSONStorage)
-            return cls(db, db.storage)  # type: ignore[arg-type]
+            db = StateDB(path, storage=AtomicJSONStorage, read_only=read_only)
+            return cls(db, db.storage, read_only=read_only)  # type: ignore[arg-type]
         finally:
             if collecting:
                 gc.enable()
@@ -147,16 +159,40 @@ class Store:
             True if something was written.
 
         Raises:
-            StateError: the file could not be written; the changes stay pending.
+            StateError: the file could not be written, the changes stay pending; or the
+                journal was written but the last compaction failed (reported once).
         """
+        if self.read_only:
+            return False
+        storage = self._storage
         with self._flush_lock:
             with self._lock:
+                self._members.commit()
                 gen = self._writes.gen
                 if gen == self._saved_gen:
                     return False
-                snapshot = self._storage.snapshot()
-            self._storage.persist(snapshot)
+                batch = self._writes.take()
+                whole = storage.wants_snapshot()
+                tables: Live | None = None
+                if whole:
+                    tables = storage.copy()
+                elif storage.compaction_due():
+                    # Item tables are compacted from the snapshot on disk and the journal.
+                    tables = storage.copy(items=False)
+            try:
+                if whole:
+                    assert tables is not None
+                    storage.write_snapshot(tables)
+                else:
+                    storage.append(batch, tables)
+            except BaseException:
+                with self._lock:
+                    self._writes.give_back(batch)
+                raise
             self._saved_gen = gen
+            failed = storage.compaction_error()
+            if failed is not None:
+                raise failed  # the changes are safe in the journal; the snapshot is not new
             return True
 
     # --------------------------------------------------------------------------------- items
@@ -169,7 +205,8 @@ class Store:
         """
         kind, doc_id = parse_key(key)
         with self._lock:
-            old = self._writes.table(kind).doc(doc_id)
+            raw = self._writes.table(kind).doc(doc_id)
+            old = None if raw is None else orjson.loads(raw)
             if old is not None:
                 doc["first_seen"] = old.get("first_seen", old["updated"])
                 if "attempts" not in doc and "attempts" in old:
@@ -179,8 +216,9 @@ class Store:
                 if doc["status"] != ItemStatus.DONE and doc.get("spec") is None and "spec" in old:
                     doc["spec"] = old["spec"]
             doc = compact(doc)
-            self._writes.put(kind, doc_id, doc)
+            self._writes.put(kind, doc_id, encode_item(doc))
             self._index.change(key, old, doc)
+            self._shas.change(key, old, doc)
         return kind, doc_id, doc
 
     def item(self, key: str) -> ItemRecord | None:
@@ -191,8 +229,8 @@ class Store:
         """
         kind, doc_id = parse_key(key)
         with self._lock:
-            doc = self._writes.table(kind).doc(doc_id)
-        return None if doc is None else item_record(kind, doc_id, doc)
+            raw = self._writes.table(kind).doc(doc_id)
+        return None if raw is None else item_record(kind, doc_id, orjson.loads(raw), copy=False)
 
     def mark_done(
         self,
@@ -270,7 +308,7 @@ class Store:
         kind, doc_id = parse_key(key)
         with self._lock:
             if self._writes.table(kind).doc(doc_id) is not None:
-                self._index.change(key, self._writes.drop(kind, doc_id), None)
+                self._index.change(key, orjson.loads(self._writes.drop(kind, doc_id)), None)
 
     def failures(self, *, include_permanent: bool = True) -> list[ItemRecord]:
         """Failed items, newest first; costs the number of open items, not of all items.
@@ -327,7 +365,7 @@ class Store:
             key: stable target key, e.g. `user:alice`.
             url: the URL as the user gave it.
             **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`, `name`,
-                `bytes_found`, `bytes_done`.
+                `bytes_found`, `bytes_done`, `choices` (JSON object, or None for none).
 
         Returns:
             The stored record.
@@ -358,14 +396,38 @@ class Store:
         """Remember that item `key` belongs to `target` too, unless `target` recorded it."""
         kind, doc_id = parse_key(key)
         with self._lock:
-            doc = self._writes.table(kind).doc(doc_id)
-            if doc is None or doc.get("target") != target:
+            raw = self._writes.table(kind).doc(doc_id)  # item documents are kept as JSON bytes
+            if raw is None or orjson.loads(raw).get("target") != target:
                 self._members.add(target, key)
 
     def members(self, target: str) -> set[str]:
         """Keys of the items `target` listed that another target (or none yet) recorded."""
         with self._lock:
             return self._members.of(target)
+
+    # ------------------------------------------------------------------- content (SHA256)
+
+    def file_with_sha256(self, sha256: str) -> ItemRecord | None:
+        """A done file item whose content has this SHA256 (any creator, adopted or not)."""
+        with self._lock:
+            key = self._shas.key_for(sha256)
+        return None if key is None else self.item(key)
+
+    def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The SHA256 `remember_hash` kept for this file, if it has not changed since."""
+        with self._lock:
+            return self._hash_cache.get(path, size, mtime_ns)
+
+    def remember_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        """Cache a file's SHA256 by (path, size, mtime_ns)."""
+        with self._lock:
+            self._hash_cache.put(path, size, mtime_ns, sha256)
+
+    def prune_hashes(self, folders: tuple[str, ...], present: set[str]) -> int:
+        """Forget cached hashes of files under `folders` (prefixes ending in a separator) that
+        are not in `present` (deleted or renamed since); returns how many."""
+        with self._lock:
+            return self._hash_cache.prune(folders, present)
 
     # ------------------------------------------------------------------ settings, cool-down
 
@@ -414,6 +476,21 @@ class Store:
             self._writes.put("civittui", _META_DOC, meta)
 
     # ------------------------------------------------------------------------ folder claims
+
+    def claimed(self, scope: str, owner: str) -> str | None:
+        """The name `owner` already holds in `scope`, if any (see `claim_dir`)."""
+        with self._lock:
+            return self._claims.held(scope, owner)
+
+    def claim_names(self, claims: list[tuple[str, str, str]]) -> bool:
+        """Claim each `(scope, owner, name)` exactly as given, all or none.
+
+        Returns:
+            False (and nothing claimed) when a name is held by another owner (compared
+            case-insensitively) or an owner already holds a different name in that scope.
+        """
+        with self._lock:
+            return self._claims.claim_exact(claims)
 
     def claim_dir(self, scope: str, owner: str, wanted: str) -> str:
         """The folder name `owner` uses inside `scope`, deduplicated and stable across runs.

@@ -1,11 +1,13 @@
-"""TinyDB tables with O(1) writes, and the change counter that tells a flush what is new.
+"""TinyDB tables with O(1) writes, and the record of changes that tells a flush what is new.
 
 `Table.update`/`insert` copy the whole table per call (~40 ms at 100k documents); here a change
-replaces one entry of the storage's in-memory table, and the storage writes the whole state on
-flush anyway.
+replaces one entry of the storage's in-memory table (keyed by the int doc_id), and the flush
+writes the changed documents to the journal (or the whole state to the snapshot).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tinydb import TinyDB
 from tinydb.table import Table
@@ -18,27 +20,25 @@ __all__ = ["Doc", "StateDB", "StateTable", "Writes"]
 class StateTable(Table):
     """A TinyDB table whose single-document writes cost O(1)."""
 
-    def raw(self) -> dict[str, Doc]:
-        """The stored documents by id, uncopied (read them under the store's lock)."""
+    def raw(self) -> dict[int, Any]:
+        """The stored documents by id, uncopied (read them under the store's lock); item
+        tables hold each document as its JSON bytes."""
         return self._read_table()  # type: ignore[return-value]
 
-    def put(self, doc_id: int, doc: Doc) -> Doc | None:
+    def put(self, doc_id: int, doc: Any) -> Any:
         """Store `doc` under `doc_id`; returns the document it replaced."""
         docs = self.raw()
-        old = docs.get(str(doc_id))
-        docs[str(doc_id)] = doc
-        self.clear_cache()
+        old = docs.get(doc_id)
+        docs[doc_id] = doc
         return old
 
-    def drop(self, doc_id: int) -> Doc | None:
+    def drop(self, doc_id: int) -> Any:
         """Remove the document under `doc_id`; returns it (None if there was none)."""
-        old = self.raw().pop(str(doc_id), None)
-        self.clear_cache()
-        return old
+        return self.raw().pop(doc_id, None)
 
-    def doc(self, doc_id: int) -> Doc | None:
+    def doc(self, doc_id: int) -> Any:
         """The document under `doc_id`, uncopied (never change it: store a new one)."""
-        return self.raw().get(str(doc_id))
+        return self.raw().get(doc_id)
 
 
 class StateDB(TinyDB):
@@ -52,25 +52,43 @@ class Writes:
 
     def __init__(self, db: TinyDB, *, gen: int) -> None:
         self._db = db
+        self._tables: dict[str, StateTable] = {}
         self.gen = gen
         """Bumped by every change; a flush compares it with what it last wrote."""
+        self.changed: dict[tuple[str, int], Any] = {}
+        """(table, doc_id) -> new document (None: dropped) since the last flush took them."""
         self.closed = False
 
     def table(self, name: str) -> StateTable:
         """The named table."""
-        return self._db.table(name)  # type: ignore[return-value]
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = self._db.table(name)  # type: ignore[assignment]
+        return table  # type: ignore[return-value]
 
-    def put(self, table: str, doc_id: int, doc: Doc) -> Doc | None:
+    def put(self, table: str, doc_id: int, doc: Any) -> Any:
         """Store a document; returns the one it replaced."""
         self._check()
         self.gen += 1
+        self.changed[table, doc_id] = doc
         return self.table(table).put(doc_id, doc)
 
-    def drop(self, table: str, doc_id: int) -> Doc | None:
+    def drop(self, table: str, doc_id: int) -> Any:
         """Remove a document; returns it."""
         self._check()
         self.gen += 1
+        self.changed[table, doc_id] = None
         return self.table(table).drop(doc_id)
+
+    def take(self) -> dict[tuple[str, int], Any]:
+        """The changes since the last `take`, forgotten here (a failed flush gives them back)."""
+        changed, self.changed = self.changed, {}
+        return changed
+
+    def give_back(self, changed: dict[tuple[str, int], Any]) -> None:
+        """Return changes a failed flush took; changes made since stay newer."""
+        for key, doc in changed.items():
+            self.changed.setdefault(key, doc)
 
     def _check(self) -> None:
         if self.closed:

@@ -36,6 +36,7 @@ from civittui.store import Store
 from civittui.textsafe import display_text
 from civittui.tui.commands import PANES, palette_commands
 from civittui.tui.failure_controller import FailureController
+from civittui.tui.library_controller import LibraryController, SyncHooks
 from civittui.tui.model import ViewModel
 from civittui.tui.painter import paint
 from civittui.tui.prompt_controller import (
@@ -114,6 +115,15 @@ class CivittuiApp(App[int]):
         _binding("s,f2", "settings", "Settings", "Root, LoRA folder, downloader, API key, rate"),
         _binding("z", "zoom", "Zoom", "Fill the screen with the focused pane (again to restore)"),
         _binding("n", "log", "Log", "Every notice shown, and where recent downloads went"),
+        _binding("u", "sync(False)", "Sync", "Fetch what is new for every target", show=False),
+        _binding(
+            "ctrl+u",
+            "sync(True)",
+            "Sync one",
+            "Fetch what is new for the selected target",
+            show=False,
+        ),
+        _binding("i", "adopt", "Adopt", "Identify the model files of a folder", show=False),
         _binding("1", "show_pane('queue')", "Queue", "Go to the queue", show=False),
         _binding("2", "show_pane('workers')", "Workers", "Go to active downloads", show=False),
         _binding("3", "show_pane('failures')", "Failures", "Go to the failure log", show=False),
@@ -130,6 +140,7 @@ class CivittuiApp(App[int]):
         owns_store: bool = False,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = datetime.now,
+        sync_hooks: SyncHooks | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -154,6 +165,8 @@ class CivittuiApp(App[int]):
         """Add, remove, move, pause."""
         self.failure_actions = FailureController(self)
         """Retry, details and dismiss of failures."""
+        self.library_actions = LibraryController(self, sync_hooks)
+        """Sync and adopt."""
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -171,6 +184,7 @@ class CivittuiApp(App[int]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.library_actions.mounted()
         self.prompt_actions.restore_categories()
         self._seed()
         self._layout_for(self.size.width, self.size.height)
@@ -199,7 +213,10 @@ class CivittuiApp(App[int]):
         self.model.set_paused(self.engine.paused)
 
     def _failed_at(self, failure: ItemFailed) -> datetime | None:
-        record = self.store.item(failure.key)
+        try:
+            record = self.store.item(failure.key)
+        except ValueError:
+            return None  # a target that failed as a whole (`user:ghost`), not an item
         if record is None:
             return None
         try:
@@ -377,6 +394,14 @@ class CivittuiApp(App[int]):
     def action_load_batch(self) -> None:
         """Ask for a batch file and queue its URLs."""
         self.queue_actions.load_batch()
+
+    def action_sync(self, selected: bool) -> None:
+        """Fetch what is new for every target (or the selected one)."""
+        self.library_actions.sync(selected=selected)
+
+    def action_adopt(self) -> None:
+        """Ask for a folder and adopt its model files."""
+        self.library_actions.ask_adopt()
 
     def action_toggle_pause(self) -> None:
         """Pause or resume crawling and downloads."""
@@ -594,9 +619,11 @@ def make_app(
     owns_store = store is None
     if store is None:
         store = Store.open(config.state_path)
+    hooks: SyncHooks | None = None
     try:
         if engine is None:
-            engine = Engine(config, store, resume_queue=True)
+            hooks = SyncHooks()
+            engine = Engine(config, store, resume_queue=True, items=hooks.items(config, store))
         if urls:
             engine.add_urls(urls)  # a bad URL stops here, before the screen is taken over
         return CivittuiApp(
@@ -607,6 +634,7 @@ def make_app(
             owns_store=owns_store,
             clock=clock,
             wall=wall,
+            sync_hooks=hooks,
         )
     except BaseException:
         if owns_store:

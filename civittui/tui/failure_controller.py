@@ -75,7 +75,10 @@ class FailureController:
         row = app.model.failure(key)
         if row is None:
             return
-        record = app.store.item(key)
+        try:
+            record = app.store.item(key)
+        except ValueError:
+            record = None  # a target that failed as a whole
         item = _item_of(record)
 
         def chosen(choice: str | None) -> None:

@@ -22,6 +22,7 @@ from civittui.engine.events import (
     Notice,
     RunFinished,
     RunSummary,
+    TargetStatus,
     TargetUpdated,
 )
 
@@ -242,6 +243,9 @@ class ViewModel:
                 self.targets[event.key] = event
                 self._count(event, 1)
                 changes.target_keys.add(event.key)
+                # A target that failed as a whole and was retried: its failure row is over.
+                if event.status is TargetStatus.DONE and self._drop_failure(event.key):
+                    changes.failures_reordered = True
                 changes.status = True
             case GateChanged():
                 self.gate = event

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .api_common import HTML_TYPE, Req, Response, ValidationFailed, json_response, next_js_404
 from .faults_api import ApiFault, ApiFaults
 from .httpbase import FakeHTTPServer, RecordingHandler, RequestLog
+from .routes_by_hash import post_by_hash, post_by_hash_ids
 from .routes_download import download, login_page, version_page
 from .routes_images import get_post, list_images, trpc
 from .routes_models import get_by_hash, get_model, get_model_version, list_models
@@ -26,6 +27,10 @@ ROUTES: list[tuple[re.Pattern[str], Route]] = [
     (re.compile(r"/api/download/models/([^/]+)/?"), download),
     (re.compile(r"/login/?"), login_page),
     (re.compile(r"/model-versions/([^/]+)/?"), version_page),
+]
+POST_ROUTES: list[tuple[re.Pattern[str], Route]] = [
+    (re.compile(r"/api/v1/model-versions/by-hash/?"), post_by_hash),
+    (re.compile(r"/api/v1/model-versions/by-hash/ids/?"), post_by_hash_ids),
 ]
 
 _CLOUDFLARE = {
@@ -88,6 +93,10 @@ class ApiServer:
 
     def handle(self, req: Req) -> Response:
         """Route one request."""
+        if req.method == "POST":
+            for pattern, route in POST_ROUTES:
+                if pattern.fullmatch(req.path):
+                    return route(req)
         if req.method not in ("GET", "HEAD"):
             return json_response(405, {"error": "Method not allowed"}, cache="no-store")
         for pattern, route in ROUTES:
@@ -110,7 +119,10 @@ class _ApiHandler(RecordingHandler):
         self._serve()
 
     def do_POST(self) -> None:
-        self.drain_body()
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if 0 < length <= 4_000_000 else b""
+        if length > 4_000_000:
+            self.drain_body()
         self._serve()
 
     def _serve(self) -> None:
@@ -139,6 +151,7 @@ class _ApiHandler(RecordingHandler):
                 api_base=api.base_url,
                 api_key=api.api_key,
                 posts_enabled=faults.posts_endpoint,
+                body=getattr(self, "_body", b""),
             )
             response = api.handle(req)
         self._send(response, truncate=fault is not None and fault.kind == "truncate")

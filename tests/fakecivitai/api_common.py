@@ -32,6 +32,7 @@ class Req:
     api_base: str
     api_key: str
     posts_enabled: bool = False
+    body: bytes = b""
 
     @property
     def query(self) -> dict[str, list[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -117,6 +117,12 @@ class TargetList(VirtualList[TargetUpdated]):
             self.delta = delta
             """-1 = one place earlier, +1 = one place later."""
 
+    _note_of: Callable[[str], str] | None = None
+
+    def set_note_source(self, note_of: Callable[[str], str]) -> None:
+        """Where a short note after a target's URL comes from (sync: `3 new`)."""
+        self._note_of = note_of
+
     def row_key(self, row: TargetUpdated) -> str:
         return row.key
 
@@ -135,6 +141,9 @@ class TargetList(VirtualList[TargetUpdated]):
             text.append(f"  {row.url}", self.get_component_rich_style("target--url"))
         else:
             text.append(row.url)
+        note = self._note_of(row.key) if self._note_of is not None else ""
+        if note:
+            text.append(f"  {note}", counts_style)
         if row.error:
             text.append(f"  {row.error}", self.get_component_rich_style("target--error"))
         return text
