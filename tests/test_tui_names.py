@@ -118,3 +118,30 @@ async def test_n_shows_every_notice_and_where_each_download_went(
         await pilot.press("escape")
         assert not isinstance(app.screen, LogScreen)
         await pilot.press("ctrl+q")
+
+
+async def test_a_target_a_stop_cut_short_counts_its_bytes_once_when_resumed(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    """A resumed target is crawled again and its done items recounted: bytes start from 0."""
+    from civittui.engine.runner import Engine
+
+    world = fake_civitai.world
+    model = world.add_model(world.add_creator("fay"), "Half Way", file_size=200_000)
+    config = tui_config(tmp_path, fake_civitai)
+    url = f"{fake_civitai.api_base}/models/{model.id}"
+    with Store.open(config.state_path) as store:
+        engine = Engine(config, store)
+        engine.add_urls([url])
+        await engine.serve(until_idle=True)
+        (first,) = engine.targets()
+        assert first.status is TargetStatus.DONE and first.bytes_done > 0
+        # What a stop in the middle of the crawl leaves behind: the target still crawling.
+        store.upsert_target(first.key, url, status="crawling")
+    with Store.open(config.state_path) as store:
+        engine = Engine(config, store, resume_queue=True)
+        assert engine.targets()[0].status is TargetStatus.QUEUED
+        await engine.serve(until_idle=True)
+        (again,) = engine.targets()
+        assert again.status is TargetStatus.DONE
+        assert (again.bytes_done, again.bytes_found) == (first.bytes_done, first.bytes_found)

@@ -202,8 +202,9 @@ class Engine:
                     state.failed, state.skipped = record.failed, record.skipped
                     state.error = record.error
                     state.crawled = True
+                    state.bytes_found, state.bytes_done = record.bytes_found, record.bytes_done
+                # Any other target is crawled again and its done items recounted, bytes too.
                 state.name = record.name
-                state.bytes_found, state.bytes_done = record.bytes_found, record.bytes_done
             for pending in list(store.items(status=ItemStatus.PENDING)):
                 self._requeue(pending)  # cut short by a stop: resumed from its `.part`
 
