@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from civittui.civitai.client import CivitaiClient
 from civittui.civitai.gate import ApiGate
-from civittui.civitai.urls import Target, parse_url
+from civittui.civitai.urls import Target, TargetKind, parse_url
 from civittui.config import Config
 from civittui.download import make_file_downloader
 from civittui.download.base import Downloader
@@ -55,6 +55,7 @@ from civittui.store import (
     is_target_failure,
     items_failed,
 )
+from civittui.user_lists import load_filters
 
 __all__ = ["Engine", "ItemSource"]
 
@@ -70,6 +71,7 @@ class ItemSource(Protocol):
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
 _TELL_EVERY = 0.1  # s between a target's count updates while it skips done items
 _EARLY_ACCESS_CHECK = 30.0  # seconds between looks for failures whose retry date has passed
+_WORKERS = 16  # workers per kind; a limiter lets `concurrency` of them run, changeable live
 
 
 @dataclass(slots=True)
@@ -85,12 +87,28 @@ class _TargetState:
     crawled: bool = False
     error: str | None = None
     removed: bool = False
+    name: str | None = None
+    bytes_found: int = 0
+    bytes_done: int = 0
     interrupted: bool = False
+    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
     resumed: bool = False
     """Taken from the state at start, not queued by the user: its failed items wait for retry."""
     told: float = 0.0
     """When its counts were last sent while skipping done items."""
-    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
+
+    def learn(self, item: Item) -> None:
+        """Take the target's name from its first item, and count the item's declared size."""
+        if self.name is None:
+            self.name = _target_name(self.target, item)
+        if isinstance(item, FileItem):
+            self.bytes_found += item.size or 0
+
+    def count_done(self, item: Item, size: int) -> None:
+        """An item of this target is on disk: its bytes are done (and found, if undeclared)."""
+        self.bytes_done += size
+        if not (isinstance(item, FileItem) and item.size is not None):
+            self.bytes_found += size
 
     def event(self) -> TargetUpdated:
         return TargetUpdated(
@@ -102,6 +120,9 @@ class _TargetState:
             failed=self.failed,
             skipped=self.skipped,
             error=self.error,
+            name=self.name,
+            bytes_found=self.bytes_found,
+            bytes_done=self.bytes_done,
             choices=self.choices,
         )
 
@@ -140,7 +161,7 @@ class Engine:
         self._dry_run = dry_run
         self._item_source = items
         self._redact = Redactor([config.api_key, config.cookie, config.aria2_secret])
-        self._filters = FilterSet.load(config.filters_dir)
+        self._filters = load_filters(config)
         self._layout = Layout(config.root, config.lora_dir)
         self._gate = ApiGate(
             config.rate,
@@ -181,6 +202,9 @@ class Engine:
                     state.failed, state.skipped = record.failed, record.skipped
                     state.error = record.error
                     state.crawled = True
+                    state.bytes_found, state.bytes_done = record.bytes_found, record.bytes_done
+                # Any other target is crawled again and its done items recounted, bytes too.
+                state.name = record.name
             for pending in list(store.items(status=ItemStatus.PENDING)):
                 self._requeue(pending)  # cut short by a stop: resumed from its `.part`
 
@@ -218,6 +242,7 @@ class Engine:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
+                state.bytes_found = state.bytes_done = 0
             if state.status is TargetStatus.QUEUED:
                 state.resumed = False  # queued by the user: its failed items are tried again
             if choices is not None:
@@ -354,6 +379,33 @@ class Engine:
         if self._task_group is not None:
             self._task_group.cancel_scope.cancel()
 
+    def use_filters(self, filters: FilterSet) -> None:
+        """Filter the prompts of the next images' sidecars with these lists (edited in a UI)."""
+        self._filters = filters
+        if self._processor is not None:
+            self._processor.use_filters(filters)
+
+    def apply_config(self, config: Config) -> None:
+        """Use new settings from the next request on, as far as a running engine can: the API
+        key and cookie, `[rate]` (the gap between API calls) and `[concurrency]` (up to 16 of
+        each kind; running downloads finish). Folders and the downloader stay as they are until
+        the next start."""
+        self._redact.add([config.api_key, config.cookie, config.aria2_secret])
+        self._config = replace(
+            self._config,
+            api_key=config.api_key,
+            cookie=config.cookie,
+            rate=config.rate,
+            concurrency=config.concurrency,
+        )
+        self._gate.set_rate(config.rate)
+        if self._client is not None:
+            self._client.use_credentials(self._config)
+        if self._limits is not None:
+            images, files = self._limits
+            images.total_tokens = max(1, min(_WORKERS, config.concurrency.images))
+            files.total_tokens = max(1, min(_WORKERS, config.concurrency.files))
+
     def targets(self) -> list[TargetUpdated]:
         """The queue as events, in order (first paint of a UI)."""
         return [state.event() for state in self._targets.values()]
@@ -422,12 +474,19 @@ class Engine:
             failed=state.failed,
             skipped=state.skipped,
             error=state.error,
+            name=state.name,
+            bytes_found=state.bytes_found,
+            bytes_done=state.bytes_done,
             choices=state.choices.to_json() or None,
         )
 
     # -- the run ------------------------------------------------------------------------------
 
     _task_group: TaskGroup | None = None
+    _client: CivitaiClient | None = None
+    _processor: ItemProcessor | None = None
+    _limits: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
+    """(images, files): how many downloads of each kind may run at once."""
 
     async def serve(self, *, until_idle: bool = False) -> RunSummary:
         """Run until `stop()` (or, with `until_idle`, until the queue is empty and idle).
@@ -448,6 +507,7 @@ class Engine:
                 self._config, self._gate, on_drop=self._bad_record, on_note=self._api_note
             )
             stack.push_async_callback(client.aclose)
+            self._client = client
             images = BuiltinDownloader(self._config.download)
             stack.push_async_callback(images.aclose)
             files = self._file_downloader or await make_file_downloader(self._config, images)
@@ -467,6 +527,7 @@ class Engine:
                 files=files,
                 redact=self._redact,
             )
+            self._processor = processor
             crawler: ItemSource = (
                 self._item_source(client)
                 if self._item_source is not None
@@ -474,10 +535,15 @@ class Engine:
             )
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
+                concurrency = self._config.concurrency
+                self._limits = (
+                    anyio.CapacityLimiter(max(1, concurrency.images)),
+                    anyio.CapacityLimiter(max(1, concurrency.files)),
+                )
                 async with image_receive, file_receive:
-                    for _ in range(max(1, self._config.concurrency.images)):
+                    for _ in range(max(_WORKERS, concurrency.images)):
                         tg.start_soon(self._worker, image_receive.clone(), processor)
-                    for _ in range(max(1, self._config.concurrency.files)):
+                    for _ in range(max(_WORKERS, concurrency.files)):
                         tg.start_soon(self._worker, file_receive.clone(), processor)
                 tg.start_soon(self._flusher)
                 tg.start_soon(self._teller)
@@ -620,6 +686,7 @@ class Engine:
                     continue
                 self._seen.add(item.key)
                 state.found += 1
+                state.learn(item)
                 self.summary.found += 1
                 await self._route(item, state, processor)
         except ApiError as exc:
@@ -694,6 +761,7 @@ class Engine:
                 if state is not None:
                     state.done += 1
                     state.skipped += 1
+                    state.count_done(item, done.size)
                 self.summary.skipped += 1
                 self.summary.done += 1
                 await self._emit(
@@ -763,14 +831,17 @@ class Engine:
     ) -> None:
         """Run an item; a `pause` stops it (its `.part` kept) and it runs again on `resume`,
         from the ranges it had, without counting as done or failed in between."""
+        assert self._limits is not None  # set before any worker starts
         while True:
-            await self._resumed.wait()
-            with anyio.CancelScope() as scope:
-                self._running[item.key] = scope
-                try:
-                    await self._run_item(item, processor, state)
-                finally:
-                    self._running.pop(item.key, None)
+            # The limiter lets `concurrency` of the kind's workers run (changeable live).
+            async with self._limits[isinstance(item, FileItem)]:
+                await self._resumed.wait()
+                with anyio.CancelScope() as scope:
+                    self._running[item.key] = scope
+                    try:
+                        await self._run_item(item, processor, state)
+                    finally:
+                        self._running.pop(item.key, None)
             if not scope.cancelled_caught or self._stopping:
                 return
 
@@ -812,6 +883,7 @@ class Engine:
         self.summary.bytes += result.size
         if state is not None:
             state.done += 1
+            state.count_done(item, result.size)
         await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
 
 
@@ -821,6 +893,20 @@ def _parse_iso(value: str) -> datetime:
     except ValueError:
         return datetime.max.replace(tzinfo=UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _target_name(target: Target, item: Item) -> str | None:
+    """What a person calls a target: the creator, the model (and version), or the poster."""
+    if target.username:
+        return target.username
+    if isinstance(item, FileItem | MetaItem):
+        model = str(item.model.get("name") or "")
+        version = str(item.version.get("name") or "")
+        if target.kind is TargetKind.VERSION and version:
+            return f"{model} · {version}" if model else version
+        return model or item.username or None
+    poster = item.image.get("username")
+    return f"{target.kind.value} by {poster}" if isinstance(poster, str) and poster else None
 
 
 def _target_failure_event(record: TargetRecord) -> ItemFailed:

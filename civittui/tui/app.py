@@ -24,15 +24,14 @@ from textual.containers import Container
 from textual.events import DescendantFocus, Resize
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Header, Tab, Tabs
 from textual.worker import Worker, WorkerError, WorkerState
 
 import civittui
 from civittui.config import Config
-from civittui.engine.events import Event, ItemFailed, RunSummary
+from civittui.engine.events import Event, ItemFailed, ItemFinished, RunSummary
 from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
-from civittui.filters import FilterSet
 from civittui.store import Store
 from civittui.textsafe import display_text
 from civittui.tui.commands import PANES, palette_commands
@@ -40,18 +39,26 @@ from civittui.tui.failure_controller import FailureController
 from civittui.tui.library_controller import LibraryController, SyncHooks
 from civittui.tui.model import ViewModel
 from civittui.tui.painter import paint
-from civittui.tui.prompt_controller import PromptController, PromptsLoaded, TokensCounted
+from civittui.tui.prompt_controller import (
+    PromptController,
+    PromptsAppended,
+    PromptsLoaded,
+    TokensCounted,
+)
 from civittui.tui.queue_controller import QueueController
 from civittui.tui.screens.help import HelpScreen
+from civittui.tui.screens.log import LogScreen, RunLog
 from civittui.tui.screens.settings import SettingsScreen
 from civittui.tui.widgets.failures import FailureList, FailuresPane
 from civittui.tui.widgets.filter_editor import FilterEditor
+from civittui.tui.widgets.footer import KeyFooter
 from civittui.tui.widgets.prompts import PromptsPane
 from civittui.tui.widgets.queue import QueuePane, TargetList, UrlInput
 from civittui.tui.widgets.status_line import StatusLine
 from civittui.tui.widgets.thumbnail import images_supported
 from civittui.tui.widgets.token_list import TokenList
 from civittui.tui.widgets.workers import WorkersPane
+from civittui.user_lists import load_filters
 
 __all__ = ["CivittuiApp", "css_path", "make_app", "run_tui"]
 
@@ -95,6 +102,7 @@ class CivittuiApp(App[int]):
     """
 
     CSS_PATH = str(css_path())
+    ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str] = "KeyFooter"
     TITLE = "civittui"
     SUB_TITLE = f"v{civittui.__version__}"
 
@@ -106,6 +114,7 @@ class CivittuiApp(App[int]):
         _binding("p", "toggle_pause", "Pause/Resume", "Hold or continue crawling and downloads"),
         _binding("s,f2", "settings", "Settings", "Root, LoRA folder, downloader, API key, rate"),
         _binding("z", "zoom", "Zoom", "Fill the screen with the focused pane (again to restore)"),
+        _binding("n", "log", "Log", "Every notice shown, and where recent downloads went"),
         _binding("u", "sync(False)", "Sync", "Fetch what is new for every target", show=False),
         _binding(
             "ctrl+u",
@@ -142,12 +151,14 @@ class CivittuiApp(App[int]):
         self.images = images
         self.summary: RunSummary | None = None
         """The engine's totals once it stopped."""
+        self.run_log = RunLog()
+        """Every notice shown and the downloads of this session (the `n` screen)."""
         self._owns_store = owns_store
         self._engine_worker: Worker[RunSummary] | None = None
         self._quitting = False
         self._tabbed = False
         self._pane = str(store.get_setting("tui.pane", "queue"))
-        filters = FilterSet.load(config.filters_dir)
+        filters = load_filters(config)
         self.prompt_actions = PromptController(self, filters)
         """Prompt browsing and list editing."""
         self.queue_actions = QueueController(self)
@@ -170,7 +181,7 @@ class CivittuiApp(App[int]):
                 self.prompt_actions.filters, images=self.images, id="prompts", classes="pane"
             )
         yield StatusLine("", id="status", markup=False)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.library_actions.mounted()
@@ -220,6 +231,8 @@ class CivittuiApp(App[int]):
         self._tabbed = width < _TABBED_BELOW[0] or height < _TABBED_BELOW[1]
         self.query_one("#panes").set_class(self._tabbed, "-tabbed")
         self.query_one("#pane-tabs").display = self._tabbed
+        if self._tabbed:
+            self._sync_tabs()
         self._compact_prompts()
 
     def _compact_prompts(self) -> None:
@@ -236,11 +249,9 @@ class CivittuiApp(App[int]):
         """Make `name` the active pane: `_pane` is the one source of truth, the tab bar and the
         `-active` classes only show it."""
         self._pane = name
-        for pane in PANES:
-            self.query_one(f"#{pane}").set_class(pane == name, "-active")
-        tabs = self.query_one(Tabs)
-        if tabs.active != f"tab-{name}":
-            tabs.active = f"tab-{name}"  # posts a TabActivated that `_tab_activated` ignores
+        self._mark_active()
+        if self._tabbed:
+            self._sync_tabs()
         if focus:
             selector = {
                 "queue": "#targets",
@@ -249,6 +260,27 @@ class CivittuiApp(App[int]):
                 "prompts": "#prompt-list",
             }[name]
             self.query_one(selector).focus()
+
+    def _mark_active(self) -> None:
+        """Put `-active` on the active pane only, restyling the panes themselves and nothing
+        inside them: no rule inside a pane depends on it, and restyling the hundreds of widgets
+        of two panes was most of a switch's 150-200 ms."""
+        changed = False
+        for pane in self.query_one("#panes").children:
+            active = pane.id == self._pane
+            if pane.has_class("-active") != active:
+                pane.set_class(active, "-active", update=False)
+                self.stylesheet.apply(pane)
+                pane.refresh()
+                changed = True
+        if changed and self._tabbed:  # in the grid only the borders' colours change
+            self.query_one("#panes").refresh(layout=True)
+
+    def _sync_tabs(self) -> None:
+        """Show the active pane in the tab bar (only drawn on small terminals)."""
+        tabs = self.query_one(Tabs)
+        if tabs.active != f"tab-{self._pane}":
+            tabs.active = f"tab-{self._pane}"  # posts a TabActivated that `_tab_activated` ignores
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -313,6 +345,13 @@ class CivittuiApp(App[int]):
             failures=self.query_one(FailuresPane),
             status=self.query_one(StatusLine),
         )
+        if changes.downloaded:
+            self.run_log.downloaded(
+                self.wall(), ((item.name, item.path) for item in changes.downloaded)
+            )
+        self.prompt_actions.add_sidecars(
+            [_sidecar_of(item) for item in changes.downloaded if item.key.startswith("image:")]
+        )
         for notice in changes.notices:
             severity = {"warning": "warning", "error": "error"}.get(notice.level, "information")
             self.notify(notice.message, severity=severity)  # type: ignore[arg-type]
@@ -338,6 +377,10 @@ class CivittuiApp(App[int]):
     @on(TargetList.RemoveRequested)
     def _remove(self, event: TargetList.RemoveRequested) -> None:
         self.queue_actions.remove(event.key)
+
+    @on(TargetList.ClearFinishedRequested)
+    def _clear_finished(self) -> None:
+        self.queue_actions.clear_finished()
 
     @on(TargetList.MoveRequested)
     def _move(self, event: TargetList.MoveRequested) -> None:
@@ -380,6 +423,10 @@ class CivittuiApp(App[int]):
     def _prompts_loaded(self, message: PromptsLoaded) -> None:
         self.query_one(PromptsPane).set_entries(message.entries)
 
+    @on(PromptsAppended)
+    def _prompts_appended(self, message: PromptsAppended) -> None:
+        self.query_one(PromptsPane).add_entries(message.entries)
+
     @on(TokensCounted)
     def _tokens_counted(self, message: TokensCounted) -> None:
         self.query_one(PromptsPane).set_tokens(message.counts)
@@ -387,6 +434,14 @@ class CivittuiApp(App[int]):
     @on(PromptsPane.TokensRequested)
     def _tokens_requested(self) -> None:
         self.prompt_actions.count_tokens()
+
+    @on(PromptsPane.CopyRequested)
+    def _copy_requested(self, event: PromptsPane.CopyRequested) -> None:
+        self.prompt_actions.copy(event.what, event.entry, event.filtered)
+
+    @on(PromptsPane.OpenRequested)
+    def _open_requested(self, event: PromptsPane.OpenRequested) -> None:
+        self.prompt_actions.open(event.what, event.entry)
 
     @on(PromptsPane.CategoriesChanged)
     def _categories_changed(self, event: PromptsPane.CategoriesChanged) -> None:
@@ -442,14 +497,27 @@ class CivittuiApp(App[int]):
             )
         )
 
+    def action_log(self) -> None:
+        """Show every notice of this session and where the recent downloads went."""
+        if not isinstance(self.screen, LogScreen):
+            self.push_screen(LogScreen(self.run_log))
+
     def action_settings(self) -> None:
         """Open the settings screen."""
 
-        def saved(path: Path | None) -> None:
-            if path is not None:
-                self.notify(f"settings saved to {path}; they apply from the next start")
+        screen = SettingsScreen(self.config)
 
-        self.push_screen(SettingsScreen(self.config), saved)
+        def saved(path: Path | None) -> None:
+            if path is None or screen.saved is None:
+                return
+            self.config = screen.saved
+            self.engine.apply_config(screen.saved)
+            self.notify(
+                f"settings saved to {path}; the API key, interval and parallel downloads "
+                "apply now, folders and the downloader from the next start"
+            )
+
+        self.push_screen(screen, saved)
 
     async def action_quit(self) -> None:
         """Stop the engine (state is saved), wait for it, and exit."""
@@ -496,6 +564,7 @@ class CivittuiApp(App[int]):
         Notices quote server text (model names, error messages) and user text (URLs, paths);
         parsed as markup, a `[/]` in them raised MarkupError and ended the app at every start.
         """
+        self.run_log.note(self.wall(), severity, display_text(message))
         super().notify(
             display_text(message) if not markup else message,
             title=display_text(title),
@@ -513,6 +582,11 @@ class CivittuiApp(App[int]):
         # Textual's own "Keys" panel would be a second "Keys" beside our help screen.
         yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield from palette_commands(self)
+
+
+def _sidecar_of(item: ItemFinished) -> Path:
+    """`{imageId}.txt` beside a downloaded image (the image's own name may differ)."""
+    return Path(item.path).parent / f"{item.key.removeprefix('image:')}.txt"
 
 
 def make_app(

@@ -10,9 +10,10 @@ import os
 import re
 from pathlib import Path
 
-from civittui.config import Config, default_config_path
+from civittui.config import Config
 from civittui.errors import FilterListError
 from civittui.filters import shipped_filters_dir, validate_term
+from civittui.user_lists import user_lists_dir
 
 __all__ = ["list_path", "read_list_text", "save_list_text", "user_filters_dir", "validate_list"]
 
@@ -21,10 +22,9 @@ _SEED_FILES = {"sex": "filter_sex", "clothes": "filter_clothes", "etc": "filter_
 
 
 def user_filters_dir(config: Config) -> Path:
-    """The directory the editor writes: `filters_dir`, else `filters/` beside the config file."""
-    if config.filters_dir is not None:
-        return Path(config.filters_dir).expanduser()
-    return (config.config_file or default_config_path()).parent / "filters"
+    """The directory the editor writes: `filters_dir`, else `filters/` beside the config file
+    (the one downloads, `refilter` and `tokens` read: `civittui.user_lists`)."""
+    return user_lists_dir(config)
 
 
 def _find(directory: Path, category: str) -> Path | None:
