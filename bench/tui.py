@@ -9,9 +9,15 @@ For each app: startup with the data, CPU while idle, CPU while busy (events stre
 median / p90 time from a `down` key press to the repaint that shows the moved cursor (idle and
 busy). A repaint is the moment Textual hands a finished frame to the (headless) display.
 
-    python bench/tui.py [--targets 10000] [--failures 1000] [--seconds 3] [--presses 30]
+civittui alone: pane switches (`1`…`4` in turn, 2x2 grid at 120x40 and one pane at a time at
+80x24), from the key to the first frame whose footer shows the new pane's keys, and the process
+CPU time that took (wall time on a loaded machine mostly measures the other processes).
 
-Aims (design): median key-to-repaint < 50 ms while busy; idle CPU < 5 %.
+    python bench/tui.py [--targets 10000] [--failures 1000] [--seconds 3] [--presses 30]
+    python bench/tui.py --switches-only   # the pane-switch figures alone
+
+Aims (design): median key-to-repaint < 50 ms while busy; a pane switch paints in < 50 ms;
+idle CPU < 5 %.
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ from civittui.events import (
     TargetUpdated,
 )
 from civittui.tui.app import CivittuiApp
+from civittui.tui.commands import PANES
 from civittui.tui.launch import make_app
+from civittui.tui.widgets.footer import KeyFooter
 from civittui.tui.widgets.queue import TargetList
 
 WORKERS = 8
@@ -237,6 +245,100 @@ async def run_civittui(data: Data, args: argparse.Namespace) -> Result:
     return result
 
 
+def footer_matches(app: App[Any], pane: str) -> bool:
+    """True when the focus is in `pane` and the footer shows exactly the keys it should."""
+    focused = app.focused
+    if focused is None or not any(node.id == pane for node in focused.ancestors_with_self):
+        return False
+    wanted = {
+        b.binding.description
+        for b in app.screen.active_bindings.values()
+        if b.binding.show and b.binding.key != app.COMMAND_PALETTE_BINDING
+    }
+    footer = app.query_one(KeyFooter)
+    shown = {description for _, _, description, _ in footer.rendered}
+    return bool(shown) and shown == wanted
+
+
+async def measure_switches(
+    app: CivittuiApp, watch: FrameWatch, presses: int
+) -> tuple[list[float], list[float]]:
+    """Press `2`, `3`, `4`, `1`, … 150 ms apart; for each key, the wall seconds to the frame whose
+    footer shows the new pane's keys, and the process CPU seconds spent meanwhile (the part a
+    busy machine cannot inflate)."""
+    walls, cpus = [], []
+    order = [*PANES[1:], PANES[0]]
+    for index in range(presses):
+        pane = order[index % len(order)]
+        frame = watch.wait(lambda pane=pane: footer_matches(app, pane))
+        key = str(PANES.index(pane) + 1)
+        start, cpu = time.perf_counter(), time.process_time()
+        app.post_message(events.Key(key, key))
+        done = await asyncio.wait_for(frame, timeout=10)
+        cpus.append(time.process_time() - cpu)
+        walls.append(done - start)
+        await asyncio.sleep(0.15)
+    return walls, cpus
+
+
+async def run_switches(
+    data: Data, args: argparse.Namespace
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Pane-switch latency of civittui at 120x40 (grid) and 80x24 (one pane), idle and busy."""
+    results: dict[str, tuple[list[float], list[float]]] = {}
+    for size in ((120, 40), (80, 24)):
+        with tempfile.TemporaryDirectory() as tmp:
+            filters = Path(tmp, "filters")
+            filters.mkdir()
+            config = Config(
+                root=Path(tmp, "root"),
+                filters_dir=filters,
+                api_base="http://127.0.0.1:9",
+                rate=RateSettings(min_interval=0.05),
+                config_file=Path(tmp, "config.toml"),
+            )
+            app: CivittuiApp = make_app(config)
+            app.store.set_setting("tui.pane", "queue")
+            app.engine.pause()
+            now = datetime.now()
+            async with app.run_test(size=size) as pilot:
+                model = app.model
+                model.set_targets(data.targets)
+                model.set_failures(
+                    data.failures,
+                    at={f.key: now - timedelta(minutes=i) for i, f in enumerate(data.failures)},
+                )
+                for started in data.downloads:
+                    model.apply(started)
+                app.repaint()
+                app.query_one(TargetList).focus()
+                await pilot.pause()
+                await asyncio.sleep(1.0)
+                watch = FrameWatch(app)
+                label = f"{size[0]}x{size[1]}"
+                results[f"{label} idle"] = await measure_switches(app, watch, args.presses)
+                feeder = Feeder(data, model.apply)
+                feeder.start()
+                await asyncio.sleep(0.5)
+                results[f"{label} busy"] = await measure_switches(app, watch, args.presses)
+                await feeder.stop()
+                await pilot.press("ctrl+q")
+    return results
+
+
+def report_switches(results: dict[str, tuple[list[float], list[float]]]) -> None:
+    print(
+        f"{'pane switch key→footer (ms)':34} {'median':>8} {'p90':>8} {'max':>8} {'CPU median':>11}"
+    )
+    for label, (samples, cpus) in results.items():
+        print(
+            f"{label:34} {1000 * statistics.median(samples):8.1f} {_ms(samples, 0.9):8.1f} "
+            f"{1000 * max(samples):8.1f} {1000 * statistics.median(cpus):11.1f}"
+        )
+    worst = max(statistics.median(s) for s, _ in results.values()) * 1000
+    print(f"aim: median pane switch < 50 ms: {'met' if worst < 50 else 'MISSED'} ({worst:.1f} ms)")
+
+
 class NaiveApp(App[None]):
     """The reference: three DataTables, each event written to its cell at once."""
 
@@ -362,8 +464,12 @@ async def main() -> None:
     parser.add_argument("--failures", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=3.0, help="per CPU measurement")
     parser.add_argument("--presses", type=int, default=30)
+    parser.add_argument("--switches-only", action="store_true", help="only the pane switches")
     args = parser.parse_args()
     data = make_data(args.targets, args.failures)
+    if args.switches_only:
+        report_switches(await run_switches(data, args))
+        return
     print(
         f"{args.targets:,} targets, {args.failures:,} failures, {WORKERS} downloads streaming "
         f"{WORKERS * PROGRESS_HZ} progress + {TARGET_UPDATES_HZ} target events/s"
@@ -371,6 +477,7 @@ async def main() -> None:
     ours = await run_civittui(data, args)
     ref = await run_naive(data, args)
     report(ours, ref)
+    report_switches(await run_switches(data, args))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ class TargetUpdated:
     """Items already done on an earlier run (a subset of `done`)."""
     error: str | None = None
     """Why the target itself failed (unknown user, deleted model), if it did."""
+    name: str | None = None
+    """What a person calls it (creator or model name), once the crawl learned it."""
+    bytes_found: int = 0
+    """Known bytes of the items found: declared file sizes, image sizes once fetched."""
+    bytes_done: int = 0
+    """Bytes of the items on disk (downloaded now or earlier)."""
     choices: TargetChoices = TargetChoices()
     """What this target mirrors (`choices.describe()` for a queue row; default: everything)."""
 

@@ -54,8 +54,13 @@ class Redactor:
     """Replaces every configured secret (and any secret URL parameter's value) with `***`."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too (a key set during a run; the old one stays redacted)."""
         # Cookie headers hold several secrets: redact each `name=value` value too.
-        parts: set[str] = set()
+        parts: set[str] = set(self._secrets)
         for secret in secrets:
             if not secret:
                 continue

@@ -21,6 +21,7 @@ from civittui.config import DownloadSettings
 from civittui.download.base import DownloadRequest
 from civittui.download.builtin import BuiltinDownloader
 from civittui.download.partfile import control_path, part_path
+from civittui.download.segments import merge_intervals
 from civittui.errors import DownloadError
 from tests.fakecivitai import FakeCivitai, RecordedRequest
 
@@ -59,7 +60,6 @@ async def fetch(
     *,
     settings: DownloadSettings = SEGMENTED,
     name: str = "model.safetensors",
-    hash_while_downloading: bool = False,
     **fields: object,
 ) -> tuple[Path, str]:
     """Download `key` with a fresh downloader; return the path and its SHA256."""
@@ -71,7 +71,6 @@ async def fetch(
         **fields,  # type: ignore[arg-type]
     )
     async with BuiltinDownloader(settings) as downloader:
-        downloader.hash_while_downloading = hash_while_downloading
         result = await downloader.download(request, Recorder())
     assert result.path.exists()
     digest = hashlib.sha256(result.path.read_bytes()).hexdigest()
@@ -189,9 +188,8 @@ async def test_resumed_part_answered_200_restarts_from_zero(
 # -- segmented ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hash_while_downloading", [False, True])
 async def test_ranges_finishing_out_of_order_assemble_byte_exact(
-    fake_civitai: FakeCivitai, tmp_path: Path, hash_while_downloading: bool
+    fake_civitai: FakeCivitai, tmp_path: Path
 ) -> None:
     size = 24 * MiB + 12345
     sha = fake_civitai.files.put_generated("seg.bin", size, seed=7)
@@ -205,7 +203,6 @@ async def test_ranges_finishing_out_of_order_assemble_byte_exact(
         "seg.bin",
         sha256=sha,
         expected_size=size,
-        hash_while_downloading=hash_while_downloading,
     )
     assert digest == sha and path.stat().st_size == size
     assert leftovers(tmp_path) == ["model.safetensors"]
@@ -224,12 +221,31 @@ async def test_ranges_finishing_out_of_order_assemble_byte_exact(
 async def test_model_file_of_unknown_size_is_probed_and_split(
     fake_civitai: FakeCivitai, tmp_path: Path
 ) -> None:
-    sha = fake_civitai.files.put_generated("nosize.bin", 4 * MiB, seed=14)
+    sha = fake_civitai.files.put_generated("nosize.bin", 16 * MiB, seed=14)
+    # Each connection is capped, so every added one raises the throughput.
+    fake_civitai.files.faults.throttle_per_connection(2 * MiB)
     _, digest = await fetch(fake_civitai, tmp_path, "nosize.bin", sha256=sha)
     assert digest == sha
-    ranges = [r.range for r in file_requests(fake_civitai, "nosize.bin")]
-    assert ranges[0] == "bytes=0-"
-    assert len(ranges) == 4
+    recorded = file_requests(fake_civitai, "nosize.bin")
+    assert recorded[0].range == "bytes=0-"
+    assert len({r.connection_id for r in recorded}) == 4
+
+
+async def test_a_line_one_stream_fills_stays_on_one_stream_hashed_as_it_arrives(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    size = 12 * MiB
+    sha = fake_civitai.files.put_generated("line.bin", size, seed=15)
+    # All connections share one 6 MiB/s line: a second connection adds nothing.
+    fake_civitai.files.faults.throttle_shared(6 * MiB)
+    _, digest = await fetch(fake_civitai, tmp_path, "line.bin", sha256=sha, expected_size=size)
+    assert digest == sha
+    recorded = file_requests(fake_civitai, "line.bin")
+    # The first stream asked for the whole file; at most one trial range joined, was found
+    # useless and given back, and the first stream ran on over it.
+    assert parse_range(recorded[0].range) == (0, size)
+    assert len(recorded) <= 2
+    assert leftovers(tmp_path) == ["model.safetensors"]
 
 
 async def test_empty_file(fake_civitai: FakeCivitai, tmp_path: Path) -> None:
@@ -269,10 +285,11 @@ async def test_wrong_content_range_is_never_written(
 async def test_url_expiring_mid_file_is_refreshed_and_finished_ranges_kept(
     fake_civitai: FakeCivitai, tmp_path: Path
 ) -> None:
-    size = 4 * MiB
+    size = 8 * MiB
     sha = fake_civitai.files.put_generated("exp.bin", size, seed=10)
-    fake_civitai.files.faults.throttle_per_connection(8 * MiB)
-    fake_civitai.files.faults.expire_after("exp.bin", requests=2)
+    # Capped connections: a second one joins, and its request finds the link expired.
+    fake_civitai.files.faults.throttle_per_connection(2 * MiB)
+    fake_civitai.files.faults.expire_after("exp.bin", requests=1)
     refreshed: list[str] = []
 
     async def refresh() -> str:
@@ -288,8 +305,11 @@ async def test_url_expiring_mid_file_is_refreshed_and_finished_ranges_kept(
     recorded = file_requests(fake_civitai, "exp.bin")
     assert 403 in [r.status for r in recorded]
     fetched = [parse_range(r.range) for r in recorded if r.status == 206]
-    served = sum((b or size) - a for a, b in (f for f in fetched if f is not None))
-    assert served == size  # nothing fetched twice: finished ranges were kept
+    asked = [(a, b or size) for a, b in (f for f in fetched if f is not None)]
+    # Every byte asked once from the start; a later range only starts where none had been
+    # asked from before (a split inside a live range), so finished ranges were kept.
+    assert merge_intervals(asked) == [(0, size)]
+    assert len({a for a, _ in asked}) == len(asked)
     for r in fake_civitai.requests:
         assert "authorization" not in r.headers
         assert fake_civitai.api_key not in json.dumps([r.path, r.query, r.headers])
@@ -376,10 +396,11 @@ async def test_credentials_never_leave_for_a_download_host(
 async def test_connections_per_host_caps_all_downloads_together(
     fake_civitai: FakeCivitai, tmp_path: Path
 ) -> None:
-    # 4 x 1 MiB ranges per file never split, so every response is read to its end and its
-    # connection goes back to the pool: distinct connection ids == connections ever opened.
+    # Four files, three connections: one file waits for a connection the others give back
+    # to the pool (files this fast stay on one stream, so every response is read to its end:
+    # distinct connection ids == connections ever opened).
     settings = DownloadSettings(segments=4, segment_min=MiB, connections_per_host=3)
-    keys = [f"cap{i}.bin" for i in range(3)]
+    keys = [f"cap{i}.bin" for i in range(4)]
     shas = {
         k: fake_civitai.files.put_generated(k, 4 * MiB, seed=20 + i) for i, k in enumerate(keys)
     }
@@ -403,7 +424,7 @@ async def test_connections_per_host_caps_all_downloads_together(
                 tg.start_soon(one, key)
     assert results == shas
     recorded = [r for r in fake_civitai.requests if r.server == "files"]
-    assert len(recorded) == 12
+    assert len(recorded) >= 4
     assert len({r.connection_id for r in recorded}) <= 3
 
 

@@ -158,16 +158,20 @@ def _downloading(root: Path) -> bool:
 def test_ctrl_c_stops_cleanly_with_130(mirror: Mirror) -> None:
     fake = mirror.fake
     fake.images.faults.slow_body(None, 0.05)
-    fake.files.faults.slow_body(None, 0.3)  # model files: 64 KiB, then a pause per chunk
+    # Model files trickle, so the run is still going whenever the first image lands (a fixed
+    # sleep raced a fast run that had already ended).
+    fake.files.faults.throttle_per_connection(32 * 1024)
     report = mirror.tmp / "report.json"
     proc = mirror.spawn("get", mirror.url("/user/alice"), "--report", str(report))
-    # Interrupt mid-download, once a model file's `.part` holds bytes (not after a fixed time:
-    # a fast machine once finished the whole run before a 2 s sleep ended).
     deadline = time.monotonic() + 30
-    while not _downloading(mirror.root):
-        assert proc.poll() is None, "the run ended before any download was under way"
-        assert time.monotonic() < deadline, "no download started"
-        time.sleep(0.02)
+    users = mirror.root / "Users"
+
+    def an_image_landed() -> bool:
+        return users.exists() and any(p.suffix == ".png" for p in users.rglob("*"))
+
+    while not an_image_landed():
+        assert proc.poll() is None and time.monotonic() < deadline, "no image before Ctrl+C"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -1,4 +1,4 @@
-"""Range planning for segmented downloads: even spreads, work stealing, resume bookkeeping."""
+"""Range planning for segmented downloads: splits for added connections, resume bookkeeping."""
 
 from __future__ import annotations
 
@@ -17,33 +17,19 @@ def test_merge_and_missing_intervals() -> None:
     assert missing_intervals([(0, 10)], 10) == []
 
 
-def test_spread_cuts_evenly_and_keeps_a_pinned_first_range() -> None:
-    plan = RangePlan(64 * MiB, min_split=MiB)
-    plan.spread(4)
-    assert [(s.start, s.end) for s in plan.segments] == [
-        (i * 16 * MiB, (i + 1) * 16 * MiB) for i in range(4)
-    ]
-
-    pinned = RangePlan(64 * MiB, min_split=MiB)
-    pinned.spread(4, first_end=10 * MiB)
-    bounds = [(s.start, s.end) for s in pinned.segments]
-    assert bounds[0] == (0, 10 * MiB)
-    assert len(bounds) == 4
-    assert bounds[-1][1] == 64 * MiB
-
-
-def test_spread_skips_what_an_earlier_run_finished() -> None:
+def test_a_resumed_plan_fetches_only_the_holes() -> None:
     plan = RangePlan(100 * MiB, [(0, 10 * MiB), (50 * MiB, 60 * MiB)], min_split=MiB)
-    plan.spread(4)
     assert plan.done_bytes() == 20 * MiB
-    for seg in plan.segments:
-        assert not (seg.start < 10 * MiB or 50 * MiB <= seg.start < 60 * MiB)
-    assert sum(s.remaining for s in plan.segments) == 80 * MiB
+    assert [(s.start, s.end) for s in plan.segments] == [
+        (10 * MiB, 50 * MiB),
+        (60 * MiB, 100 * MiB),
+    ]
+    assert plan.planned_end(10 * MiB) == 50 * MiB
+    assert plan.take() is plan.segments[0]  # holes are taken before anything is split
 
 
 def test_idle_connection_takes_half_of_the_largest_remaining_range() -> None:
     plan = RangePlan(8 * MiB, min_split=MiB)
-    plan.spread(2)
     first, second = plan.take(), plan.take()
     assert first is not None and second is not None
     first.pos = first.end  # the first connection finished early
@@ -57,11 +43,9 @@ def test_idle_connection_takes_half_of_the_largest_remaining_range() -> None:
 
 def test_nothing_is_split_below_the_minimum() -> None:
     plan = RangePlan(3 * MiB, min_split=MiB)
-    plan.spread(8)
-    assert len(plan.segments) == 3
+    assert plan.take() is not None and plan.take() is not None
+    assert len(plan.segments) == 2 and plan.take() is None  # 1.5 MiB halves stay whole
     only = RangePlan(MiB, min_split=MiB)
-    only.spread(4)
-    assert len(only.segments) == 1
     seg = only.take()
     assert seg is not None and only.take() is None
 
@@ -85,7 +69,6 @@ def test_any_interleaving_covers_every_byte_exactly_once(
     total: int, count: int, steps: list[tuple[int, int]]
 ) -> None:
     plan = RangePlan(total, min_split=MiB)
-    plan.spread(count)
     live = [s for s in (plan.take() for _ in range(count)) if s is not None]
     written: list[tuple[int, int]] = []
 
@@ -108,3 +91,38 @@ def test_any_interleaving_covers_every_byte_exactly_once(
     assert plan.complete
     assert sum(b - a for a, b in written) == total  # no byte fetched twice
     assert merge_intervals(written) == [(0, total)]
+
+
+def test_a_split_given_back_rejoins_the_range_still_streaming_towards_it() -> None:
+    plan = RangePlan(8 * MiB, min_split=MiB)
+    first = plan.take()
+    assert first is not None
+    first.fetched = first.pos = MiB
+    trial = plan.take()
+    assert trial is not None and trial.start == first.end
+    trial.pos = trial.fetched = trial.start + 64 * 1024
+    plan.give_back(trial)
+    assert [(s.start, s.end) for s in plan.segments] == [(0, 8 * MiB)]
+    assert plan.done_intervals() == [(0, MiB)]  # what the trial wrote is fetched again
+
+
+def test_a_split_given_back_after_its_neighbour_hung_up_waits_for_a_connection() -> None:
+    plan = RangePlan(8 * MiB, min_split=MiB)
+    first = plan.take()
+    assert first is not None
+    trial = plan.take()
+    assert trial is not None
+    first.fetched = first.end  # the first connection already stopped at the split
+    plan.give_back(trial)
+    assert len(plan.segments) == 2 and not trial.active
+    assert plan.take() is trial
+
+
+def test_a_finished_split_given_back_stays_done() -> None:
+    plan = RangePlan(8 * MiB, min_split=MiB)
+    first = plan.take()
+    trial = plan.take()
+    assert first is not None and trial is not None
+    trial.pos = trial.fetched = trial.end
+    plan.give_back(trial)
+    assert trial in plan.segments and plan.done_bytes() == trial.end - trial.start

@@ -275,8 +275,9 @@ def test_expired_presigned_url_is_resolved_again_and_the_download_goes_on(mirror
     model = fake.world.add_model(creator, "Big One", "LORA", files=0)
     version = model.versions[0]
     entry = fake.world.add_file(version, "big.safetensors", size=6 * 1024 * 1024)
-    fake.files.faults.expire_after(entry.key, requests=2)
-    fake.files.faults.throttle_per_connection(2 * 1024 * 1024)  # ranges run side by side
+    fake.files.faults.expire_after(entry.key, requests=1)
+    # Capped connections: more join (each one adds throughput) and find the link expired.
+    fake.files.faults.throttle_per_connection(1024 * 1024)
     assert mirror.run("get", mirror.url(f"/models/{model.id}")) == 0
     assert sha256_file(next(mirror.root.rglob(entry.name))) == entry.content_sha256
     resolves = [r for r in fake.requests if r.path == f"/api/download/models/{version.id}"]

@@ -16,7 +16,7 @@ import pytest
 
 from civittui.civitai import client as client_module
 from civittui.cli import main
-from civittui.download import builtin as builtin_module
+from civittui.download.builtin import policy as builtin_module
 from tests.fakecivitai.media import png_bytes, safetensors_bytes
 from tests.hostile_server import (
     HostileCivitai,

@@ -14,6 +14,7 @@ from civittui.tui.screens.confirm import ConfirmScreen
 from civittui.tui.widgets.prompt_list import PromptList
 from civittui.tui.widgets.prompts import PromptsPane
 from civittui.tui.widgets.token_list import TokenList
+from tests.fakecivitai import FakeCivitai
 from tests.tui_support import tui_config, wait_until, write_sidecar
 
 OLD = "masterpiece, 1girl, smile, red dress, nude, castle, sunset"
@@ -192,4 +193,23 @@ async def test_search_narrows_the_list(tmp_path: Path) -> None:
         await pilot.press("slash", *"zzz")
         assert prompt_list.rows == []
         assert "No saved prompt matches “zzz”." in _line(prompt_list, 0)
+        await pilot.press("ctrl+q")
+
+
+async def test_prompts_of_a_running_download_appear_live_without_a_reload(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    config = tui_config(tmp_path, fake_civitai)
+    write_sidecar(config.root, 101, OLD, created_at="2026-10-01T10:00:00.000Z")
+    post = fake_civitai.world.posts_of(fake_civitai.world.creator("carol"))[0]
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        prompt_list = app.query_one(PromptList)
+        await wait_until(pilot, lambda: len(prompt_list.rows) == 1)
+        app.add_urls([f"{fake_civitai.api_base}/posts/{post.id}"])
+        wanted = {image.id for image in post.images} | {101}
+        await wait_until(pilot, lambda: {row.image_id for row in prompt_list.rows} == wanted)
+        pane = app.query_one(PromptsPane)
+        assert pane.border_subtitle == f"{len(wanted)} of {len(wanted)}"
+        assert not [w for w in app.workers if w.group == "prompts" and w.is_running]
         await pilot.press("ctrl+q")

@@ -175,3 +175,47 @@ async def test_zoom_fills_the_screen_with_the_focused_pane_and_restores(tmp_path
         await pilot.press("a")  # back to the URL box from anywhere
         assert app.focused is app.query_one(QueuePane).url_input
         await pilot.press("ctrl+q")
+
+
+def test_the_readme_key_table_names_every_key_of_the_app() -> None:
+    """Each binding's keys appear in the README's table, in the row of the pane it works in."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    section = readme.split("## The app", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    names = {"question_mark": "?", "slash": "/", "delete": "del", "minus": "-", "plus": "+"}
+    names |= {"shift+up": "shift+↑", "shift+down": "shift+↓"}
+    where = {
+        CivittuiApp: "anywhere",
+        TargetList: "queue list",
+        FailureList: "failures list",
+        PromptsPane: "prompts",
+        TokenList: "token view",
+    }
+    for cls, place in where.items():
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding)
+            for key in binding.key.split(","):
+                if key in ("equals_sign",):  # `=` is `+` without shift: one key on the keyboard
+                    continue
+                shown = names.get(key, key)
+                label = "Enter" if key == "enter" else f"`{shown}`"
+                matches = [r for r in rows if f"| {place} |" in r and label in r.split("|")[1]]
+                assert matches, f"README lacks {label} ({binding.description}) for {place}"
+
+
+async def test_a_click_on_a_footer_key_presses_it(tmp_path: Path) -> None:
+    from civittui.tui.screens.log import LogScreen
+    from civittui.tui.widgets.footer import KeyFooter
+
+    app = make_app(tui_config(tmp_path))
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.query_one(TargetList).focus()
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        keys = [key for _, _, key in footer._spans]
+        assert keys[:4] == ["x", "shift+up", "shift+down", "c"]  # the focused list's keys first
+        start, _, _ = next(span for span in footer._spans if span[2] == "n")
+        await pilot.click(KeyFooter, offset=(start + 1, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, LogScreen)
+        await pilot.press("ctrl+q")

@@ -31,9 +31,29 @@ Snap = Callable[..., bool]
 
 TARGETS = [
     TargetUpdated(
-        "user:alice", "https://civitai.com/user/alice", TargetStatus.DOWNLOADING, 412, 300, 2, 280
+        "user:alice",
+        "https://civitai.com/user/alice",
+        TargetStatus.DOWNLOADING,
+        412,
+        300,
+        2,
+        280,
+        name="alice",
+        bytes_found=9_876_543_210,
+        bytes_done=1_234_567_890,
     ),
-    TargetUpdated("post:4001", "https://civitai.com/posts/4001", TargetStatus.DONE, 5, 5, 0, 0),
+    TargetUpdated(
+        "post:4001",
+        "https://civitai.com/posts/4001",
+        TargetStatus.DONE,
+        5,
+        5,
+        0,
+        0,
+        name="post by [bold]dana[/]",  # a server's name: shown as written
+        bytes_found=12_000_000,
+        bytes_done=12_000_000,
+    ),
     TargetUpdated(
         "model:1000",
         "https://civitai.com/models/1000",
@@ -43,6 +63,9 @@ TARGETS = [
         1,
         0,
         error="1 item(s) failed",
+        name="메이드 클래식 Maid Classic",
+        bytes_found=151_000_000,
+        bytes_done=2_000_000,
     ),
     TargetUpdated("user:bob", "https://civitai.com/user/bob/posts", TargetStatus.QUEUED),
     TargetUpdated(
@@ -178,6 +201,40 @@ def test_all_panes_120x40(snap_compare: Snap, tmp_path: Path) -> None:
 def test_prompts_zoomed_120x40(snap_compare: Snap, tmp_path: Path) -> None:
     assert snap_compare(
         _app(tmp_path), press=["z"], terminal_size=(120, 40), run_before=_feed(_prompts_ready)
+    )
+
+
+def test_queue_zoomed_120x40(snap_compare: Snap, tmp_path: Path) -> None:
+    """Names, sizes (done of known) and what is left: the columns a wide queue shows."""
+    assert snap_compare(
+        _app(tmp_path), press=["z"], terminal_size=(120, 40), run_before=_feed(_focus("#targets"))
+    )
+
+
+async def _with_log(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, CivittuiApp)
+    app.query_one("#targets").focus()
+    app.run_log.note(FIXED_NOW, "information", "queued 3 URLs from the paste")
+    app.run_log.note(FIXED_NOW, "error", "https://civitai.com/models/1000: model [b]gone[/b]")
+    app.run_log.note(FIXED_NOW, "warning", "model 7 'Old [red]Archive[/]' is archived on CivitAI")
+    app.run_log.downloaded(
+        FIXED_NOW,
+        [
+            (
+                "maid_classic_v1.safetensors",
+                "/data/civitai/alice/Maid Classic/maid_classic_v1.safetensors",
+            ),
+            ("10001", "/data/civitai/Posts/[i]sketches[/i]/10001.png"),
+        ],
+    )
+    await pilot.pause()
+
+
+def test_log_80x24(snap_compare: Snap, tmp_path: Path) -> None:
+    """The notices log and the downloads history (server text shown as written)."""
+    assert snap_compare(
+        _app(tmp_path), press=["n"], terminal_size=(80, 24), run_before=_feed(_with_log)
     )
 
 

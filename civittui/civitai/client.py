@@ -91,6 +91,16 @@ class CivitaiClient(ByHashCalls):
             trust_env=False,
         )
 
+    def use_credentials(self, config: Config) -> None:
+        """Send `config`'s API key and cookie from the next request on (same host rules)."""
+        self._config = config
+        headers: dict[str, str] = {}
+        if config.api_key:
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        if config.cookie:
+            headers["Cookie"] = config.cookie
+        self._secret_headers = headers
+
     @property
     def calls(self) -> int:
         """API requests made so far (all workers)."""

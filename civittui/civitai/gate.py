@@ -62,6 +62,10 @@ class ApiGate:
                 self._cooldown_end = clock() + remaining
                 self._cooldown_reason = "stored 429 cool-down"
 
+    def set_rate(self, rate: RateSettings) -> None:
+        """Use new `[rate]` settings from the next request on (Settings saved during a run)."""
+        self._rate = rate
+
     async def acquire(self) -> None:
         """Wait for this caller's turn; returns just before the request may start."""
         async with self._lock:

@@ -281,10 +281,10 @@ def _lines(text: str) -> str:
 
 
 def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
-    from civittui.prompts.filters import FilterSet
     from civittui.prompts.tools import format_refilter_report, refilter
+    from civittui.prompts.user_lists import load_filters
 
-    filters = FilterSet.load(config.filters_dir)
+    filters = load_filters(config)
     report = refilter(config.root, filters, dry_run=args.dry_run)
     if args.dry_run and not args.quiet:
         for path in report.changes:
@@ -294,15 +294,15 @@ def _cmd_refilter(config: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_tokens(config: Config, args: argparse.Namespace) -> int:
-    from civittui.prompts.filters import FilterSet
     from civittui.prompts.tools import (
         TokenCount,
         count_tokens,
         format_token_table,
         write_tokens_csv,
     )
+    from civittui.prompts.user_lists import load_filters
 
-    filters = FilterSet.load(config.filters_dir)
+    filters = load_filters(config)
     counts = count_tokens(config.root, filters, top=args.top, uncategorized_only=args.uncategorized)
     if args.csv is not None:
         write_tokens_csv(counts, args.csv)

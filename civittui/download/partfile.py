@@ -131,40 +131,56 @@ def read_head(path: Path, count: int) -> bytes:
 class PartWriter:
     """Writes at given offsets of the `.part`: `os.pwrite` where it exists, else seek + write.
 
-    Each connection opens its own writer, so seek + write (Windows) never races another range.
+    Each connection has its own writer, so seek + write (Windows) never races another range.
+    The file is opened (created if missing) by the first call that needs it, in whichever
+    thread makes it, so making a writer on the event loop costs no system call.
 
     Args:
-        path: the `.part` file (created if missing).
+        path: the `.part` file.
     """
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
+        self._path = path
+        self._fd = -1
+        self._closed = False
+
+    def _handle(self) -> int:
+        if self._fd < 0:
+            if self._closed:
+                raise ValueError("write to a closed PartWriter")
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o644)
+        return self._fd
 
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write all of `data` at `offset`."""
+        fd = self._handle()
         view = memoryview(data)
         while view:
             if hasattr(os, "pwrite"):
-                written = os.pwrite(self._fd, view, offset)
+                written = os.pwrite(fd, view, offset)
             else:  # Windows
-                os.lseek(self._fd, offset, os.SEEK_SET)
-                written = os.write(self._fd, view)
+                os.lseek(fd, offset, os.SEEK_SET)
+                written = os.write(fd, view)
             view = view[written:]
             offset += written
 
     def truncate(self, size: int) -> None:
         """Set the file's size (a sparse preallocation when growing)."""
-        os.ftruncate(self._fd, size)
+        os.ftruncate(self._handle(), size)
 
     def size(self) -> int:
         """Current size of the file."""
-        return os.fstat(self._fd).st_size
+        return os.fstat(self._handle()).st_size
 
     def close(self) -> None:
-        """Close the descriptor (idempotent)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Close the descriptor (idempotent); a writer that never wrote still leaves the file
+        (an empty body is an empty file)."""
+        if self._closed:
+            return
+        self._handle()
+        os.close(self._fd)
+        self._fd = -1
+        self._closed = True
 
 
 class PrefixHasher:

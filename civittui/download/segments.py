@@ -107,39 +107,6 @@ class RangePlan:
             Segment(start, start, end) for start, end in missing_intervals(self._prior, total)
         ]
 
-    def spread(self, count: int, *, first_end: int | None = None) -> None:
-        """Cut the missing bytes into about `count` equal segments (none below `min_split`).
-
-        Args:
-            count: wanted number of segments (the connection count).
-            first_end: if given, the first segment is cut at this offset first (it is already
-                being fetched by a ranged request that ends there).
-        """
-        pinned: Segment | None = None
-        if first_end is not None and self.segments:
-            pinned = self.segments[0]
-            if pinned.pos < first_end < pinned.end:
-                self.segments.insert(1, Segment(first_end, first_end, pinned.end))
-                pinned.end = first_end
-        pending = [s for s in self.segments if s is not pinned and not s.active and not s.finished]
-        wanted = count - (1 if pinned is not None and not pinned.finished else 0)
-        rest = sum(s.remaining for s in pending)
-        if wanted <= 0 or rest <= 0:
-            return
-        target = max(-(-rest // wanted), self.min_split)
-        for seg in pending:
-            pieces = min(
-                max(round(seg.remaining / target), 1), max(seg.remaining // self.min_split, 1)
-            )
-            step = seg.remaining // pieces
-            for k in range(pieces - 1, 0, -1):
-                cut = seg.pos + k * step
-                if cut - cut % ALIGN > seg.pos:
-                    cut -= cut % ALIGN
-                if seg.pos < cut < seg.end:
-                    self.segments.insert(self.segments.index(seg) + 1, Segment(cut, cut, seg.end))
-                    seg.end = cut
-
     def first_missing(self) -> int | None:
         """Offset of the first byte not yet on disk, or None when complete."""
         pending = [s.pos for s in self.segments if not s.finished]
@@ -179,6 +146,24 @@ class RangePlan:
     def release(self, seg: Segment) -> None:
         """Give a segment back (its connection failed or stopped); another one may claim it."""
         seg.active = False
+
+    def give_back(self, seg: Segment) -> None:
+        """Undo a split whose connection was stopped early: while the range it was cut from
+        is still streaming towards it, that range runs on over it (what the stopped one
+        wrote is fetched again); otherwise it waits, released, for another connection."""
+        seg.active = False
+        if seg.finished:
+            return  # all of it is on disk already: nothing to fetch again
+        index = self.segments.index(seg)
+        before = self.segments[index - 1] if index else None
+        if (
+            before is not None
+            and before.active
+            and before.end == seg.start
+            and before.fetched < before.end
+        ):
+            before.end = seg.end
+            del self.segments[index]
 
     def _split_largest(self, candidates: list[Segment]) -> Segment | None:
         if not candidates:

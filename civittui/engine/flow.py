@@ -10,10 +10,11 @@ from __future__ import annotations
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from civittui.civitai.gate import ApiGate
 from civittui.config import Config
 from civittui.engine.items import FileItem, ImageItem, Item, item_from_spec
 from civittui.engine.targets import TargetState
-from civittui.events import Event, RunSummary, TargetStatus
+from civittui.events import Event, GateChanged, RunSummary, TargetStatus
 from civittui.redact import Redactor
 from civittui.state import ItemRecord, ItemStatus, Store, items_failed
 
@@ -51,6 +52,9 @@ class EngineCore:
     _backlog: list[Event]
     _told: anyio.Event
     _seen: set[str]
+    _gate: ApiGate
+    _limits: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
+    """(images, files): how many downloads of each kind may run at once."""
     summary: RunSummary
 
     def _requeue(self, record: ItemRecord) -> bool:
@@ -111,6 +115,21 @@ class EngineCore:
             self._send.close()  # the consumer left: stop talking, but close what we opened
             self._send = None
 
+    async def _flusher(self) -> None:
+        while True:
+            await anyio.sleep(1.0)
+            if self._store.dirty:
+                await anyio.to_thread.run_sync(self._store.flush)
+
+    async def _gate_ticker(self) -> None:
+        last: GateChanged | None = None
+        while True:
+            state = self._gate.state()
+            if state != last:
+                self._notify(state)
+                last = state
+            await anyio.sleep(0.25)
+
     def _persist_target(self, state: TargetState) -> None:
         self._store.upsert_target(
             state.target.key,
@@ -121,6 +140,9 @@ class EngineCore:
             failed=state.failed,
             skipped=state.skipped,
             error=state.error,
+            name=state.name,
+            bytes_found=state.bytes_found,
+            bytes_done=state.bytes_done,
             choices=state.choices.to_json() or None,
         )
 

@@ -97,6 +97,10 @@ class ItemProcessor:
         self._files = files
         self._redact = redact
 
+    def use_filters(self, filters: FilterSet) -> None:
+        """Write the sidecars of the next images with these lists."""
+        self._filters = filters
+
     # -- already done? ------------------------------------------------------------------------
 
     async def check(self, item: Item) -> Done | None:

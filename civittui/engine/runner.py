@@ -30,9 +30,10 @@ from civittui.download.builtin import BuiltinDownloader
 from civittui.engine.crawl import Crawler
 from civittui.engine.flow import Queues
 from civittui.engine.items import FileItem, ImageItem, Item
+from civittui.engine.live import WORKERS, LiveSettings
 from civittui.engine.process import ItemProcessor
 from civittui.engine.targets import TargetState, failure_event, target_failure_event
-from civittui.engine.workers import ItemFlow, ItemSource
+from civittui.engine.workers import ItemSource
 from civittui.errors import UrlError
 from civittui.events import (
     Event,
@@ -45,7 +46,7 @@ from civittui.events import (
     TargetUpdated,
 )
 from civittui.layout import Layout
-from civittui.prompts.filters import FilterSet
+from civittui.prompts.user_lists import load_filters
 from civittui.redact import Redactor
 from civittui.state import (
     ItemStatus,
@@ -59,7 +60,7 @@ __all__ = ["Engine", "ItemSource"]
 _QUEUE_SIZE = 10_000  # items waiting per kind; the crawl blocks beyond it (flat memory)
 
 
-class Engine(ItemFlow):
+class Engine(LiveSettings):
     """Mirror engine shared by `civittui get` and the TUI.
 
     Args:
@@ -87,7 +88,7 @@ class Engine(ItemFlow):
         self._dry_run = dry_run
         self._item_source = items
         self._redact = Redactor([config.api_key, config.cookie, config.aria2_secret])
-        self._filters = FilterSet.load(config.filters_dir)
+        self._filters = load_filters(config)
         self._layout = Layout(config.root, config.lora_dir)
         self._gate = ApiGate(
             config.rate,
@@ -158,6 +159,7 @@ class Engine(ItemFlow):
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
                 state.interrupted = False
                 state.found = state.done = state.failed = state.skipped = 0
+                state.bytes_found = state.bytes_done = 0
             if state.status is TargetStatus.QUEUED:
                 state.resumed = False  # queued by the user: its failed items are tried again
             if choices is not None:
@@ -320,6 +322,7 @@ class Engine(ItemFlow):
                 self._config, self._gate, on_drop=self._bad_record, on_note=self._api_note
             )
             stack.push_async_callback(client.aclose)
+            self._client = client
             images = BuiltinDownloader(self._config.download)
             stack.push_async_callback(images.aclose)
             files = self._file_downloader or await make_file_downloader(self._config, images)
@@ -339,6 +342,7 @@ class Engine(ItemFlow):
                 files=files,
                 redact=self._redact,
             )
+            self._processor = processor
             crawler: ItemSource = (
                 self._item_source(client)
                 if self._item_source is not None
@@ -346,10 +350,15 @@ class Engine(ItemFlow):
             )
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
+                concurrency = self._config.concurrency
+                self._limits = (
+                    anyio.CapacityLimiter(max(1, concurrency.images)),
+                    anyio.CapacityLimiter(max(1, concurrency.files)),
+                )
                 async with image_receive, file_receive:
-                    for _ in range(max(1, self._config.concurrency.images)):
+                    for _ in range(max(WORKERS, concurrency.images)):
                         tg.start_soon(self._worker, image_receive.clone(), processor)
-                    for _ in range(max(1, self._config.concurrency.files)):
+                    for _ in range(max(WORKERS, concurrency.files)):
                         tg.start_soon(self._worker, file_receive.clone(), processor)
                 tg.start_soon(self._flusher)
                 tg.start_soon(self._teller)
@@ -382,18 +391,3 @@ class Engine(ItemFlow):
             await self._emit(RunFinished(self.summary))
             if self._send is not None:
                 self._send.close()
-
-    async def _flusher(self) -> None:
-        while True:
-            await anyio.sleep(1.0)
-            if self._store.dirty:
-                await anyio.to_thread.run_sync(self._store.flush)
-
-    async def _gate_ticker(self) -> None:
-        last: GateChanged | None = None
-        while True:
-            state = self._gate.state()
-            if state != last:
-                self._notify(state)
-                last = state
-            await anyio.sleep(0.25)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from civittui.choices import TargetChoices
-from civittui.civitai.urls import Target
+from civittui.civitai.urls import Target, TargetKind
+from civittui.engine.items import FileItem, Item, MetaItem
 from civittui.events import ItemFailed, TargetStatus, TargetUpdated
 from civittui.state import ItemRecord, TargetRecord
 
@@ -29,12 +30,28 @@ class TargetState:
     crawled: bool = False
     error: str | None = None
     removed: bool = False
+    name: str | None = None
+    bytes_found: int = 0
+    bytes_done: int = 0
     interrupted: bool = False
+    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
     resumed: bool = False
     """Taken from the state at start, not queued by the user: its failed items wait for retry."""
-    """An item of it was stopped half-way: the target is not done, the next run resumes it."""
     told: float = 0.0
     """When its counts were last sent while skipping done items."""
+
+    def learn(self, item: Item) -> None:
+        """Take the target's name from its first item, and count the item's declared size."""
+        if self.name is None:
+            self.name = target_name(self.target, item)
+        if isinstance(item, FileItem):
+            self.bytes_found += item.size or 0
+
+    def count_done(self, item: Item, size: int) -> None:
+        """An item of this target is on disk: its bytes are done (and found, if undeclared)."""
+        self.bytes_done += size
+        if not (isinstance(item, FileItem) and item.size is not None):
+            self.bytes_found += size
 
     def restore(self, record: TargetRecord) -> None:
         """Take up a target the state kept (a resumed queue): its choices and, once it ended,
@@ -48,6 +65,9 @@ class TargetState:
             self.failed, self.skipped = record.failed, record.skipped
             self.error = record.error
             self.crawled = True
+            self.bytes_found, self.bytes_done = record.bytes_found, record.bytes_done
+        # Any other target is crawled again and its done items recounted, bytes too.
+        self.name = record.name
 
     def report(self) -> dict[str, Any]:
         """The target's line in the run report."""
@@ -73,8 +93,25 @@ class TargetState:
             failed=self.failed,
             skipped=self.skipped,
             error=self.error,
+            name=self.name,
+            bytes_found=self.bytes_found,
+            bytes_done=self.bytes_done,
             choices=self.choices,
         )
+
+
+def target_name(target: Target, item: Item) -> str | None:
+    """What a person calls a target: the creator, the model (and version), or the poster."""
+    if target.username:
+        return target.username
+    if isinstance(item, FileItem | MetaItem):
+        model = str(item.model.get("name") or "")
+        version = str(item.version.get("name") or "")
+        if target.kind is TargetKind.VERSION and version:
+            return f"{model} · {version}" if model else version
+        return model or item.username or None
+    poster = item.image.get("username")
+    return f"{target.kind.value} by {poster}" if isinstance(poster, str) and poster else None
 
 
 def parse_iso(value: str) -> datetime:

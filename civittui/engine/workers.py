@@ -103,6 +103,7 @@ class ItemFlow(EngineCore):
                     continue
                 self._seen.add(item.key)
                 state.found += 1
+                state.learn(item)
                 self.summary.found += 1
                 await self._route(item, state, processor)
         except ApiError as exc:
@@ -186,6 +187,7 @@ class ItemFlow(EngineCore):
         if state is not None:
             state.done += 1
             state.skipped += 1
+            state.count_done(item, done.size)
         self.summary.skipped += 1
         self.summary.done += 1
         await self._emit(ItemFinished(item.key, item.name, str(done.path), done.size, skipped=True))
@@ -237,14 +239,17 @@ class ItemFlow(EngineCore):
     ) -> None:
         """Run an item; a `pause` stops it (its `.part` kept) and it runs again on `resume`,
         from the ranges it had, without counting as done or failed in between."""
+        assert self._limits is not None  # set before any worker starts
         while True:
-            await self._resumed.wait()
-            with anyio.CancelScope() as scope:
-                self._running[item.key] = scope
-                try:
-                    await self._run_item(item, processor, state)
-                finally:
-                    self._running.pop(item.key, None)
+            # The limiter lets `concurrency` of the kind's workers run (changeable live).
+            async with self._limits[isinstance(item, FileItem)]:
+                await self._resumed.wait()
+                with anyio.CancelScope() as scope:
+                    self._running[item.key] = scope
+                    try:
+                        await self._run_item(item, processor, state)
+                    finally:
+                        self._running.pop(item.key, None)
             if not scope.cancelled_caught or self._stopping:
                 return
 
@@ -279,6 +284,7 @@ class ItemFlow(EngineCore):
         self.summary.bytes += result.size
         if state is not None:
             state.done += 1
+            state.count_done(item, result.size)
         await self._emit(ItemFinished(item.key, item.name, str(result.path), result.size))
 
     def _failure_reason(self, item: Item, exc: ItemError) -> tuple[str, bool]:

@@ -14,9 +14,11 @@ from civittui.state.records import (
 )
 from civittui.state.tables import Doc, Writes
 
+_BYTES = ("bytes_found", "bytes_done")
+
 __all__ = ["TargetQueue"]
 
-_FIELDS = frozenset({"status", "error", "choices", *TARGET_COUNTS})
+_FIELDS = frozenset({"status", "error", "name", "choices", *TARGET_COUNTS, *_BYTES})
 _TABLE = "targets"
 _redact = Redactor(())
 
@@ -30,11 +32,13 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - _FIELDS
     if unknown:
         raise TypeError(f"upsert_target: unknown field(s) {', '.join(sorted(unknown))}")
-    for name in TARGET_COUNTS:
+    for name in (*TARGET_COUNTS, *_BYTES):
         if name in fields and (type(fields[name]) is not int or fields[name] < 0):
             raise TypeError(f"upsert_target: {name} must be a count, not {fields[name]!r}")
     if "status" in fields and not isinstance(fields["status"], str):
         raise TypeError(f"upsert_target: status must be text, not {fields['status']!r}")
+    if fields.get("name") is not None and not isinstance(fields["name"], str):
+        raise TypeError(f"upsert_target: name must be text, not {fields['name']!r}")
     if "choices" in fields and not isinstance(fields["choices"], dict | None):
         raise TypeError(f"upsert_target: choices must be an object, not {fields['choices']!r}")
     if fields.get("choices") is not None:

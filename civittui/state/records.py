@@ -97,6 +97,12 @@ class TargetRecord:
     error: str | None
     added: str
     updated: str
+    name: str | None = None
+    """What a person calls it (creator or model name), once a crawl learned it."""
+    bytes_found: int = 0
+    """Known bytes of its items (declared file sizes, images once fetched)."""
+    bytes_done: int = 0
+    """Bytes of its items on disk."""
     choices: dict[str, Any] | None = None
     """Per-target choices as JSON (`TargetChoices.to_json`); None: everything."""
 
@@ -134,6 +140,12 @@ TARGET_FIELDS: dict[str, type | tuple[type, ...]] = {
     "error": (str, type(None)),
     "added": str,
     "updated": str,
+}
+# Fields a target document may lack (states written before they existed).
+TARGET_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "name": (str, type(None)),
+    "bytes_found": int,
+    "bytes_done": int,
 }
 
 
@@ -217,6 +229,11 @@ def target_doc_problem(doc: object) -> str | None:
         value = doc.get(name)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
             return f"target field {name!r} holds {value!r}"
+    for name, kind in TARGET_OPTIONAL.items():
+        if name in doc and (
+            not isinstance(doc[name], kind) or isinstance(doc[name], bool) and kind is int
+        ):
+            return f"target field {name!r} holds {doc[name]!r}"
     if not isinstance(doc.get("choices", {}), dict):
         return f"target field 'choices' holds {doc['choices']!r}"
     return None
@@ -293,9 +310,11 @@ def is_target_failure(record: TargetRecord) -> bool:
 
 def target_record(doc: Doc) -> TargetRecord:
     """Build the record for a stored target document."""
+    optional = {name: doc[name] for name in TARGET_OPTIONAL if name in doc}
     choices = doc.get("choices")
     return TargetRecord(
         **{name: doc[name] for name in TARGET_FIELDS},
+        **optional,
         choices=orjson.loads(orjson.dumps(choices)) if choices else None,  # a private copy
     )
 

@@ -361,8 +361,8 @@ class Store(SmallTables):
         Args:
             key: stable target key, e.g. `user:alice`.
             url: the URL as the user gave it.
-            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`,
-                `choices` (JSON object, or None for none).
+            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`, `name`,
+                `bytes_found`, `bytes_done`, `choices` (JSON object, or None for none).
 
         Returns:
             The stored record.

@@ -17,13 +17,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.console import RenderableType
 from rich.text import Text
 from textual import on
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Header, Tab, Tabs
 from textual.worker import Worker, WorkerError, WorkerState
 
 import civittui
@@ -31,7 +31,7 @@ from civittui.config import Config
 from civittui.engine.runner import Engine
 from civittui.errors import CivittuiError
 from civittui.events import Event, RunSummary
-from civittui.prompts.filters import FilterSet
+from civittui.prompts.user_lists import load_filters
 from civittui.state import Store
 from civittui.textsafe import display_text
 from civittui.tui import css_path
@@ -41,16 +41,17 @@ from civittui.tui.library_controller import LibraryController, SyncHooks
 from civittui.tui.model import ViewModel
 from civittui.tui.painter import paint
 from civittui.tui.pane_controller import PaneController
-from civittui.tui.prompt_controller import PromptController, PromptsLoaded, TokensCounted
+from civittui.tui.prompt_controller import PromptController
+from civittui.tui.prompt_events import PromptEvents
 from civittui.tui.queue_controller import QueueController
 from civittui.tui.screens.help import HelpScreen
+from civittui.tui.screens.log import LogScreen, RunLog
 from civittui.tui.screens.settings import SettingsScreen
 from civittui.tui.widgets.failures import FailureList, FailuresPane
-from civittui.tui.widgets.filter_editor import FilterEditor
+from civittui.tui.widgets.footer import KeyFooter
 from civittui.tui.widgets.prompts import PromptsPane
 from civittui.tui.widgets.queue import QueuePane, TargetList, UrlInput
 from civittui.tui.widgets.status_line import StatusLine
-from civittui.tui.widgets.token_list import TokenList
 from civittui.tui.widgets.workers import WorkersPane
 
 __all__ = ["CivittuiApp", "css_path"]
@@ -58,7 +59,7 @@ __all__ = ["CivittuiApp", "css_path"]
 REPAINT_SECONDS = 0.2  # 5 Hz: smooth to the eye, cheap at 10k rows
 
 
-class CivittuiApp(App[int]):
+class CivittuiApp(PromptEvents):
     """Queue, Workers, Failures and Prompts panes over a running engine.
 
     Args:
@@ -72,6 +73,7 @@ class CivittuiApp(App[int]):
     """
 
     CSS_PATH = str(css_path())
+    ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str] = "KeyFooter"
     TITLE = "civittui"
     SUB_TITLE = f"v{civittui.__version__}"
 
@@ -98,12 +100,14 @@ class CivittuiApp(App[int]):
         self.images = images
         self.summary: RunSummary | None = None
         """The engine's totals once it stopped."""
+        self.run_log = RunLog()
+        """Every notice shown and the downloads of this session (the `n` screen)."""
         self._owns_store = owns_store
         self._engine_worker: Worker[RunSummary] | None = None
         self._quitting = False
         self.panes = PaneController(self, str(store.get_setting("tui.pane", "queue")))
         """Which pane is active, and the grid or tabbed layout."""
-        filters = FilterSet.load(config.filters_dir)
+        filters = load_filters(config)
         self.prompt_actions = PromptController(self, filters)
         """Prompt browsing and list editing."""
         self.queue_actions = QueueController(self)
@@ -123,7 +127,7 @@ class CivittuiApp(App[int]):
                 self.prompt_actions.filters, images=self.images, id="prompts", classes="pane"
             )
         yield StatusLine("", id="status", markup=False)
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.library_actions.mounted()
@@ -211,6 +215,9 @@ class CivittuiApp(App[int]):
             failures=self.query_one(FailuresPane),
             status=self.query_one(StatusLine),
         )
+        if changes.downloaded:
+            self.run_log.downloaded(self.wall(), ((i.name, i.path) for i in changes.downloaded))
+            self.prompt_actions.downloaded(changes.downloaded)
         for notice in changes.notices:
             severity = {"warning": "warning", "error": "error"}.get(notice.level, "information")
             self.notify(notice.message, severity=severity)  # type: ignore[arg-type]
@@ -236,6 +243,10 @@ class CivittuiApp(App[int]):
     @on(TargetList.RemoveRequested)
     def _remove(self, event: TargetList.RemoveRequested) -> None:
         self.queue_actions.remove(event.key)
+
+    @on(TargetList.ClearFinishedRequested)
+    def _clear_finished(self) -> None:
+        self.queue_actions.clear_finished()
 
     @on(TargetList.MoveRequested)
     def _move(self, event: TargetList.MoveRequested) -> None:
@@ -274,39 +285,6 @@ class CivittuiApp(App[int]):
     def _details(self, event: FailureList.DetailsRequested) -> None:
         self.failure_actions.details(event.key)
 
-    @on(PromptsLoaded)
-    def _prompts_loaded(self, message: PromptsLoaded) -> None:
-        self.query_one(PromptsPane).set_entries(message.entries)
-
-    @on(TokensCounted)
-    def _tokens_counted(self, message: TokensCounted) -> None:
-        self.query_one(PromptsPane).set_tokens(message.counts)
-
-    @on(PromptsPane.TokensRequested)
-    def _tokens_requested(self) -> None:
-        self.prompt_actions.count_tokens()
-
-    @on(PromptsPane.CategoriesChanged)
-    def _categories_changed(self, event: PromptsPane.CategoriesChanged) -> None:
-        self.prompt_actions.remember_categories(event.enabled)
-
-    @on(PromptsPane.EditRequested)
-    def _edit_requested(self) -> None:
-        self.prompt_actions.choose_list_to_edit()
-
-    @on(FilterEditor.SaveRequested)
-    def _save_list(self, event: FilterEditor.SaveRequested) -> None:
-        self.prompt_actions.save_list(event.category, event.text)
-
-    @on(TokenList.AddRequested)
-    def _add_token(self, event: TokenList.AddRequested) -> None:
-        self.prompt_actions.add_token(event.token)
-
-    def action_reload_prompts(self) -> None:
-        """Read the saved prompts and token counts again (new downloads appear)."""
-        self.prompt_actions.load_prompts()
-        self.prompt_actions.count_tokens()
-
     # -- app-wide --------------------------------------------------------------------------------
 
     def action_show_pane(self, name: str) -> None:
@@ -326,14 +304,26 @@ class CivittuiApp(App[int]):
         """Show every key binding."""
         self.push_screen(HelpScreen(help_sections(self.BINDINGS)))
 
+    def action_log(self) -> None:
+        """Show every notice of this session and where the recent downloads went."""
+        if not isinstance(self.screen, LogScreen):
+            self.push_screen(LogScreen(self.run_log))
+
     def action_settings(self) -> None:
-        """Open the settings screen."""
+        """Open the settings screen; what a running engine can take up applies at once."""
+        screen = SettingsScreen(self.config)
 
         def saved(path: Path | None) -> None:
-            if path is not None:
-                self.notify(f"settings saved to {path}; they apply from the next start")
+            if path is None or screen.saved is None:
+                return
+            self.config = screen.saved
+            self.engine.apply_config(screen.saved)
+            self.notify(
+                f"settings saved to {path}; the API key, interval and parallel downloads "
+                "apply now, folders and the downloader from the next start"
+            )
 
-        self.push_screen(SettingsScreen(self.config), saved)
+        self.push_screen(screen, saved)
 
     async def action_quit(self) -> None:
         """Stop the engine (state is saved), wait for it, and exit."""
@@ -380,6 +370,7 @@ class CivittuiApp(App[int]):
         Notices quote server text (model names, error messages) and user text (URLs, paths);
         parsed as markup, a `[/]` in them raised MarkupError and ended the app at every start.
         """
+        self.run_log.note(self.wall(), severity, display_text(message))
         super().notify(
             display_text(message) if not markup else message,
             title=display_text(title),

@@ -43,6 +43,7 @@ APP_BINDINGS: list[BindingType] = [
     _binding("p", "toggle_pause", "Pause/Resume", "Hold or continue crawling and downloads"),
     _binding("s,f2", "settings", "Settings", "Root, LoRA folder, downloader, API key, rate"),
     _binding("z", "zoom", "Zoom", "Fill the screen with the focused pane (again to restore)"),
+    _binding("n", "log", "Log", "Every notice shown, and where recent downloads went"),
     _binding("u", "sync(False)", "Sync", "Fetch what is new for every target", show=False),
     _binding(
         "ctrl+u",
@@ -69,10 +70,10 @@ def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
     def failures() -> FailureList:
         return app.query_one(FailureList)
 
-    def prompts(action: str) -> Callable[[], None]:
+    def prompts(action: str, *args: str) -> Callable[[], None]:
         def run() -> None:
             app.action_show_pane("prompts")
-            getattr(app.query_one(PromptsPane), f"action_{action}")()
+            getattr(app.query_one(PromptsPane), f"action_{action}")(*args)
 
         return run
 
@@ -86,6 +87,11 @@ def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
         ("Remove target", "Remove the selected target", lambda: targets().action_remove()),
         ("Move target up", "Move the selected target earlier", lambda: targets().action_move(-1)),
         ("Move target down", "Move the selected target later", lambda: targets().action_move(1)),
+        (
+            "Clear finished",
+            "Remove every done target from the queue (files stay)",
+            app.queue_actions.clear_finished,
+        ),
         ("Retry failure", "Retry the selected failure", lambda: failures().action_retry()),
         ("Retry all failures", "Retry every failure", lambda: failures().action_retry_all()),
         (
@@ -101,8 +107,18 @@ def palette_commands(app: CivittuiApp) -> Iterator[SystemCommand]:
         ),
         ("Token view", "The most frequent tokens and their lists", prompts("tokens")),
         ("Search prompts", "Search saved prompts", prompts("search")),
+        ("Copy prompt", "Copy the selected prompt", prompts("copy", "prompt")),
+        ("Copy filtered prompt", "Copy it with the lists removed", prompts("copy", "filtered")),
+        ("Copy trigger words", "Of the selected image's model", prompts("copy", "triggers")),
+        ("Open model page", "The selected image's model on CivitAI", prompts("open", "page")),
+        ("Open folder", "The folder the selected image is in", prompts("open", "folder")),
         ("Reload prompts", "Read saved prompts again", app.action_reload_prompts),
         ("Settings", "Root, LoRA folder, downloader, API key, rate", app.action_settings),
+        (
+            "Notices and downloads log",
+            "Every notice shown, and where recent downloads went",
+            app.action_log,
+        ),
         ("Help: every key", "Every key binding, pane by pane", app.action_help),
         ("Zoom pane", "Fill the screen with the focused pane, or restore", app.action_zoom),
     ]

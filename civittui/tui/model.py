@@ -106,6 +106,8 @@ class Changes:
     status: bool = False
     notices: list[Notice] = field(default_factory=list)
     finished: RunSummary | None = None
+    downloaded: list[ItemFinished] = field(default_factory=list)
+    """Items that arrived on disk in this run (not those already there), oldest first."""
 
     @property
     def any(self) -> bool:
@@ -120,6 +122,7 @@ class Changes:
             or self.status
             or self.notices
             or self.finished
+            or self.downloaded
         )
 
 
@@ -201,6 +204,7 @@ class ViewModel:
                     changes.workers_reordered = True
                 if not event.skipped:
                     self.bytes_done += event.size
+                    changes.downloaded.append(event)
                 if self._drop_failure(event.key):
                     changes.failures_reordered = True
                 changes.status = True

@@ -5,7 +5,7 @@ Reading runs in a thread worker; this module holds no Textual code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,14 @@ from civittui.layout import STILL_SUFFIXES
 from civittui.prompts.tools import iter_sidecars
 from civittui.textsafe import display_text
 
-__all__ = ["PromptEntry", "entry_from_sidecar", "load_prompts", "search"]
+__all__ = [
+    "PromptEntry",
+    "entry_from_sidecar",
+    "insert_newest_first",
+    "load_prompts",
+    "read_sidecars",
+    "search",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +109,62 @@ def load_prompts(root: Path, *, cancelled: Callable[[], bool] = lambda: False) -
     for path in iter_sidecars(root):
         if cancelled():
             break
-        try:
-            doc = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        entry = entry_from_sidecar(path, doc) if isinstance(doc, dict) else None
+        entry = _read(path)
         if entry is not None:
             entries.append(entry)
-    entries.sort(key=lambda e: (e.created_at, e.image_id), reverse=True)
+    entries.sort(key=_order, reverse=True)
     return entries
+
+
+def read_sidecars(paths: Iterable[Path]) -> list[PromptEntry]:
+    """Entries of these sidecar files (missing or malformed ones are skipped)."""
+    return [entry for path in paths if (entry := _read(path)) is not None]
+
+
+def _read(path: Path) -> PromptEntry | None:
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return entry_from_sidecar(path, doc) if isinstance(doc, dict) else None
+
+
+def _order(entry: PromptEntry) -> tuple[str, int]:
+    return (entry.created_at, entry.image_id)
+
+
+def insert_newest_first(
+    entries: list[PromptEntry], new: Iterable[PromptEntry], known: set[int]
+) -> list[int]:
+    """Put `new` into `entries` (newest first) in place; an image already listed is replaced.
+
+    Args:
+        entries: the listed entries, newest first.
+        new: entries to add.
+        known: the image ids in `entries` (kept up to date here; a scan per tick costs too much
+            at 100k prompts).
+
+    Returns:
+        The ids of the images that were not listed before.
+    """
+    added: list[int] = []
+    for entry in new:
+        if entry.image_id in known:  # rare: the same image again (a retry, another target)
+            at = next(i for i, e in enumerate(entries) if e.image_id == entry.image_id)
+            entries[at] = entry
+            continue
+        key = _order(entry)
+        low, high = 0, len(entries)
+        while low < high:  # binary search in a descending list
+            middle = (low + high) // 2
+            if _order(entries[middle]) > key:
+                low = middle + 1
+            else:
+                high = middle
+        entries.insert(low, entry)
+        known.add(entry.image_id)
+        added.append(entry.image_id)
+    return added
 
 
 def search(entries: list[PromptEntry], query: str) -> list[PromptEntry]:

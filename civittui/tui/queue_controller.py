@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from civittui.civitai.urls import parse_url, read_batch_file
 from civittui.errors import ConfigError, UrlError
+from civittui.events import TargetStatus
 from civittui.tui.screens.path_prompt import PathPrompt
 from civittui.tui.widgets.queue import QueuePane
 
@@ -79,6 +80,17 @@ class QueueController:
         self.app.engine.remove_target(key)
         self.app.model.remove_target(key)
         self.app.repaint()
+
+    def clear_finished(self) -> int:
+        """Take every done target out of the queue and the state (their items stay)."""
+        app = self.app
+        done = [t.key for t in app.engine.targets() if t.status is TargetStatus.DONE]
+        for key in done:
+            app.engine.remove_target(key)
+            app.model.remove_target(key)
+        app.notify(f"cleared {_count(len(done), 'finished target')} from the queue")
+        app.repaint()
+        return len(done)
 
     def move(self, key: str, delta: int) -> None:
         """Move a target earlier (negative) or later in the queue."""

@@ -360,8 +360,9 @@ class _CdnHandler(RecordingHandler):
 
     def _stream(self, obj: StoredObject, key: str, start: int, count: int) -> None:
         rate = self.cdn.faults.throttle_bps
+        shared = self.cdn.faults.shared_bps
         delay = self.cdn.faults.slow_delay(key)
-        if not rate and not delay and obj.path is not None:
+        if not rate and not shared and not delay and obj.path is not None:
             with obj.path.open("rb") as fh:
                 self.connection.sendfile(fh, start, count)
             return
@@ -370,6 +371,8 @@ class _CdnHandler(RecordingHandler):
             piece = CHUNK
         if rate:
             piece = min(piece, max(1024, int(rate / 20)))
+        if shared:  # a line is byte-granular: small pieces, so a rate shows in a short window
+            piece = min(piece, max(1024, int(shared / 100)))
         next_free = getattr(self, "_next_free", 0.0)
         first = True
         for block in obj.iter_bytes(start, count, piece):
@@ -383,4 +386,8 @@ class _CdnHandler(RecordingHandler):
                     now = next_free
                 next_free = now + len(block) / rate
                 self._next_free = next_free
+            if shared:
+                wait = self.cdn.faults.shared_slot(len(block)) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             self.wfile.write(block)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ class CdnFaults:
 
     def _clear(self) -> None:
         self.throttle_bps: float | None = None
+        self.shared_bps: float | None = None
+        self._shared_next = 0.0
         self._ignore_range: list[_Rule] = []
         self._wrong_range: list[_Rule] = []
         self._truncate: list[_Rule] = []
@@ -70,6 +73,22 @@ class CdnFaults:
     def throttle_per_connection(self, bytes_per_second: float | None) -> None:
         """Cap each TCP connection at ``bytes_per_second`` (None: no cap)."""
         self.throttle_bps = bytes_per_second
+
+    def throttle_shared(self, bytes_per_second: float | None) -> None:
+        """Cap all connections together at ``bytes_per_second`` (None: no cap): a line one
+        stream already fills, where more connections only share the same bytes."""
+        with self._lock:
+            self.shared_bps = bytes_per_second
+            self._shared_next = 0.0
+
+    def shared_slot(self, count: int) -> float:
+        """Reserve ``count`` bytes of the shared cap; the monotonic time they may be sent."""
+        with self._lock:
+            rate = self.shared_bps or 0.0
+            now = time.monotonic()
+            start = max(self._shared_next, now)
+            self._shared_next = start + (count / rate if rate else 0.0)
+            return start
 
     def ignore_range(self, key: str | None = None) -> None:
         """Answer ranged requests with 200 and the full body."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,10 +27,29 @@ def settings_path(config: Config) -> Path:
     return config.config_file or default_config_path()
 
 
+def _with_values(config: Config, values: dict[str, object]) -> Config:
+    """`config` with the values the form saved (they were validated when written)."""
+    api_key = values.get("api_key")
+    rate, concurrency = config.rate, config.concurrency
+    with suppress(ValueError):
+        rate = replace(rate, min_interval=float(str(values.get("rate.min_interval"))))
+    with suppress(ValueError):
+        concurrency = replace(concurrency, images=int(str(values.get("concurrency.images"))))
+    with suppress(ValueError):
+        concurrency = replace(concurrency, files=int(str(values.get("concurrency.files"))))
+    return replace(
+        config,
+        api_key=api_key if isinstance(api_key, str) and api_key else config.api_key,
+        rate=rate,
+        concurrency=concurrency,
+    )
+
+
 class SettingsScreen(ModalScreen[Path | None]):
     """Edit root, lora_dir, downloader, API key and min_interval; dismisses with the file written.
 
-    Changes take effect at the next start (the running engine keeps its configuration).
+    The API key, `min_interval` and `[concurrency]` apply at once; folders and the downloader
+    from the next start.
 
     Args:
         config: the effective configuration (the form's initial values).
@@ -42,6 +63,8 @@ class SettingsScreen(ModalScreen[Path | None]):
     def __init__(self, config: Config) -> None:
         super().__init__()
         self._config = config
+        self.saved: Config | None = None
+        """The configuration with the saved values (set when Save wrote the file)."""
 
     def compose(self) -> ComposeResult:
         config = self._config
@@ -66,8 +89,16 @@ class SettingsScreen(ModalScreen[Path | None]):
                 yield Input("", password=True, placeholder="paste a CivitAI API key", id="api_key")
                 yield Label("Seconds between API calls (min_interval)")
                 yield Input(f"{config.rate.min_interval:g}", type="number", id="min_interval")
+                yield Label("Images downloaded at once / model files downloaded at once")
+                with Horizontal(classes="settings-pair"):
+                    yield Input(str(config.concurrency.images), type="integer", id="images")
+                    yield Input(str(config.concurrency.files), type="integer", id="files")
             yield Static("", id="settings-error", classes="url-error", markup=False)
-            yield Static(f"Saved to {path} (mode 0600); used from the next start.", classes="hint")
+            yield Static(
+                f"Saved to {path} (mode 0600). The API key, the interval and the parallel "
+                "downloads apply at once; folders and the downloader from the next start.",
+                classes="hint",
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -85,6 +116,8 @@ class SettingsScreen(ModalScreen[Path | None]):
             "downloader": str(downloader),
             "api_key": api_key or None,
             "rate.min_interval": self.query_one("#min_interval", Input).value.strip(),
+            "concurrency.images": self.query_one("#images", Input).value.strip(),
+            "concurrency.files": self.query_one("#files", Input).value.strip(),
         }
 
     @on(Button.Pressed, "#save")
@@ -92,12 +125,14 @@ class SettingsScreen(ModalScreen[Path | None]):
         """Validate and write the values; stay open with the error when one is wrong."""
         path = settings_path(self._config)
         try:
-            write_config_values(path, self.values())
+            values = self.values()
+            write_config_values(path, values)
         except ConfigError as exc:
             error = self.query_one("#settings-error", Static)
             error.update(display_text(str(exc)))
             error.display = True
             return
+        self.saved = _with_values(self._config, values)
         self.dismiss(path)
 
     @on(Button.Pressed, "#cancel")

@@ -15,7 +15,7 @@ from textual.widgets import Checkbox, ContentSwitcher, Input
 from civittui.prompts.filters import FilterSet
 from civittui.prompts.tools import TokenCount
 from civittui.textsafe import display_text
-from civittui.tui.prompt_source import PromptEntry, search
+from civittui.tui.prompt_source import PromptEntry, insert_newest_first, search
 from civittui.tui.widgets.filter_editor import FilterEditor
 from civittui.tui.widgets.prompt_detail import PromptDetail
 from civittui.tui.widgets.prompt_list import PromptList
@@ -52,7 +52,56 @@ class PromptsPane(Vertical):
             id="prompts.edit",
             tooltip="Edit a filter list; saving re-renders every prompt",
         ),
+        Binding("y", "copy('prompt')", "Copy", id="prompts.copy", tooltip="Copy the prompt"),
+        Binding(
+            "Y",
+            "copy('filtered')",
+            "Copy filtered",
+            id="prompts.copy_filtered",
+            tooltip="Copy the filtered prompt (the switched-on lists removed)",
+        ),
+        Binding(
+            "w",
+            "copy('triggers')",
+            "Copy triggers",
+            id="prompts.copy_triggers",
+            tooltip="Copy the trigger words of the image's model version",
+        ),
+        Binding(
+            "o",
+            "open('page')",
+            "Open page",
+            id="prompts.open_page",
+            tooltip="Open the model's CivitAI page (else the image's) in the browser",
+        ),
+        Binding(
+            "O",
+            "open('folder')",
+            "Open folder",
+            id="prompts.open_folder",
+            tooltip="Open the folder the image is saved in",
+        ),
     ]
+
+    class CopyRequested(Message):
+        """The user asked to copy something of the highlighted prompt."""
+
+        def __init__(self, what: str, entry: PromptEntry, filtered: str) -> None:
+            super().__init__()
+            self.what = what
+            """`prompt`, `filtered` or `triggers`."""
+            self.entry = entry
+            self.filtered = filtered
+            """The prompt with the switched-on lists applied."""
+
+    class OpenRequested(Message):
+        """The user asked to open the highlighted prompt's page or folder."""
+
+        def __init__(self, what: str, entry: PromptEntry) -> None:
+            super().__init__()
+            self.what = what
+            """`page` or `folder`."""
+            self.entry = entry
 
     class EditRequested(Message):
         """The user wants to edit a filter list (the app asks which, reads it, opens the editor)."""
@@ -82,6 +131,8 @@ class PromptsPane(Vertical):
         """Categories switched on."""
         self.entries: list[PromptEntry] = []
         """Every loaded prompt, newest first."""
+        self._known: set[int] = set()
+        self._live: dict[int, PromptEntry] = {}
         self._images = images
         self._query = ""
         self._tokens_loaded = False
@@ -119,10 +170,23 @@ class PromptsPane(Vertical):
         return self.query_one(TokenList)
 
     def set_entries(self, entries: list[PromptEntry]) -> None:
-        """Show these prompts (newest first), applying the current search."""
+        """Show these prompts (newest first), applying the current search.
+
+        Prompts that arrived live while the disk was read stay listed.
+        """
         self.loading = False
         self.entries = entries
+        self._known = {entry.image_id for entry in entries}
+        insert_newest_first(self.entries, self._live.values(), self._known)
         self._show_search()
+
+    def add_entries(self, entries: list[PromptEntry]) -> None:
+        """Add prompts of images that just arrived (the list and the count grow live)."""
+        for entry in entries:
+            self._live[entry.image_id] = entry
+        if entries:
+            insert_newest_first(self.entries, entries, self._known)
+            self._show_search()
 
     def set_tokens(self, counts: list[TokenCount]) -> None:
         """Fill the token view."""
@@ -244,6 +308,23 @@ class PromptsPane(Vertical):
         self.token_list.focus()
         if not self._tokens_loaded:
             self.post_message(self.TokensRequested())
+
+    def action_copy(self, what: str) -> None:
+        """Ask the app to copy the prompt, the filtered prompt or the trigger words."""
+        entry = self.prompt_list.highlighted
+        if entry is None:
+            self.app.bell()
+            return
+        filtered = self.filters.apply(entry.prompt, enabled=self.enabled).prompt
+        self.post_message(self.CopyRequested(what, entry, filtered))
+
+    def action_open(self, what: str) -> None:
+        """Ask the app to open the model page or the folder of the highlighted prompt."""
+        entry = self.prompt_list.highlighted
+        if entry is None:
+            self.app.bell()
+            return
+        self.post_message(self.OpenRequested(what, entry))
 
     def action_edit(self) -> None:
         """Ask the app to open a list in the editor."""

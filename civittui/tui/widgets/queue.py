@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 
 from civittui.events import TargetStatus, TargetUpdated
 from civittui.textsafe import display_text
+from civittui.tui import fmt
 from civittui.tui.widgets.safe_input import SafeInput
 from civittui.tui.widgets.virtual_list import VirtualList
 
@@ -22,6 +23,35 @@ __all__ = ["QueuePane", "TargetList", "UrlInput"]
 
 _STATUS_WIDTH = 11
 _COUNTS_WIDTH = 17
+_SIZE_WIDTH = 19
+_LEFT_WIDTH = 8
+_SIZES_FROM = 96  # narrower lists leave the size column out: the name needs the room
+
+
+def header_text(width: int) -> str:
+    """The column titles over a list `width` cells wide."""
+    sizes = "size done/known".rjust(_SIZE_WIDTH) if width >= _SIZES_FROM else ""
+    return (
+        "status".ljust(_STATUS_WIDTH)
+        + "done/fail/found".rjust(_COUNTS_WIDTH - 2)
+        + sizes
+        + "left".rjust(_LEFT_WIDTH)
+        + "  name"
+    )
+
+
+def size_text(row: TargetUpdated) -> str:
+    """`1.5 MiB/12.0 GiB`: bytes on disk of the bytes known so far (`-` before any is known)."""
+    if not row.bytes_found and not row.bytes_done:
+        return "-"
+    return f"{fmt.size(row.bytes_done)}/{fmt.size(row.bytes_found)}"
+
+
+def left_text(row: TargetUpdated) -> str:
+    """Items still to come (`…` while the crawl may find more, blank when none)."""
+    left = max(0, row.found - row.done - row.failed)
+    more = "…" if row.status in (TargetStatus.QUEUED, TargetStatus.CRAWLING) else ""
+    return f"{left:,}{more}" if left else more
 
 
 class TargetList(VirtualList[TargetUpdated]):
@@ -30,6 +60,7 @@ class TargetList(VirtualList[TargetUpdated]):
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"target--{status}" for status in TargetStatus} | {
         "target--counts",
         "target--error",
+        "target--url",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -56,6 +87,13 @@ class TargetList(VirtualList[TargetUpdated]):
             id="queue.move_down",
             tooltip="Move the selected target later in the queue",
         ),
+        Binding(
+            "c",
+            "clear_finished",
+            "Clear done",
+            id="queue.clear_finished",
+            tooltip="Remove every finished target from the queue (its files stay)",
+        ),
     ]
 
     class RemoveRequested(Message):
@@ -65,6 +103,9 @@ class TargetList(VirtualList[TargetUpdated]):
             super().__init__()
             self.key = key
             """The target key."""
+
+    class ClearFinishedRequested(Message):
+        """The user asked to take every finished target out of the queue."""
 
     class MoveRequested(Message):
         """The user asked to move a target."""
@@ -90,13 +131,19 @@ class TargetList(VirtualList[TargetUpdated]):
         text = Text(no_wrap=True, end="")
         text.append(status.ljust(_STATUS_WIDTH), self.get_component_rich_style(f"target--{status}"))
         counts = f"{row.done}/{row.failed}/{row.found}"
-        text.append(
-            counts.rjust(_COUNTS_WIDTH - 2) + "  ", self.get_component_rich_style("target--counts")
-        )
-        text.append(row.url)
+        counts_style = self.get_component_rich_style("target--counts")
+        text.append(counts.rjust(_COUNTS_WIDTH - 2) + "  ", counts_style)
+        if width >= _SIZES_FROM:
+            text.append(size_text(row).rjust(_SIZE_WIDTH - 2) + "  ", counts_style)
+        text.append(left_text(row).rjust(_LEFT_WIDTH - 2) + "  ", counts_style)
+        if row.name:  # a server's name: shown as written, never parsed
+            text.append(display_text(row.name))
+            text.append(f"  {row.url}", self.get_component_rich_style("target--url"))
+        else:
+            text.append(row.url)
         note = self._note_of(row.key) if self._note_of is not None else ""
         if note:
-            text.append(f"  {note}", self.get_component_rich_style("target--counts"))
+            text.append(f"  {note}", counts_style)
         if row.error:
             text.append(f"  {row.error}", self.get_component_rich_style("target--error"))
         return text
@@ -106,6 +153,10 @@ class TargetList(VirtualList[TargetUpdated]):
         row = self.highlighted
         if row is not None:
             self.post_message(self.RemoveRequested(row.key))
+
+    def action_clear_finished(self) -> None:
+        """Ask to remove every finished target."""
+        self.post_message(self.ClearFinishedRequested())
 
     def action_move(self, delta: int) -> None:
         """Ask to move the highlighted target; the cursor follows it."""
@@ -154,12 +205,7 @@ class QueuePane(Vertical):
             classes="url-input",
         )
         yield Static("", id="url-error", classes="url-error", markup=False)
-        yield Static(
-            Text(
-                "status".ljust(_STATUS_WIDTH) + "done/fail/found".rjust(_COUNTS_WIDTH - 2) + "  url"
-            ),
-            classes="list-header",
-        )
+        yield Static(Text(header_text(0)), id="queue-header", classes="list-header")
         yield TargetList(empty_text="Nothing queued yet.", id="targets")
 
     @property
@@ -195,6 +241,10 @@ class QueuePane(Vertical):
 
     def on_mount(self) -> None:
         self.show_error(None)
+
+    def on_resize(self) -> None:
+        header = self.query_one("#queue-header", Static)
+        header.update(Text(header_text(self.content_size.width)))
 
     def show_targets(self, targets: Iterable[TargetUpdated]) -> None:
         """Replace the rows (the queue changed shape)."""
