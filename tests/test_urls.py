@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from civittui.civitai.urls import Target, TargetKind, parse_url, read_batch_file
 from civittui.errors import ConfigError, UrlError
@@ -251,3 +254,33 @@ def test_read_batch_file_unreadable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         read_batch_file(binary)
     assert str(caught.value) == f"cannot read batch file {binary}: not UTF-8 text"
+
+
+@given(
+    scheme=st.sampled_from(["", "https://"]),
+    www=st.sampled_from(["", "www."]),
+    tld=st.sampled_from(["com", "red", "green", "blue"]),
+    page=st.sampled_from(["posts", "images", "model-versions", "models"]),
+    ident=st.integers(min_value=0, max_value=2**33),
+    slug=st.sampled_from(["", "/", "/maid-classic", "/%EB%A9%94%EC%9D%B4%EB%93%9C", "/a.b_c~d/"]),
+)
+def test_the_plain_page_shortcut_answers_as_the_general_parser(
+    scheme: str, www: str, tld: str, page: str, ident: int, slug: str
+) -> None:
+    """Plain page URLs skip urlsplit (100k are queued at once); the answer must not change."""
+    from civittui.civitai import urls
+
+    url = f"{scheme}{www}civitai.{tld}/{page}/{ident}{slug}"
+    assert urls._PLAIN_PAGE.fullmatch(url)
+    try:
+        fast: object = parse_url(url)
+    except UrlError as exc:
+        fast = str(exc)
+    plain, urls._PLAIN_PAGE = urls._PLAIN_PAGE, re.compile(r"(?!)")  # never matches
+    try:
+        slow: object = parse_url(url)
+    except UrlError as exc:
+        slow = str(exc)
+    finally:
+        urls._PLAIN_PAGE = plain
+    assert fast == slow

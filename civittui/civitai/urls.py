@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -76,18 +76,33 @@ class Target:
     ("type", "video") for /user/{name}/videos."""
     notes: tuple[str, ...] = ()
     """What was ignored, for the user: "ignored ?sort=Newest (not an API filter)"."""
+    key: str = field(init=False, compare=False)
+    """Stable identity: "post:1", "user:alice" (lower-cased), "model:5", "version:77"."""
+
+    def __post_init__(self) -> None:
+        # Computed once: the queue asks for it several times per target, 100k targets at once.
+        name = self.username.lower() if self.username is not None else self.id
+        object.__setattr__(self, "key", f"{self.kind.value}:{name}")
 
     @property
     def version_id(self) -> int | None:
         """The model version id of a VERSION target, else None."""
         return self.id if self.kind is TargetKind.VERSION else None
 
-    @property
-    def key(self) -> str:
-        """Stable identity: "post:1", "user:alice" (lower-cased), "model:5", "version:77"."""
-        if self.username is not None:
-            return f"{self.kind.value}:{self.username.lower()}"
-        return f"{self.kind.value}:{self.id}"
+
+# The common shape, `https://civitai.com/posts/123[/slug]` with no query, parsed without urlsplit:
+# a batch of 100k such URLs is queued at once. Anything else takes the general path.
+_PLAIN_PAGE = re.compile(
+    r"(?:https://)?(?:www\.)?civitai\.(?:com|red|green|blue)"
+    r"/(posts|images|model-versions|models)/([0-9]{1,10})(?:/[A-Za-z0-9_.~%-]*)?/?",
+    re.ASCII,
+)
+_PLAIN_KINDS = {
+    "posts": (TargetKind.POST, "post"),
+    "images": (TargetKind.IMAGE, "image"),
+    "model-versions": (TargetKind.VERSION, "model version"),
+    "models": (TargetKind.MODEL, "model"),
+}
 
 
 def _host_matches(netloc: str, hostname: str, extra_hosts: Iterable[str]) -> bool:
@@ -125,6 +140,10 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
             page: ..." (a page civittui cannot mirror) or "invalid ... id ...".
     """
     given = text.strip()
+    plain = _PLAIN_PAGE.fullmatch(given)
+    if plain is not None:
+        kind, what = _PLAIN_KINDS[plain[1]]
+        return Target(kind=kind, url=given, id=_id(plain[2], what, given))
     url = mask_secret_params(given)
     parts = _civitai_parts(given, url, extra_hosts)
     segments = [unquote(s) for s in parts.path.split("/") if s]

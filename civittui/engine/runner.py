@@ -153,7 +153,7 @@ class Engine(LiveSettings):
         keys = []
         for target in targets:
             state = self._targets.get(target.key)
-            if state is None or state.removed:
+            if fresh := state is None or state.removed:
                 state = self._add_target(target)
             elif state.status in (TargetStatus.DONE, TargetStatus.FAILED) or state.interrupted:
                 state.status, state.crawled, state.error = TargetStatus.QUEUED, False, None
@@ -167,7 +167,7 @@ class Engine(LiveSettings):
             for note in target.notes:
                 self._backlog.append(Notice(note))
             if not self._dry_run:  # a dry run leaves no target behind to download later
-                self._persist_target(state)
+                self._persist_target(state, fresh=fresh)
             self._backlog.append(state.event())
             keys.append(target.key)
         self._told.set()

@@ -62,8 +62,9 @@ class TargetQueue:
         # queueing 100k URLs quadratic (80 s before the first request).
         self._next_id = max(self._ids.values(), default=0) + 1
 
-    def upsert(self, key: str, url: str, fields: dict[str, Any]) -> TargetRecord:
-        """Add a target at the end, or update the one with this key (see `Store.upsert_target`).
+    def upsert(self, key: str, url: str, fields: dict[str, Any]) -> Doc:
+        """Add a target at the end, or update the one with this key (see `Store.upsert_target`);
+        returns the stored document.
 
         Raises:
             TypeError: an unknown field, or a value of the wrong type.
@@ -89,7 +90,7 @@ class TargetQueue:
         if not doc.get("choices"):
             doc.pop("choices", None)  # everything: nothing to keep (older states have none)
         self._writes.put(_TABLE, doc_id, doc)
-        return target_record(doc)
+        return doc
 
     def all(self) -> list[TargetRecord]:
         """Every target, in queue order."""

@@ -43,6 +43,7 @@ from civittui.state.records import (
     item_record,
     parse_key,
     scrub_spec,
+    target_record,
     utc_now,
 )
 from civittui.state.storage import FORMAT, AtomicJSONStorage, Live, remove_stale_temps
@@ -364,14 +365,18 @@ class Store(SmallTables):
             **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`, `name`,
                 `bytes_found`, `bytes_done`, `choices` (JSON object, or None for none).
 
-        Returns:
-            The stored record.
+        Returns the stored record.
 
         Raises:
             TypeError: an unknown field, or a value of the wrong type.
         """
         with self._lock:
-            return self._queue.upsert(key, url, fields)
+            return target_record(self._queue.upsert(key, url, fields))
+
+    def queue_target(self, key: str, url: str, **fields: Any) -> None:
+        """`upsert_target` without building the record (the engine queues 100k URLs at once)."""
+        with self._lock:
+            self._queue.upsert(key, url, fields)
 
     def targets(self) -> list[TargetRecord]:
         """Every target, in queue order."""
