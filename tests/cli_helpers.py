@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -69,7 +70,14 @@ class Mirror:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            # A suite started in the background (`&`, nohup) ignores SIGINT, and children inherit
+            # that: the Ctrl+C tests must reach civittui as a terminal would.
+            preexec_fn=_default_sigint if os.name != "nt" else None,
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # exec keeps SIG_IGN, resets handlers
 
 
 def sha256_file(path: Path) -> str:
