@@ -14,6 +14,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from civittui.choices import TargetChoices
 from civittui.events import (
     GateChanged,
     ItemFailed,
@@ -69,7 +70,14 @@ TARGETS = [
     ),
     TargetUpdated("user:bob", "https://civitai.com/user/bob/posts", TargetStatus.QUEUED),
     TargetUpdated(
-        "user:carol", "https://civitai.com/user/carol", TargetStatus.CRAWLING, 12, 0, 0, 0
+        "user:carol",
+        "https://civitai.com/user/carol",
+        TargetStatus.CRAWLING,
+        12,
+        0,
+        0,
+        0,
+        choices=TargetChoices(latest=True, file_format="SafeTensor", types=("LORA",)),
     ),
 ]
 

@@ -141,6 +141,9 @@ class TargetList(VirtualList[TargetUpdated]):
             text.append(f"  {row.url}", self.get_component_rich_style("target--url"))
         else:
             text.append(row.url)
+        chosen = row.choices.describe()
+        if chosen:  # what of the URL is mirrored: `latest · SafeTensor pruned · LORA`
+            text.append(f"  [{chosen}]", counts_style)
         note = self._note_of(row.key) if self._note_of is not None else ""
         if note:
             text.append(f"  {note}", counts_style)
