@@ -24,9 +24,9 @@ from functools import lru_cache
 from itertools import compress, islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
 from civittui.errors import FilterListError
+from civittui.prompts.general import BRACKET_CHARS, filter_general
 from civittui.prompts.lists import (
     add_term,
     category_name,
@@ -37,9 +37,7 @@ from civittui.prompts.lists import (
 )
 from civittui.prompts.syntax import (
     COMMA,
-    OPENERS,
     SEPARATOR_KINDS,
-    SPACE,
     Token,
     join_separator,
     normalize,
@@ -61,7 +59,6 @@ __all__ = [
 
 # Bump when tokenizing or normal-form rules change, so `refilter` rewrites every sidecar.
 _RULES_VERSION = "1"
-_BRACKET_CHARS = frozenset("()[]{}")
 # A comma piece's mark: (category or None, trimmed text, kept?); see `FilterSet._mark_piece`.
 _Mark = tuple[str | None, str, bool]
 _PIECE_CACHE_SIZE = 1 << 17
@@ -305,7 +302,7 @@ class FilterSet:
         elif text:
             category = self._classify(text)
             if category is not None:
-                unbalanced = not _BRACKET_CHARS.isdisjoint(text) and bool(unmatched_brackets(text))
+                unbalanced = not BRACKET_CHARS.isdisjoint(text) and bool(unmatched_brackets(text))
                 # Unbalanced: its brackets must move onto a kept neighbour.
                 mark = None if unbalanced else (category, text, False)
         if len(self._pieces) + len(self._general_pieces) >= _PIECE_CACHE_SIZE:
@@ -320,69 +317,9 @@ class FilterSet:
         return mark
 
     def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
-        """`apply` for every prompt: tags beside words, removed unbalanced brackets, any `enabled`.
-
-        The fast paths give the same result where they apply; tests hold them to it.
-        """
-        classify = self._classify
-        removed: dict[str, list[str]] = {}
-        # Kept tokens as [separator before it, text, is a tag]; the text may gain a moved bracket.
-        kept: list[list[Any]] = []
-        groups: list[list[Any]] = []  # open attention groups: [opener, written before a kept token]
-        flags = 0
-        odd = True
-        for piece in split_pieces(prompt):
-            # Pieces alternate: text between separators, then a separator or a tag.
-            odd = not odd
-            is_tag = False
-            if odd:
-                kind = SEPARATOR_KINDS.get(piece)
-                if kind:
-                    flags |= kind
-                    continue
-                is_tag = True
-                flags |= SPACE
-            text = piece.strip()
-            if not text:
-                continue
-            category = classify(text)
-            if category is None or (enabled is not None and category not in enabled):
-                prefix = ""
-                if groups and not groups[-1][1]:
-                    # Brackets of removed tokens waiting for a kept token open before this one.
-                    prefix = "".join(g[0] for g in groups if not g[1])
-                    for group in groups:
-                        group[1] = True
-                    if is_tag:
-                        prefix += " "  # "(<lora:x>" would read back as "( <lora:x>"
-                kept.append([join_separator(flags) if kept else "", prefix + text, is_tag])
-                flags = SPACE if is_tag else 0
-                if not _BRACKET_CHARS.isdisjoint(text):
-                    for char, _ in unmatched_brackets(text):
-                        if char in OPENERS:
-                            groups.append([char, True])
-                        elif groups:
-                            groups.pop()
-                continue
-            if category in removed:
-                removed[category].append(text)
-            else:
-                removed[category] = [text]
-            if is_tag:
-                flags |= COMMA  # the tag kept its neighbours apart; a comma must do that now
-            if _BRACKET_CHARS.isdisjoint(text):
-                continue
-            for char, closing in unmatched_brackets(text):
-                if char in OPENERS:
-                    groups.append([char, False])
-                elif groups and groups.pop()[1]:
-                    # The group holds kept tokens: close it (with its weight) after the last.
-                    # A space keeps a trailing backslash from escaping the bracket, and a tag
-                    # apart from what follows it, as it reads back.
-                    last = kept[-1]
-                    space = last[2] or last[1].endswith("\\")
-                    last[1] += (" " if space else "") + closing
-        return FilterResult("".join([k[0] + k[1] for k in kept]), removed)
+        """`apply` for every prompt (see `civittui.prompts.general`)."""
+        categories = self._terms.keys() if enabled is None else enabled
+        return FilterResult(*filter_general(prompt, self._classify, categories))
 
     def sidecar_block(self, prompt: str | None, negative_prompt: str | None) -> dict[str, object]:
         """The ``filtered`` value of an image's metadata file (design §5).

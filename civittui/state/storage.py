@@ -19,41 +19,47 @@ before, the number of documents, the first journal to replay): a file that match
 by line without building a dict per item; any other file (older civittui, edited by hand) is
 parsed whole and checked document by document. Item documents stay in memory as their compact
 JSON bytes (about a fifth of the dict's size), decoded when read.
+
+Each job has its module: the snapshot's format `civittui.state.snapshot`, the journal
+`civittui.state.journal`, the compaction's merge `civittui.state.compaction`; this one holds the
+storage that drives them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-import re
 import threading
-import time
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from itertools import compress
-from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import Any
 
-import orjson
 from tinydb.storages import Storage
 
 from civittui.errors import StateError
 from civittui.fsio import fsync_dir, replace_file, write_bytes_atomic
-from civittui.state.records import (
-    ITEM_KINDS,
-    dir_doc_problem,
-    encode_item,
-    item_doc_problem,
-    target_doc_problem,
+from civittui.state.compaction import merged_chunks
+from civittui.state.journal import Batch, batch_bytes, journal_number, replay
+from civittui.state.records import ITEM_KINDS
+from civittui.state.snapshot import (
+    BLOCK,
+    FORMAT,
+    TABLES,
+    WAY_OUT,
+    Live,
+    Tables,
+    load_full,
+    read_snapshot,
+    serialize,
+    snapshot_chunks,
+    to_live,
 )
 
 __all__ = [
     "COMPACT_AT",
     "FORMAT",
     "JOURNAL_FROM",
+    "Live",
     "TABLES",
     "AtomicJSONStorage",
     "load_state",
@@ -62,137 +68,23 @@ __all__ = [
     "serialize",
 ]
 
-FORMAT = 1
-"""Version of the state layout, kept in table `civittui`, document 1."""
-
-TABLES: tuple[str, ...] = (
-    *ITEM_KINDS,
-    "targets",
-    "settings",
-    "dirs",
-    "members",
-    "civittui",
-    "hashes",
-)
-"""Every table a state file may hold."""
-
-Tables = dict[str, dict[str, dict[str, Any]]]
-"""Tables as TinyDB stores them in JSON: `{table: {doc_id: document}}`."""
-Live = dict[str, dict[int, Any]]
-"""Tables in memory: `{table: {doc_id: document}}`; item documents are their JSON bytes."""
-
 JOURNAL_FROM = 4_000_000
 """Snapshot size (bytes, ~20k items) from which a flush appends to the journal instead of
 rewriting the snapshot (below it a rewrite costs a few milliseconds)."""
 COMPACT_AT = 0.5
 """A new snapshot is written when the journal reaches this fraction of the snapshot's size."""
-_CHECKSUM = "checksum"
-_CHECKSUM_LINE = re.compile(rb'"checksum":\{"1":\{"crc":(\d+),"docs":(\d+),"journal":(\d+)\}\}\n')
+_BLOCK = BLOCK
 _ITEM_KINDS = frozenset(ITEM_KINDS)
-_DONE_PREFIX = b'{"status":"done"'
-
-WAY_OUT = (
-    "move it aside with `civittui status --reset-state` or rename it, then run again: "
-    "files already on disk are re-verified, nothing is downloaded twice"
-)
 
 
-CHUNK_DOCS = 5_000
-"""Documents encoded per orjson call on flush (~2-5 ms each: the longest the loop waits)."""
-
-
-def _corrupt(path: Path, detail: str) -> StateError:
-    return StateError(f"state file {path} is corrupt ({detail}); {WAY_OUT}")
+def _read_snapshot(path: Path) -> tuple[Live, int, int] | None:
+    """`read_snapshot` with this module's block size."""
+    return read_snapshot(path, _BLOCK)
 
 
 def load_state(path: Path) -> Tables | None:
-    """Read and check a state file (see `_load_full`)."""
-    return _load_full(path)[0]
-
-
-def _load_full(path: Path) -> tuple[Tables | None, int]:
-    """Read and check a state file, parsing it whole.
-
-    Args:
-        path: the state file.
-
-    Returns:
-        The tables as TinyDB stores them (`{table: {doc_id: document}}`), or None when there is
-        no file yet; and the first journal the file does not hold (0 when it does not say).
-
-    Raises:
-        StateError: the file cannot be read, is not JSON, is not civittui state, or holds
-            documents of the wrong shape; the message offers the way out.
-    """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None, 0
-    except OSError as err:
-        raise StateError(
-            f"cannot read state file {path} ({err.strerror or err}); "
-            f"fix its permissions or {WAY_OUT}"
-        ) from None
-    if not raw.strip():
-        raise _corrupt(path, "the file is empty")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise _corrupt(path, str(err)) from None
-    if not isinstance(data, dict):
-        raise _not_ours(path, "the top level is not an object")
-    # written by `snapshot_chunks`: it says which journals follow, nothing about the documents
-    check = data.pop(_CHECKSUM, None)
-    journal = 0
-    if isinstance(check, dict) and isinstance(check.get("1"), dict):
-        number = check["1"].get("journal")
-        journal = number if type(number) is int and number >= 0 else 0
-    strangers = sorted(set(data) - set(TABLES))
-    if strangers:
-        raise _not_ours(path, f"it holds table {strangers[0]!r}")
-    meta = data.get("civittui", {}).get("1", {})
-    version = meta.get("format", FORMAT) if isinstance(meta, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise _corrupt(path, f"civittui 1: format {version!r} is not a number")
-    if version > FORMAT:
-        raise StateError(
-            f"state file {path} was written by a newer civittui (format {version!r}); "
-            f"upgrade civittui, or {WAY_OUT}"
-        )
-    problem = _shape_problem(data)
-    if problem is not None:
-        raise _corrupt(path, problem)
-    return data, journal
-
-
-def _not_ours(path: Path, detail: str) -> StateError:
-    return StateError(f"state file {path} is not civittui state ({detail}); {WAY_OUT}")
-
-
-def _shape_problem(data: dict[str, Any]) -> str | None:
-    """Say what in civittui's tables does not have the shape civittui writes."""
-    for name, table in data.items():
-        if not isinstance(table, dict):
-            return f"table {name!r} is not an object"
-        if name in ITEM_KINDS:
-            check = item_doc_problem
-        elif name == "targets":
-            check = target_doc_problem
-        elif name == "dirs":
-            check = dir_doc_problem
-        else:
-            check = _plain_doc_problem
-        for doc_id, doc in table.items():
-            if not (doc_id.isascii() and doc_id.isdigit()):
-                return f"table {name!r} has document id {doc_id!r}, not a number"
-            problem = check(doc)
-            if problem is not None:
-                return f"{name} {doc_id}: {problem}"
-    return None
-
-
-def _plain_doc_problem(doc: object) -> str | None:
-    return None if isinstance(doc, dict) else "not an object"
+    """Read and check a state file (see `load_full`)."""
+    return load_full(path)[0]
 
 
 def quarantine(path: Path) -> Path:
@@ -225,416 +117,11 @@ def quarantine(path: Path) -> Path:
     return aside
 
 
-def serialize(tables: Tables, chunk_docs: int = CHUNK_DOCS) -> Iterator[bytes]:
-    """Encode tables as one JSON object, `chunk_docs` documents per piece.
-
-    orjson holds the GIL while it encodes: one `dumps` of 100k documents (25 MB) would freeze
-    the event loop for 35-110 ms. Encoding in pieces lets the loop run between them; the pieces
-    concatenate to exactly the JSON of `tables`.
-    """
-    yield b"{"
-    for t, (name, docs) in enumerate(tables.items()):
-        yield (b"," if t else b"") + orjson.dumps(name) + b":{"
-        items = iter(docs.items())
-        first = True
-        while piece := dict(itertools.islice(items, chunk_docs)):
-            body = orjson.dumps(piece)[1:-1]  # strip the piece's own braces
-            yield body if first else b"," + body
-            first = False
-        yield b"}"
-    yield b"}"
-
-
 def remove_stale_temps(path: Path) -> None:
     """Delete temp files a killed flush left beside `path` (one process owns a state file)."""
     for leftover in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
             leftover.unlink()
-
-
-def snapshot_chunks(
-    tables: Live,
-    journal: int,
-    chunk_docs: int = CHUNK_DOCS,
-    start: tuple[int, int] | None = None,
-) -> Iterator[bytes]:
-    """Encode in-memory tables as a snapshot: TinyDB's JSON, one document a line, then the
-    `checksum` table (see the module docstring), `chunk_docs` documents per piece.
-
-    `start`: (CRC, documents) of a snapshot's beginning already written; its tables go on."""
-    if start is None:
-        crc = zlib.crc32(b"{\n")
-        docs = 0
-        yield b"{\n"
-    else:
-        crc, docs = start
-    for name, table in tables.items():
-        encode = _item_line if name in _ITEM_KINDS else _doc_line
-        piece = b'"' + name.encode() + b'":{\n'
-        items = iter(table.items())
-        sep = b""
-        while lines := [encode(i, d) for i, d in itertools.islice(items, chunk_docs)]:
-            docs += len(lines)
-            piece += sep + b"\n,".join(lines)
-            crc = zlib.crc32(piece, crc)
-            yield piece
-            piece, sep = b"", b"\n,"
-        piece += b"\n},\n" if sep else b"},\n"
-        crc = zlib.crc32(piece, crc)
-        yield piece
-    yield b'"checksum":{"1":{"crc":%d,"docs":%d,"journal":%d}}\n}' % (crc, docs, journal)
-
-
-def _item_line(doc_id: int, doc: bytes) -> bytes:
-    return b'"%d":%b' % (doc_id, doc)
-
-
-def _doc_line(doc_id: int, doc: dict[str, Any]) -> bytes:
-    return b'"%d":%b' % (doc_id, orjson.dumps(doc))
-
-
-_BLOCK = 1 << 24
-_split_id = methodcaller("split", b'":', 1)
-_id_text = itemgetter(0)
-_doc_text = itemgetter(1)
-_unquote = methodcaller("lstrip", b',"')
-
-
-def _read_snapshot(path: Path) -> tuple[Live, int, int] | None:
-    """Load a snapshot written by `snapshot_chunks`, 16 MB at a time with C-level splits
-    (a line-by-line loop costs ~1.5 us a document: 1.5 s at a million).
-
-    Returns:
-        (tables, first journal to replay, file size), or None when the file is not such a
-        snapshot or does not match its checksum: then it must be parsed whole and checked.
-    """
-    try:
-        handle = path.open("rb")
-    except OSError:
-        return None
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(max(0, size - 256))
-        tail = handle.read()
-        at = tail.rfind(b'\n"checksum":')
-        check = _CHECKSUM_LINE.fullmatch(tail[at + 1 : -1]) if at >= 0 else None
-        if check is None or not tail.endswith(b"\n}"):
-            return None
-        body = size - len(tail) + at + 1  # bytes before the checksum line
-        handle.seek(0)
-        if handle.read(2) != b"{\n":
-            return None
-        reader = _Sections()
-        crc = zlib.crc32(b"{\n")
-        remaining = body - 2
-        carry = b""
-        while remaining > 0:
-            block = handle.read(min(_BLOCK, remaining))
-            if not block:
-                return None
-            remaining -= len(block)
-            crc = zlib.crc32(block, crc)
-            text = carry + block
-            cut = text.rfind(b"\n") + 1 if remaining else len(text)
-            carry = text[cut:]
-            if not reader.feed(text[:cut] if cut < len(text) else text):
-                return None
-    if carry or reader.table is not None:
-        return None
-    if crc != int(check[1]) or reader.docs != int(check[2]) or not _meta_ok(reader.tables):
-        return None
-    return reader.tables, int(check[3]), size
-
-
-class _Sections:
-    """Parses whole lines of a snapshot's body into tables.
-
-    Lines are split, matched to ids and trimmed by `map` over C functions: a Python loop, or a
-    regular expression scanning the text, costs several times more per document.
-    """
-
-    def __init__(self) -> None:
-        self.tables: Live = {}
-        self.table: dict[int, Any] | None = None
-        self.items = False
-        self.docs = 0
-
-    def feed(self, text: bytes) -> bool:
-        """Take complete lines; False when they are not what `snapshot_chunks` writes."""
-        lines = text.split(b"\n")
-        if lines.pop():
-            return False  # the text ends with a newline
-        at, count = 0, len(lines)
-        while at < count:
-            if self.table is None:
-                header = lines[at]
-                name = header[1:-3].decode("ascii", "replace")
-                if not (header.startswith(b'"') and header.endswith(b'":{')):
-                    return False
-                if name not in TABLES or name in self.tables:
-                    return False
-                self.table = self.tables[name] = {}
-                self.items = name in _ITEM_KINDS
-                at += 1
-                continue
-            try:
-                end = lines.index(b"},", at)
-            except ValueError:
-                end = count
-            if end > at and not self._docs(lines[at:end]):
-                return False
-            if end < count:
-                self.table = None
-            at = end + 1
-        return True
-
-    def _docs(self, lines: list[bytes]) -> bool:
-        """Documents `"id":{...}` one a line, each but the table's first led by a comma."""
-        assert self.table is not None
-        try:
-            pairs = list(map(_split_id, lines))
-            ids = list(map(int, map(_unquote, map(_id_text, pairs))))
-            docs = list(map(_doc_text, pairs))
-        except (ValueError, IndexError):
-            return False
-        if not self.items:
-            docs = list(map(_loads_dict, docs))
-            if any(type(doc) is not dict for doc in docs):
-                return False
-        self.table.update(zip(ids, docs, strict=True))
-        self.docs += len(docs)
-        return True
-
-
-def _loads_dict(raw: bytes) -> Any:
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return doc
-
-
-def _meta_ok(tables: Live) -> bool:
-    """True when the non-item tables hold objects and the format is one this civittui reads
-    (else the whole-file path gives the precise message)."""
-    for name, table in tables.items():
-        if name not in _ITEM_KINDS and any(type(doc) is not dict for doc in table.values()):
-            return False
-    meta = tables.get("civittui", {}).get(1, {})
-    version = meta.get("format", FORMAT)
-    return type(version) is int and version <= FORMAT
-
-
-def _to_live(data: Tables) -> Live:
-    """Tables parsed whole (and checked) into the in-memory form."""
-    live: Live = {}
-    for name, table in data.items():
-        if name in _ITEM_KINDS:
-            live[name] = {int(i): encode_item(doc) for i, doc in table.items()}
-        else:
-            live[name] = {int(i): doc for i, doc in table.items()}
-    return live
-
-
-# --- the journal --------------------------------------------------------------------------------
-
-Batch = dict[tuple[str, int], Any]
-"""Changes of one flush: (table, doc_id) -> the new document (bytes for items), None if dropped."""
-
-
-def batch_bytes(batch: Batch) -> bytes:
-    """A batch as journal lines (`table TAB id TAB json-or-minus`), closed by `# TAB count TAB
-    crc32`: replay applies a batch only whole, so a torn append loses that flush alone."""
-    lines = []
-    for (table, doc_id), doc in batch.items():
-        if doc is None:
-            payload = b"-"
-        elif type(doc) is bytes:
-            payload = doc
-        else:
-            payload = orjson.dumps(doc)
-        lines.append(b"%b\t%d\t%b\n" % (table.encode(), doc_id, payload))
-    body = b"".join(lines)
-    return body + b"#\t%d\t%d\n" % (len(lines), zlib.crc32(body))
-
-
-def replay(path: Path, tables: Live, since: Batch | None = None) -> int:
-    """Apply the whole batches of a journal file to `tables` (and record them in `since`).
-
-    Returns:
-        The offset just past the last whole batch (a torn tail starts there).
-    """
-    good = 0
-    offset = 0
-    pending: list[bytes] = []
-    crc = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            offset += len(line)
-            if not line.endswith(b"\n"):
-                break
-            if line.startswith(b"#\t"):
-                parts = line.split(b"\t")
-                if len(parts) != 3 or parts[1] != b"%d" % len(pending) or parts[2] != b"%d\n" % crc:
-                    break
-                if not _apply(pending, tables, since):
-                    break
-                good = offset
-                pending, crc = [], 0
-                continue
-            pending.append(line)
-            crc = zlib.crc32(line, crc)
-    return good
-
-
-def _apply(lines: list[bytes], tables: Live, since: Batch | None) -> bool:
-    """Apply one batch's lines; False (nothing applied) when one of them is not understood."""
-    changes = []
-    for line in lines:
-        parts = line[:-1].split(b"\t", 2)
-        if len(parts) != 3 or not parts[1].isdigit():
-            return False
-        name = parts[0].decode("ascii", "replace")
-        if name not in TABLES:
-            return False
-        payload = parts[2]
-        doc: Any = None
-        if payload != b"-":
-            doc = payload if name in _ITEM_KINDS else _loads_dict(payload)
-            if doc is None or (name not in _ITEM_KINDS and type(doc) is not dict):
-                return False
-        changes.append((name, int(parts[1]), doc))
-    for name, doc_id, doc in changes:
-        table = tables.setdefault(name, {})
-        if doc is None:
-            table.pop(doc_id, None)
-        else:
-            table[doc_id] = doc
-        if since is not None:
-            since[name, doc_id] = doc
-    return True
-
-
-_MERGE_BLOCK = 1 << 20
-_lstrip_comma = methodcaller("lstrip", b",")
-
-
-def _line_blocks(handle: Any) -> Iterator[list[bytes]]:
-    """The rest of a file as lists of whole lines (without their newline), ~1 MB at a time:
-    each C call on a block holds the GIL for about a millisecond."""
-    carry = b""
-    while block := handle.read(_MERGE_BLOCK):
-        text = carry + block
-        cut = text.rfind(b"\n") + 1
-        carry = text[cut:]
-        lines = text[:cut].split(b"\n")
-        lines.pop()
-        yield lines
-    if carry:
-        yield [carry]
-
-
-def _merge_docs(lines: list[bytes], changed: dict[int, Any]) -> list[bytes]:
-    """A table's document lines with `changed` applied (and popped from it), without their
-    leading commas; C-level `map`s over the lines, Python only for the changed ones."""
-    ids = list(map(int, map(_unquote, map(_id_text, map(_split_id, lines)))))
-    kept: list[bytes | None] = list(map(_lstrip_comma, lines))
-    hits = list(compress(range(len(ids)), map(changed.__contains__, ids)))
-    for k in hits:
-        doc = changed.pop(ids[k])
-        kept[k] = None if doc is None else b'"%d":%b' % (ids[k], doc)
-    return list(filter(None, kept))
-
-
-def merged_chunks(
-    old: Path, small: Live, changes: Batch, journal: int, chunk_docs: int = CHUNK_DOCS
-) -> Iterator[bytes]:
-    """A new snapshot from the one on disk and the changes since, streamed: the same bytes
-    `snapshot_chunks` would give for the merged tables (new items at the end of their table).
-
-    Copying a million-item table in memory would hold the store's lock (and so the event loop)
-    for 40-80 ms; this reads the old snapshot line by line in the compaction's thread instead.
-    `small` holds the tables other than items, copied when the journal was sealed.
-
-    Raises:
-        OSError: the old snapshot cannot be read or is not one `snapshot_chunks` wrote.
-    """
-    by_table: dict[str, dict[int, Any]] = {kind: {} for kind in ITEM_KINDS}
-    for count, ((table, doc_id), doc) in enumerate(changes.items()):
-        if table in _ITEM_KINDS:
-            by_table[table][doc_id] = doc
-        if count % 50_000 == 0:
-            time.sleep(0)  # let the event loop's thread have the GIL now
-    crc = zlib.crc32(b"{\n")
-    docs = 0
-    yield b"{\n"
-    done: set[str] = set()
-    name: str | None = None
-    changed: dict[int, Any] | None = None
-    piece, sep = b"", b""
-    with old.open("rb") as handle:
-        if handle.readline() != b"{\n":
-            raise OSError(f"{old} is not a snapshot this civittui wrote")
-        finished = False
-        for lines in _line_blocks(handle):
-            if finished:
-                break
-            at, count = 0, len(lines)
-            while at < count:
-                if name is None:
-                    header = lines[at]
-                    at += 1
-                    if header.startswith(b'"checksum":'):
-                        finished = True
-                        break
-                    if not (header.startswith(b'"') and header.endswith(b'":{')):
-                        raise OSError(f"{old} is not a snapshot this civittui wrote")
-                    name = header[1:-3].decode("ascii", "replace")
-                    changed = by_table.get(name)
-                    piece, sep = (header + b"\n" if changed is not None else b""), b""
-                    continue
-                try:
-                    end = lines.index(b"},", at)
-                except ValueError:
-                    end = count
-                if changed is not None and end > at:
-                    kept = _merge_docs(lines[at:end], changed)
-                    docs += len(kept)
-                    if kept:
-                        piece += sep + b"\n,".join(kept)
-                        sep = b"\n,"
-                    crc = zlib.crc32(piece, crc)
-                    yield piece
-                    piece = b""
-                    time.sleep(0)  # let the event loop's thread have the GIL now
-                if end < count:  # the table ends here
-                    if changed is not None:
-                        done.add(name)
-                        new = [b'"%d":%b' % (i, d) for i, d in changed.items() if d is not None]
-                        for start in range(0, len(new), chunk_docs):
-                            part = new[start : start + chunk_docs]
-                            docs += len(part)
-                            piece += sep + b"\n,".join(part)
-                            sep = b"\n,"
-                            crc = zlib.crc32(piece, crc)
-                            yield piece
-                            piece = b""
-                        piece += b"\n},\n" if sep else b"},\n"
-                        crc = zlib.crc32(piece, crc)
-                        yield piece
-                        piece = b""
-                        by_table[name] = {}
-                    name = None
-                at = end + 1
-    rest: Live = {k: {i: d for i, d in t.items() if d is not None} for k, t in by_table.items()}
-    tail = {k: v for k, v in rest.items() if k not in done} | small
-    for piece in snapshot_chunks(tail, journal, chunk_docs, start=(crc, docs)):
-        yield piece
-
-
-def _journal_number(path: Path, leftover: Path) -> int | None:
-    suffix = leftover.name[len(path.name) + len(".journal.") :]
-    return int(suffix) if suffix.isascii() and suffix.isdigit() else None
 
 
 class AtomicJSONStorage(Storage):
@@ -670,8 +157,8 @@ class AtomicJSONStorage(Storage):
         self._size_lock = threading.Lock()
         loaded = _read_snapshot(path)
         if loaded is None:
-            data, first = _load_full(path)
-            live = _to_live(data) if data is not None else None
+            data, first = load_full(path)
+            live = to_live(data) if data is not None else None
             self._trusted = False  # next flush writes a checksummed snapshot
             if data is not None:
                 self.snapshot_size = path.stat().st_size
@@ -689,7 +176,7 @@ class AtomicJSONStorage(Storage):
     def _journals(self) -> list[tuple[int, Path]]:
         found = []
         for leftover in self.path.parent.glob(f"{self.path.name}.journal.*"):
-            number = _journal_number(self.path, leftover)
+            number = journal_number(self.path, leftover)
             if number is not None:
                 found.append((number, leftover))
         return sorted(found)
