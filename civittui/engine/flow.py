@@ -136,20 +136,7 @@ class EngineCore:
             extra = {"choices": picked} if picked else {}
             self._store.queue_target(state.target.key, state.target.url, **extra)
             return
-        self._store.queue_target(
-            state.target.key,
-            state.target.url,
-            status=str(state.status),
-            found=state.found,
-            done=state.done,
-            failed=state.failed,
-            skipped=state.skipped,
-            error=state.error,
-            name=state.name,
-            bytes_found=state.bytes_found,
-            bytes_done=state.bytes_done,
-            choices=state.choices.to_json() or None,
-        )
+        self._store.queue_target(state.target.key, state.target.url, **state.stored())
 
     def _settle(self, state: TargetState) -> None:
         if state.interrupted:

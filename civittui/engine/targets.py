@@ -69,17 +69,27 @@ class TargetState:
         # Any other target is crawled again and its done items recounted, bytes too.
         self.name = record.name
 
-    def report(self) -> dict[str, Any]:
-        """The target's line in the run report."""
+    def stored(self) -> dict[str, Any]:
+        """What the state keeps of it (`Store.upsert_target`'s fields)."""
         return {
-            "key": self.target.key,
-            "url": self.target.url,
             "status": str(self.status),
             "found": self.found,
             "done": self.done,
             "failed": self.failed,
             "skipped": self.skipped,
             "error": self.error,
+            "name": self.name,
+            "bytes_found": self.bytes_found,
+            "bytes_done": self.bytes_done,
+            "choices": self.choices.to_json() or None,
+        }
+
+    def report(self) -> dict[str, Any]:
+        """The target's line in the run report."""
+        return {
+            "key": self.target.key,
+            "url": self.target.url,
+            **self.stored(),
             "choices": self.choices.to_json(),
         }
 

@@ -357,15 +357,9 @@ class Store(SmallTables):
     # ------------------------------------------------------------------------------- targets
 
     def upsert_target(self, key: str, url: str, **fields: Any) -> TargetRecord:
-        """Add a target at the end of the queue, or update the one with this key.
-
-        Args:
-            key: stable target key, e.g. `user:alice`.
-            url: the URL as the user gave it.
-            **fields: any of `status`, `found`, `done`, `failed`, `skipped`, `error`, `name`,
-                `bytes_found`, `bytes_done`, `choices` (JSON object, or None for none).
-
-        Returns the stored record.
+        """Add a target (key `user:alice`, the URL as given) at the end of the queue, or update
+        the one with this key; `fields`: any of `status`, `found`, `done`, `failed`, `skipped`,
+        `error`, `name`, `bytes_found`, `bytes_done`, `choices` (JSON object, or None).
 
         Raises:
             TypeError: an unknown field, or a value of the wrong type.
