@@ -428,3 +428,28 @@ def test_members_are_kept_in_chunks_and_a_flush_writes_only_the_grown_one(tmp_pa
     again = Store.open(path, read_only=True)
     assert again.members("user:erin") == set() and again.members("model:7") == {"file:1"}
     again.close()
+
+
+def test_queueing_many_targets_at_once_keeps_order_fields_and_existing_ones(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = Store.open(path)
+    store.upsert_target("user:b", "https://civitai.com/user/b", status="done", found=4)
+    store.queue_targets(
+        [
+            ("post:1", "https://civitai.com/posts/1", {}),
+            ("user:b", "https://civitai.com/user/b", {}),  # queued already: updated in place
+            ("model:7", "https://civitai.com/models/7", {"choices": {"latest": True}}),
+        ]
+    )
+    store.flush()
+    store.close()
+    again = Store.open(path, read_only=True)
+    rows = [(t.key, t.status, t.found, t.choices) for t in again.targets()]
+    assert rows == [
+        ("user:b", "done", 4, None),
+        ("post:1", "queued", 0, None),
+        ("model:7", "queued", 0, {"latest": True}),
+    ]
+    with pytest.raises(TypeError):
+        again.queue_targets([("user:c", "u", {"colour": "red"})])
+    again.close()

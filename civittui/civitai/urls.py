@@ -42,6 +42,7 @@ KNOWN_HOSTS = ("civitai.com", "civitai.red", "civitai.green", "civitai.blue")
 
 _MAX_ID = 2**31 - 1  # ids are Postgres `integer`
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")  # one C scan: 100k URLs are queued at once
+_DIGITS = re.compile(r"[0-9]+")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CREATOR_FILTERS = {"types": "types", "basemodels": "baseModels"}
 _MODEL_TYPES = {name.lower(): name for name in MODEL_TYPES}
@@ -117,8 +118,13 @@ def _host_matches(netloc: str, hostname: str, extra_hosts: Iterable[str]) -> boo
 
 
 def _id(raw: str, what: str, url: str) -> int:
-    if not re.fullmatch(r"[0-9]+", raw):
+    if not _DIGITS.fullmatch(raw):
         raise UrlError(f"unsupported CivitAI page: {url}")
+    return _in_range(raw, what, url)
+
+
+def _in_range(raw: str, what: str, url: str) -> int:
+    """`raw` (ASCII digits) as an id CivitAI can have."""
     value = int(raw)
     if not 0 < value <= _MAX_ID:
         raise UrlError(f"invalid {what} id {raw} (must be 1 to {_MAX_ID}): {url}")
@@ -143,7 +149,7 @@ def parse_url(text: str, *, extra_hosts: Iterable[str] = ()) -> Target:
     plain = _PLAIN_PAGE.fullmatch(given)
     if plain is not None:
         kind, what = _PLAIN_KINDS[plain[1]]
-        return Target(kind=kind, url=given, id=_id(plain[2], what, given))
+        return Target(kind=kind, url=given, id=_in_range(plain[2], what, given))
     url = mask_secret_params(given)
     parts = _civitai_parts(given, url, extra_hosts)
     segments = [unquote(s) for s in parts.path.split("/") if s]

@@ -130,13 +130,8 @@ class EngineCore:
                 last = state
             await anyio.sleep(0.25)
 
-    def _persist_target(self, state: TargetState, *, fresh: bool = False) -> None:
-        if fresh:  # just queued: the stored defaults are its state, but for its choices
-            picked = state.choices.to_json()
-            extra = {"choices": picked} if picked else {}
-            self._store.queue_target(state.target.key, state.target.url, **extra)
-            return
-        self._store.queue_target(state.target.key, state.target.url, **state.stored())
+    def _persist_target(self, state: TargetState) -> None:
+        self._store.queue_targets([(state.target.key, state.target.url, state.stored())])
 
     def _settle(self, state: TargetState) -> None:
         if state.interrupted:

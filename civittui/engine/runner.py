@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -139,11 +140,9 @@ class Engine(LiveSettings):
         return (self._config.api_host,)
 
     def add_urls(self, urls: Sequence[str], *, choices: TargetChoices | None = None) -> list[str]:
-        """Queue URLs; all or nothing.
-
-        `choices` say what of each URL to mirror (latest version only, one file kind, model
-        types, content level) and are kept with the target; None keeps a queued target's
-        choices (a new one mirrors everything).
+        """Queue URLs; all or nothing. `choices` say what of each URL to mirror (latest version
+        only, one file kind, model types, content level) and are kept with the target; None
+        keeps a queued target's choices (a new one mirrors everything).
 
         Raises:
             UrlError: one of them is not a CivitAI URL civittui can mirror.
@@ -151,6 +150,7 @@ class Engine(LiveSettings):
         hosts = self._hosts()
         targets = [parse_url(url, extra_hosts=hosts) for url in urls]
         keys = []
+        fresh_ones: list[tuple[str, str, dict[str, Any]]] = []  # stored in one write, below
         for target in targets:
             state = self._targets.get(target.key)
             if fresh := state is None or state.removed:
@@ -166,10 +166,16 @@ class Engine(LiveSettings):
                 state.choices = choices
             for note in target.notes:
                 self._backlog.append(Notice(note))
-            if not self._dry_run:  # a dry run leaves no target behind to download later
-                self._persist_target(state, fresh=fresh)
+            if self._dry_run:
+                pass  # a dry run leaves no target behind to download later
+            elif fresh:  # the stored defaults are its state, but for its choices
+                picked = state.choices.to_json()
+                fresh_ones.append((target.key, target.url, {"choices": picked} if picked else {}))
+            else:
+                self._persist_target(state)
             self._backlog.append(state.event())
             keys.append(target.key)
+        self._store.queue_targets(fresh_ones)
         self._told.set()
         self._wake.set()
         return keys

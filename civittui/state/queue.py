@@ -92,6 +92,33 @@ class TargetQueue:
         self._writes.put(_TABLE, doc_id, doc)
         return doc
 
+    def add(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Queue (key, url, fields) targets at the end in order, as `upsert` would, in one write
+        for those not queued yet."""
+        now = utc_now()
+        new: dict[int, Doc] = {}
+        for key, url, fields in entries:
+            if key in self._ids:
+                self.upsert(key, url, fields)
+                continue
+            doc = {
+                "key": key,
+                "url": url,
+                "status": "queued",
+                "position": len(self._ids),
+                **dict.fromkeys(TARGET_COUNTS, 0),
+                "error": None,
+                "added": now,
+                **(_checked_fields(fields) if fields else {}),
+                "updated": now,
+            }
+            if not doc.get("choices"):
+                doc.pop("choices", None)
+            self._ids[key] = self._next_id
+            new[self._next_id] = doc
+            self._next_id += 1
+        self._writes.put_many(_TABLE, new)
+
     def all(self) -> list[TargetRecord]:
         """Every target, in queue order."""
         records = [target_record(doc) for doc in self._table.raw().values()]

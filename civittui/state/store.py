@@ -367,10 +367,11 @@ class Store(SmallTables):
         with self._lock:
             return target_record(self._queue.upsert(key, url, fields))
 
-    def queue_target(self, key: str, url: str, **fields: Any) -> None:
-        """`upsert_target` without building the record (the engine queues 100k URLs at once)."""
+    def queue_targets(self, entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """`upsert_target` for many (key, url, fields) at once, in order, without building records
+        (the engine queues 100k URLs at once)."""
         with self._lock:
-            self._queue.upsert(key, url, fields)
+            self._queue.add(entries)
 
     def targets(self) -> list[TargetRecord]:
         """Every target, in queue order."""

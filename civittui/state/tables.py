@@ -73,6 +73,13 @@ class Writes:
         self.changed[table, doc_id] = doc
         return self.table(table).put(doc_id, doc)
 
+    def put_many(self, table: str, docs: dict[int, Any]) -> None:
+        """Store documents that are new to `table` (one call for a batch of 100k targets)."""
+        self._check()
+        self.gen += len(docs)
+        self.changed.update({(table, doc_id): doc for doc_id, doc in docs.items()})
+        self.table(table).raw().update(docs)
+
     def drop(self, table: str, doc_id: int) -> Any:
         """Remove a document; returns it."""
         self._check()
