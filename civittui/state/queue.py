@@ -48,6 +48,13 @@ def _checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _merged(base: Doc, fields: dict[str, Any], url: str, now: str) -> Doc:
+    doc = {**base, **fields, "url": url, "updated": now}
+    if not doc.get("choices"):
+        doc.pop("choices", None)  # everything: nothing to keep (older states have none)
+    return doc
+
+
 class TargetQueue:
     """Targets in table `targets`, ordered by their `position` field.
 
@@ -74,21 +81,8 @@ class TargetQueue:
         doc_id = self._ids.get(key)
         base: Doc | None = None if doc_id is None else self._table.doc(doc_id)
         if doc_id is None or base is None:
-            doc_id = self._next_id
-            self._next_id += 1
-            base = {
-                "key": key,
-                "url": url,
-                "status": "queued",
-                "position": len(self._ids),
-                **dict.fromkeys(TARGET_COUNTS, 0),
-                "error": None,
-                "added": now,
-            }
-            self._ids[key] = doc_id
-        doc = {**base, **fields, "url": url, "updated": now}
-        if not doc.get("choices"):
-            doc.pop("choices", None)  # everything: nothing to keep (older states have none)
+            doc_id, base = self._fresh(key, url, now)
+        doc = _merged(base, fields, url, now)
         self._writes.put(_TABLE, doc_id, doc)
         return doc
 
@@ -101,23 +95,25 @@ class TargetQueue:
             if key in self._ids:
                 self.upsert(key, url, fields)
                 continue
-            doc = {
-                "key": key,
-                "url": url,
-                "status": "queued",
-                "position": len(self._ids),
-                **dict.fromkeys(TARGET_COUNTS, 0),
-                "error": None,
-                "added": now,
-                **(_checked_fields(fields) if fields else {}),
-                "updated": now,
-            }
-            if not doc.get("choices"):
-                doc.pop("choices", None)
-            self._ids[key] = self._next_id
-            new[self._next_id] = doc
-            self._next_id += 1
+            doc_id, base = self._fresh(key, url, now)
+            new[doc_id] = _merged(base, _checked_fields(fields) if fields else fields, url, now)
         self._writes.put_many(_TABLE, new)
+
+    def _fresh(self, key: str, url: str, now: str) -> tuple[int, Doc]:
+        """A new target's document id and defaults, at the end of the queue."""
+        doc_id = self._next_id
+        self._next_id += 1
+        self._ids[key] = doc_id
+        base = {
+            "key": key,
+            "url": url,
+            "status": "queued",
+            "position": len(self._ids) - 1,
+            **dict.fromkeys(TARGET_COUNTS, 0),
+            "error": None,
+            "added": now,
+        }
+        return doc_id, base
 
     def all(self) -> list[TargetRecord]:
         """Every target, in queue order."""
