@@ -71,3 +71,22 @@ async def test_the_failures_pane_shows_a_failed_target_and_r_retries_it(
         await wait_until(pilot, lambda: any(config.root.rglob(entry.name)))
         await pilot.press("ctrl+q")
     assert app.return_code == 0
+
+
+def test_an_image_civitai_lists_nothing_for_is_not_found_not_done(mirror: Mirror, capsys) -> None:
+    """`/images/70255`, a typo: the API answers an empty page. That is a failure, not success."""
+    url = mirror.url("/images/70255")
+    assert mirror.run("get", url) == 1
+    capsys.readouterr()
+    assert mirror.run("failures", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["key"], r["reason"].split(":")[0]) for r in rows] == [
+        ("image:70255", "not found on CivitAI")
+    ]
+    assert mirror.run("status") == 1  # a gap, not "gaps 0"
+    # A post that exists still mirrors, and the same image fetched with another target is no gap.
+    post = mirror.fake.world.posts_of(mirror.fake.world.creator("alice"))[0]
+    image = post.images[0]
+    assert (
+        mirror.run("get", mirror.url(f"/posts/{post.id}"), mirror.url(f"/images/{image.id}")) == 0
+    )

@@ -12,7 +12,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from civittui.choices import TargetChoices
-from civittui.civitai.urls import Target
+from civittui.civitai.urls import Target, TargetKind
 from civittui.engine.badfile import BAD_FILE, bad_file, is_bad_file
 from civittui.engine.crawl import CrawlStats
 from civittui.engine.flow import EngineCore
@@ -94,9 +94,11 @@ class ItemFlow(EngineCore):
                 if not state.choices.is_default
                 else crawler.crawl(state.target, stats)
             )
+            listed = 0
             async for item in items:
                 if state.removed or self._stopping:
                     break
+                listed += 1
                 if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
                     await self._resumed.wait()
                 if item.key in self._seen:
@@ -106,6 +108,8 @@ class ItemFlow(EngineCore):
                 state.learn(item)
                 self.summary.found += 1
                 await self._route(item, state, processor)
+            if not listed and not (state.removed or self._stopping):
+                _nothing_listed(state.target, state.choices.nsfw or self._config.nsfw)
         except ApiError as exc:
             state.error = self._redact(exc.reason)
             failed = ItemFailed(
@@ -316,3 +320,19 @@ class ItemFlow(EngineCore):
                 state.interrupted = True  # stopped before its crawl or its downloads ended
             if state.interrupted:
                 self._settle(state)
+
+
+_MUST_LIST = (TargetKind.IMAGE, TargetKind.POST, TargetKind.MODEL, TargetKind.VERSION)
+
+
+def _nothing_listed(target: Target, nsfw: str) -> None:
+    """An image, post, model or version CivitAI lists nothing for does not exist there (a typo,
+    a deleted post): a failure, not a run that did nothing and succeeded. A creator without
+    models may well have none.
+
+    Raises:
+        ApiError: for those kinds.
+    """
+    if target.kind in _MUST_LIST:
+        hidden = "" if nsfw == "x" else f" (or hidden at nsfw = {nsfw})"
+        raise ApiError(f"not found on CivitAI{hidden}: nothing is listed for {target.url}")
