@@ -94,20 +94,7 @@ class ItemFlow(EngineCore):
                 if not state.choices.is_default
                 else crawler.crawl(state.target, stats)
             )
-            listed = 0
-            async for item in items:
-                if state.removed or self._stopping:
-                    break
-                listed += 1
-                if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
-                    await self._resumed.wait()
-                if item.key in self._seen:
-                    continue
-                self._seen.add(item.key)
-                state.found += 1
-                state.learn(item)
-                self.summary.found += 1
-                await self._route(item, state, processor)
+            listed = await self._take(items, state, processor)
             if not listed and not (state.removed or self._stopping):
                 _nothing_listed(state.target, state.choices.nsfw or self._config.nsfw)
         except ApiError as exc:
@@ -136,6 +123,26 @@ class ItemFlow(EngineCore):
         await self._emit(state.event())
         if not self._dry_run:
             self._persist_target(state)
+
+    async def _take(
+        self, items: AsyncIterator[Item], state: TargetState, processor: ItemProcessor
+    ) -> int:
+        """Route a crawl's items (each once per run); returns how many the crawl listed."""
+        listed = 0
+        async for item in items:
+            if state.removed or self._stopping:
+                break
+            listed += 1
+            if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
+                await self._resumed.wait()
+            if item.key in self._seen:
+                continue
+            self._seen.add(item.key)
+            state.found += 1
+            state.learn(item)
+            self.summary.found += 1
+            await self._route(item, state, processor)
+        return listed
 
     def _bad_record(self, reason: str) -> None:
         """The client dropped a malformed record: count it, say so once per reason."""
