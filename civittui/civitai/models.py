@@ -171,13 +171,8 @@ def check_version(raw: object, drop: Drop) -> Json:
         raise BadRecord("model version id is not a positive whole number")
     if not _text_or_none(version.get("name")):
         raise BadRecord("model version name is not text")
-    files: list[Json] = []
     raw_files = version.get("files")
-    for each in raw_files if isinstance(raw_files, list) else []:
-        try:
-            files.append(check_file(each))
-        except BadRecord as bad:
-            drop(bad.reason)
+    files = _kept(raw_files if isinstance(raw_files, list) else [], check_file, drop)
     images = version.get("images")
     words = version.get("trainedWords")
     return {
@@ -211,10 +206,16 @@ def check_model(raw: object, drop: Drop) -> Json:
     raw_versions = model.get("modelVersions")
     if not isinstance(raw_versions, list):
         raise BadRecord("model modelVersions is not a list")
-    versions: list[Json] = []
-    for each in raw_versions:
+    versions = _kept(raw_versions, lambda each: check_version(each, drop), drop)
+    return {**model, "modelVersions": versions}
+
+
+def _kept(raw: list[object], check: Callable[[object], Json], drop: Drop) -> list[Json]:
+    """The records of `raw` that `check` accepts; each refused one is told to `drop`."""
+    kept: list[Json] = []
+    for each in raw:
         try:
-            versions.append(check_version(each, drop))
+            kept.append(check(each))
         except BadRecord as bad:
             drop(bad.reason)
-    return {**model, "modelVersions": versions}
+    return kept
