@@ -140,7 +140,11 @@ def test_api_requests_start_at_least_min_interval_apart(mirror: Mirror) -> None:
     starts = sorted(r.started for r in mirror.fake.requests if r.server == "api")
     assert len(starts) >= 3
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.3 - 0.01
+    # The server sees a start when its thread gets to it, so one gap can shrink by that thread's
+    # scheduling delay on a loaded machine; the span of all starts only carries the delays of the
+    # first and the last, so it checks the spacing as a whole to within 30 ms.
+    assert starts[-1] - starts[0] >= 0.3 * len(gaps) - 0.03
+    assert min(gaps) >= 0.3 - 0.05
 
 
 def _first_post(fake: FakeCivitai, username: str) -> int:
