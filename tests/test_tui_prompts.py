@@ -62,6 +62,32 @@ async def test_prompts_are_listed_newest_first_with_the_filtered_prompt_beside(
         await pilot.press("ctrl+q")
 
 
+async def test_settings_show_objects_by_name_and_either_clip_skip_key(tmp_path: Path) -> None:
+    # ComfyUI uploads give `Model` as an object; A1111 infotext says "Clip skip". Both are
+    # strangers' text: one line each, no control characters, long values cut.
+    config = tui_config(tmp_path)
+    extra = {
+        "Model": {"name": "dreamshaper_8", "hash": "879db523c3"},
+        "Clip skip": "2",
+        "sampler": "Euler\x1b]52;c;aGk=\x07 " + "a" * 300,
+    }
+    write_sidecar(config.root, 101, OLD, meta_extra=extra, created_at="2026-10-01T10:00:00Z")
+    write_sidecar(config.root, 202, NEW, folder="Users/bob/Some Model")
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        prompt_list = await _open_prompts(app, pilot)
+        assert [row.image_id for row in prompt_list.rows] == [202, 101]
+        await pilot.press("down")
+        settings = str(app.query_one("#prompt-settings", Static).render())
+        lines = dict(line.split(maxsplit=1) for line in settings.splitlines() if " " in line)
+        assert lines["model"] == "dreamshaper_8"
+        assert settings.count("clip skip") == 1 and "clip skip 2" in " ".join(settings.split())
+        assert "\x1b" not in settings and "\x07" not in settings
+        assert all(len(line) <= 10 + 120 for line in settings.splitlines())
+        assert "a" * 119 not in settings and "…" in settings
+        await pilot.press("ctrl+q")
+
+
 async def test_switching_a_category_off_keeps_its_tokens_and_is_remembered(tmp_path: Path) -> None:
     app = _app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -50,6 +50,7 @@ def write_sidecar(
     username: str = "alice",
     created_at: str = "2026-11-01T10:00:00.000Z",
     negative: str = "lowres, bad hands",
+    meta_extra: dict[str, object] | None = None,
 ) -> Path:
     """Write an `{imageId}.txt` sidecar the way the engine does (design §5)."""
     path = root / folder / f"{image_id}.txt"
@@ -61,6 +62,7 @@ def write_sidecar(
         "steps": 28,
         "sampler": "Euler a",
         "cfgScale": 7,
+        **(meta_extra or {}),
     }
     doc = {
         "id": image_id,

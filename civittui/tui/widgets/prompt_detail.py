@@ -18,14 +18,37 @@ from civittui.tui.widgets.thumbnail import Thumbnail
 
 __all__ = ["PromptDetail"]
 
-_SETTINGS = (
-    ("seed", "seed"),
-    ("steps", "steps"),
-    ("sampler", "sampler"),
-    ("cfgScale", "cfg"),
-    ("Model", "model"),
-    ("clipSkip", "clip skip"),
+_SETTINGS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("seed",), "seed"),
+    (("steps",), "steps"),
+    (("sampler",), "sampler"),
+    (("cfgScale",), "cfg"),
+    (("Model",), "model"),
+    # A1111's infotext says "Clip skip"; CivitAI's own generator writes `clipSkip`.
+    (("clipSkip", "Clip skip"), "clip skip"),
 )
+"""Setting labels and the `meta` keys that carry them, first present wins."""
+
+_VALUE_CHARS = 120
+"""A setting is one line: longer values are cut (the whole `meta` is in the sidecar)."""
+
+
+def setting_value(value: object) -> str:
+    """One line for a `meta` value: an object by its name (ComfyUI uploads give `Model` as
+    `{"name": …, "hash": …}`), a list by its items, anything else as text."""
+    if isinstance(value, Mapping):
+        named = next((value[k] for k in ("name", "title") if value.get(k) not in (None, "")), None)
+        text = (
+            str(named)
+            if named is not None
+            else ", ".join(f"{k}: {v}" for k, v in value.items() if v not in (None, ""))
+        )
+    elif isinstance(value, list):
+        text = ", ".join(setting_value(item) for item in value)
+    else:
+        text = str(value)
+    text = display_text(text)
+    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 1] + "…"
 
 
 def settings_text(entry: PromptEntry) -> Text:
@@ -33,15 +56,15 @@ def settings_text(entry: PromptEntry) -> Text:
     rows: list[tuple[str, str]] = []
     if entry.width and entry.height:
         rows.append(("size", f"{entry.width}×{entry.height}"))
-    for key, label in _SETTINGS:
-        value = entry.meta.get(key)
-        if value not in (None, ""):
-            rows.append((label, display_text(value)))
+    for keys, label in _SETTINGS:
+        value = next((entry.meta[k] for k in keys if entry.meta.get(k) not in (None, "")), None)
+        if value is not None and (shown := setting_value(value)):
+            rows.append((label, shown))
     rows.append(("user", entry.username or "-"))
     rows.append(("posted", entry.created_at[:10] or "-"))
     text = Text(end="")
     for index, (label, value) in enumerate(rows):
-        text.append(f"{label:<9}", style="bold")
+        text.append(f"{label:<10}", style="bold")
         text.append(value + ("\n" if index < len(rows) - 1 else ""))
     return text
 
