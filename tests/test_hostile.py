@@ -72,6 +72,12 @@ def test_bad_image_records_are_dropped_with_reasons(
         serve_png(hostile, each["id"])
     page = images_page([bad[0], good[0], *bad[1:], good[1]])
     hostile.api("/api/v1/images", lambda h: h.json(page))
+    # A dry run names the same drops and reasons as the run.
+    assert (
+        run(hostile, tmp_path, "get", f"{hostile.api_base}/user/mallory/images", "--dry-run") == 0
+    )
+    planned = capsys.readouterr().err
+    assert "dropped 9 (" in planned and "image id is not a positive whole number" in planned
     code = run(hostile, tmp_path, "get", f"{hostile.api_base}/user/mallory/images")
     err = capsys.readouterr().err
     assert code == 0, err

@@ -40,6 +40,12 @@ def format_bytes(size: float) -> str:
     return f"{value:.1f} TiB"  # pragma: no cover
 
 
+def _dropped(summary: RunSummary) -> str:
+    """How many records the run did not use, and why (a dry run says the same as a run)."""
+    reasons = "; ".join(f"{k}: {v}" for k, v in sorted(summary.dropped_by_reason.items()))
+    return f"dropped {summary.dropped} ({reasons or NOT_THE_TARGETS})"
+
+
 def format_summary(summary: RunSummary) -> str:
     """The closing lines of a run."""
     if summary.dry_run:
@@ -48,7 +54,7 @@ def format_summary(summary: RunSummary) -> str:
             f"{format_bytes(summary.planned_bytes)} of model files to fetch, "
             f"{summary.api_calls} API calls used, {summary.planned_api_calls} more needed "
             f"(~{summary.planned_seconds:.0f} s at the current rate)"
-            + (f", {summary.dropped} dropped (not the target's)" if summary.dropped else "")
+            + (f", {_dropped(summary)}" if summary.dropped else "")
         )
     parts = [
         f"done {summary.done} ({summary.skipped} already on disk)",
@@ -58,8 +64,7 @@ def format_summary(summary: RunSummary) -> str:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failed_by_reason.items()))
         parts[-1] += f" ({reasons})"
     if summary.dropped:
-        reasons = "; ".join(f"{k}: {v}" for k, v in sorted(summary.dropped_by_reason.items()))
-        parts.append(f"dropped {summary.dropped} ({reasons or NOT_THE_TARGETS})")
+        parts.append(_dropped(summary))
     rate = summary.bytes / summary.seconds if summary.seconds else 0.0
     parts.append(
         f"{format_bytes(summary.bytes)} in {summary.seconds:.1f} s ({format_bytes(rate)}/s)"
