@@ -207,16 +207,22 @@ class FilterSet:
         if enabled is not None:
             return self._apply_general(prompt, enabled)
         kept, removed = self._apply_cached(prompt)
-        # The cached lists stay private: the caller gets its own.
-        return FilterResult(kept, {c: t.copy() for c, t in removed.items()} if removed else {})
+        # The cached tuples stay private: the caller gets lists of its own.
+        return FilterResult(kept, {c: list(t) for c, t in removed.items()} if removed else {})
 
-    def _apply_all(self, prompt: str) -> _Result:
-        """`apply` with every category enabled, as (kept prompt, removed) for the prompt cache."""
+    def _apply_all(self, prompt: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """`apply` with every category enabled, as (kept prompt, removed) for the prompt cache.
+
+        Strings in tuples and dicts only: the garbage collector stops tracking such an entry
+        once it has seen it, so a full cache does not make every full collection slower.
+        """
         if "，" in prompt or "、" in prompt:
-            return filter_general(prompt, self._classify, self.categories)
-        if "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
-            return self._apply_lines(prompt)
-        return self._apply_commas(prompt)
+            kept, removed = filter_general(prompt, self._classify, self.categories)
+        elif "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
+            kept, removed = self._apply_lines(prompt)
+        else:
+            kept, removed = self._apply_commas(prompt)
+        return kept, {c: tuple(t) for c, t in removed.items()}
 
     def _apply_commas(self, prompt: str) -> _Result:
         """`apply` for the common prompt, comma-separated only: each comma piece maps through
