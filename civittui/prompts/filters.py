@@ -85,6 +85,13 @@ class FilterResult:
     removed: dict[str, list[str]] = field(default_factory=dict)
 
 
+# `apply` builds its result without the dataclass __init__, whose frozen-attribute setting
+# costs about a third of answering a prompt from the cache.
+_new_result = FilterResult.__new__
+_set_prompt = FilterResult.__dict__["prompt"].__set__
+_set_removed = FilterResult.__dict__["removed"].__set__
+
+
 class FilterSet:
     """Compiled filter lists: exact terms in a dict, wildcard terms in one regex, results cached."""
 
@@ -207,8 +214,11 @@ class FilterSet:
         if enabled is not None:
             return self._apply_general(prompt, enabled)
         kept, removed = self._apply_cached(prompt)
+        result = _new_result(FilterResult)
+        _set_prompt(result, kept)
         # The cached tuples stay private: the caller gets lists of its own.
-        return FilterResult(kept, {c: list(t) for c, t in removed.items()} if removed else {})
+        _set_removed(result, {c: list(t) for c, t in removed.items()} if removed else {})
+        return result
 
     def _apply_all(self, prompt: str) -> tuple[str, dict[str, tuple[str, ...]]]:
         """`apply` with every category enabled, as (kept prompt, removed) for the prompt cache.
