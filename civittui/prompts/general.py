@@ -1,6 +1,7 @@
 """The general path of prompt filtering: token by token, for what the fast paths of
-`civittui.prompts.filters` leave to it (tags beside words, removed unbalanced brackets, some
-categories enabled). They give the same result where they apply; tests hold them to it."""
+`civittui.prompts.filters` leave to it (a listed tag beside other words, a bracket moving onto
+or after a tag beside words, ideographic commas, some categories enabled). They give the same
+result where they apply; tests hold them to it (`tests/test_filters_fastpath.py`)."""
 
 from __future__ import annotations
 
