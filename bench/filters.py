@@ -19,6 +19,9 @@ Run:  python bench/filters.py [--prompts 100000] [--naive-sample 2000] [--files 
     same prompts and its rate is extrapolated to N (said so in the output). The naive loop does
     less work (no brackets, weights, BREAK or line breaks, no rebuilt prompt), so the ratio is a
     lower bound.
+(c) The fast paths checked, not timed: on the distinct prompts of (r) and the first of (a),
+    `FilterSet.apply` (prompt cache, piece cache, one pass over cached marks) gives exactly what
+    the general path gives token by token (`apply(prompt, enabled=every category)`).
 (b) M image metadata files (the engine's shape, 2-space indented JSON, 1,000 per folder) under a
     temporary folder (``--dir`` picks where: use the disk you care about). Reference: a plain loop
     that reads, parses and writes back every file (orjson, in place, no rename), i.e. the
@@ -242,6 +245,23 @@ def bench_prompts(n: int, sample: int) -> None:
         )
 
 
+def check_fast_paths(n: int, limit: int = 30_000) -> None:
+    """(c): the fast paths' results equal the general path's, removed tokens and their order too."""
+    fs = FilterSet.load()
+    for mark, prompts in (("(r)", realistic_prompts(n)), ("(a)", make_prompts(n))):
+        distinct = list(dict.fromkeys(prompts))[:limit]
+        differ = 0
+        for prompt in distinct:
+            fast, general = fs.apply(prompt), fs.apply(prompt, enabled=fs.categories)
+            key = (fast.prompt, list(fast.removed.items()))
+            differ += key != (general.prompt, list(general.removed.items()))
+        print(
+            f"(c) {mark} {len(distinct):,} distinct prompts: the fast paths and the general path"
+            f" differ on {differ}"
+        )
+        assert not differ
+
+
 def write_tree(root: Path, files: int, prompts: list[str]) -> None:
     for i in range(files):
         folder = root / "Users" / f"user{i // 10_000}" / f"model {i // 1000}"
@@ -323,6 +343,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as promised
     bench_prompts(args.prompts, args.naive_sample)
+    check_fast_paths(args.prompts)
     if args.files:
         bench_refilter(args.files, args.dir)
 

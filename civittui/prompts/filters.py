@@ -21,8 +21,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress, islice
-from operator import itemgetter
+from itertools import islice
 from pathlib import Path
 
 from civittui.errors import FilterListError
@@ -35,11 +34,10 @@ from civittui.prompts.lists import (
     shipped_filters_dir,
     validate_term,
 )
+from civittui.prompts.marks import PLAIN, TAG, WORDS, Mark, join_lines, sort_marks
 from civittui.prompts.syntax import (
-    COMMA,
     SEPARATOR_KINDS,
     Token,
-    join_separator,
     normalize,
     split_pieces,
     tokenize,
@@ -59,15 +57,12 @@ __all__ = [
 
 # Bump when tokenizing or normal-form rules change, so `refilter` rewrites every sidecar.
 _RULES_VERSION = "1"
-# A comma piece's mark: (category or None, trimmed text, kept?); see `FilterSet._mark_piece`.
-_Mark = tuple[str | None, str, bool]
 _PIECE_CACHE_SIZE = 1 << 17
 _PROMPT_CACHE_SIZE = 1 << 15
-_category = itemgetter(0)
-_text = itemgetter(1)
-_kept = itemgetter(2)
+# (kept prompt, category -> removed tokens)
+_Result = tuple[str, dict[str, list[str]]]
 _LONE_TAG = re.compile(r"<[^<>]+>")
-_LINE_SPLIT = re.compile(r"(\r\n|\r|\n|\bBREAK\b)")
+_LINE_SPLIT = re.compile(r"(\r\n|\r|\n|B(?<!\wB)REAK\b)")  # see syntax._SPLIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +83,13 @@ class FilterResult:
 
     prompt: str
     removed: dict[str, list[str]] = field(default_factory=dict)
+
+
+# `apply` builds its result without the dataclass __init__, whose frozen-attribute setting
+# costs about a third of answering a prompt from the cache.
+_new_result = FilterResult.__new__
+_set_prompt = FilterResult.__dict__["prompt"].__set__
+_set_removed = FilterResult.__dict__["removed"].__set__
 
 
 class FilterSet:
@@ -124,7 +126,7 @@ class FilterSet:
         self._classify = lru_cache(maxsize=1 << 16)(self._classify_uncached)
         # Comma piece as written -> mark for the fast path of `apply` (see `_mark_piece`);
         # pieces that need the general path are kept apart, so one C-level test finds them.
-        self._pieces: dict[str, _Mark] = {}
+        self._pieces: dict[str, Mark] = {}
         self._general_pieces: set[str] = set()
         # Whole prompt -> (kept prompt, removed): real prompts repeat whole, across an image
         # series and between positive and negative prompts (bounded, least recently used out).
@@ -212,65 +214,64 @@ class FilterSet:
         if enabled is not None:
             return self._apply_general(prompt, enabled)
         kept, removed = self._apply_cached(prompt)
-        # The cached lists stay private: the caller gets its own.
-        return FilterResult(kept, {c: list(t) for c, t in removed} if removed else {})
+        result = _new_result(FilterResult)
+        _set_prompt(result, kept)
+        # The cached tuples stay private: the caller gets lists of its own.
+        _set_removed(result, {c: list(t) for c, t in removed.items()} if removed else {})
+        return result
 
-    def _apply_all(self, prompt: str) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
-        """`apply` with every category enabled, as (kept prompt, removed) for the prompt cache."""
+    def _apply_all(self, prompt: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """`apply` with every category enabled, as (kept prompt, removed) for the prompt cache.
+
+        Strings in tuples and dicts only: the garbage collector stops tracking such an entry
+        once it has seen it, so a full cache does not make every full collection slower.
+        """
         if "，" in prompt or "、" in prompt:
-            result = self._apply_general(prompt, None)
+            kept, removed = filter_general(prompt, self._classify, self.categories)
         elif "\n" in prompt or "\r" in prompt or "BREAK" in prompt:
-            result = self._apply_lines(prompt)
+            kept, removed = self._apply_lines(prompt)
         else:
-            result = self._apply_commas(prompt)
-        return result.prompt, tuple((c, tuple(t)) for c, t in result.removed.items())
+            kept, removed = self._apply_commas(prompt)
+        return kept, {c: tuple(t) for c, t in removed.items()}
 
-    def _apply_commas(self, prompt: str) -> FilterResult:
+    def _apply_commas(self, prompt: str) -> _Result:
         """`apply` for the common prompt, comma-separated only: each comma piece maps through
-        the piece cache to its mark, and the kept prompt is rebuilt in C-level loops."""
+        the piece cache to its mark, and one pass over the marks does the rest."""
         marks = self._marks(prompt.split(","))
-        if marks is None:
-            return self._apply_general(prompt, None)
-        removed: dict[str, list[str]] = {}
-        hits = list(filter(_category, marks))
-        if hits:
-            _collect_removed(hits, removed)
-        return FilterResult(", ".join(compress(map(_text, marks), map(_kept, marks))), removed)
+        if marks is not None:
+            removed: dict[str, list[str]] = {}
+            kept = sort_marks([marks], removed)
+            if kept is not None:
+                return ", ".join(kept[0]), removed
+        return filter_general(prompt, self._classify, self.categories)
 
-    def _apply_lines(self, prompt: str) -> FilterResult:
+    def _apply_lines(self, prompt: str) -> _Result:
         """`apply` for prompts with line breaks or BREAK: the comma path, line by line."""
         parts = _LINE_SPLIT.split(prompt)
-        out: list[str] = []
+        pieces = self._pieces
+        try:
+            lines = [[pieces[piece] for piece in part.split(",")] for part in parts[::2]]
+        except KeyError:
+            lines = []
+            for part in parts[::2]:
+                marks = self._marks(part.split(","))
+                if marks is None:
+                    return filter_general(prompt, self._classify, self.categories)
+                lines.append(marks)
+        if "<" in prompt and _moves_across_break(lines, parts):
+            return filter_general(prompt, self._classify, self.categories)
         removed: dict[str, list[str]] = {}
-        flags = 0  # separators since the last kept token
-        for index, part in enumerate(parts):
-            if index % 2:
-                flags |= SEPARATOR_KINDS[part]
-                continue
-            marks = self._marks(part.split(","))
-            if marks is None:
-                return self._apply_general(prompt, None)
-            hits = list(filter(_category, marks))
-            if hits:
-                _collect_removed(hits, removed)
-            kept = [j for j, mark in enumerate(marks) if mark[2]]
-            if not kept:
-                # A removed tag keeps its neighbours apart with a comma, as in the general path.
-                if len(marks) > 1 or (hits and "<" in part):
-                    flags |= COMMA
-                continue
-            if kept[0]:
-                flags |= COMMA
-            if out:
-                out.append(join_separator(flags))
-            out.append(", ".join([marks[j][1] for j in kept]))
-            flags = COMMA if kept[-1] < len(marks) - 1 else 0
-        return FilterResult("".join(out), removed)
+        kept = sort_marks(lines, removed)
+        if kept is None:
+            return filter_general(prompt, self._classify, self.categories)
+        return join_lines(lines, kept, parts), removed
 
-    def _marks(self, pieces: list[str]) -> list[_Mark] | None:
+    def _marks(self, pieces: list[str]) -> list[Mark] | None:
         """The marks of comma pieces, or None: the general path is needed."""
         try:
-            marks = list(map(self._pieces.__getitem__, pieces))
+            pieces_marks = self._pieces
+            # A comprehension: faster than map() with a method here.
+            marks = [pieces_marks[piece] for piece in pieces]
         except KeyError:
             general = self._general_pieces
             marks = []
@@ -284,27 +285,19 @@ class FilterSet:
             return marks
         return marks
 
-    def _mark_piece(self, piece: str) -> _Mark | None:
+    def _mark_piece(self, piece: str) -> Mark | None:
         """What the fast paths of `apply` do with one comma piece (then cached): its mark, or
         None when the piece needs the general path."""
         text = piece.strip()
-        mark: _Mark | None = (None, text, bool(text))
-        if "<" in text and not _LONE_TAG.fullmatch(text):
-            # A tag beside other words is a token of its own: when none of those tokens
-            # matches, they are kept as the general path keeps them, one space apart.
-            parts = split_pieces(text)
-            words = [w for p in parts if (w := p.strip())]
-            plain = not any(map(SEPARATOR_KINDS.__contains__, parts[1::2]))
-            if plain and all(self._classify(w) is None for w in words):
-                mark = (None, " ".join(words), bool(words))
-            else:
-                mark = None
+        kind = TAG if _LONE_TAG.fullmatch(text) else PLAIN
+        mark: Mark | None = (None, text, bool(text), _unbalanced(text), kind)
+        if "<" in text and kind == PLAIN:
+            mark = self._mark_words(text)
         elif text:
             category = self._classify(text)
             if category is not None:
-                unbalanced = not BRACKET_CHARS.isdisjoint(text) and bool(unmatched_brackets(text))
-                # Unbalanced: its brackets must move onto a kept neighbour.
-                mark = None if unbalanced else (category, text, False)
+                # Unbalanced: its brackets move onto a kept neighbour (`sort_marks`).
+                mark = (category, text, False, _unbalanced(text), kind)
         if len(self._pieces) + len(self._general_pieces) >= _PIECE_CACHE_SIZE:
             # Bounded: drop the oldest half (dicts keep insertion order).
             for key in list(islice(self._pieces, _PIECE_CACHE_SIZE // 2)):
@@ -315,6 +308,17 @@ class FilterSet:
         else:
             self._pieces[piece] = mark
         return mark
+
+    def _mark_words(self, text: str) -> Mark | None:
+        """The mark of a piece holding a tag beside other words: each is a token of its own.
+        When none of them matches, they are kept as the general path keeps them, one space
+        apart (for the groups they open and close, the run is as good as its text); else None."""
+        parts = split_pieces(text)
+        words = [w for p in parts if (w := p.strip())]
+        if any(map(SEPARATOR_KINDS.__contains__, parts[1::2])) or any(map(self._classify, words)):
+            return None
+        text = " ".join(words)
+        return (None, text, bool(words), _unbalanced(text), WORDS if len(parts) > 1 else PLAIN)
 
     def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
         """`apply` for every prompt (see `civittui.prompts.general`)."""
@@ -345,10 +349,17 @@ class FilterSet:
         return block
 
 
-def _collect_removed(hits: list[_Mark], removed: dict[str, list[str]]) -> None:
-    """Add removed tokens, as marks in prompt order, to `removed`."""
-    for category, text, _ in hits:
-        if category in removed:
-            removed[category].append(text)
-        else:
-            removed[category] = [text]  # type: ignore[index]
+def _moves_across_break(lines: list[list[Mark]], parts: list[str]) -> bool:
+    """Whether a removed token moves a bracket in a prompt where a tag may span a ``BREAK``.
+
+    The tokenizer reads ``<a BREAK b>`` as one tag, the line split as two pieces: the general
+    path decides then. (Where nothing moves, the line split's reading is the one kept.)
+    """
+    if not any(p.rfind("<") > p.rfind(">") for p in parts[:-1:2]):
+        return False
+    return any(m[0] is not None and m[3] for marks in lines for m in marks)
+
+
+def _unbalanced(text: str) -> bool:
+    """Whether a token opens or closes a group of its neighbours."""
+    return not BRACKET_CHARS.isdisjoint(text) and bool(unmatched_brackets(text))

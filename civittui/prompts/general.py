@@ -1,6 +1,7 @@
 """The general path of prompt filtering: token by token, for what the fast paths of
-`civittui.prompts.filters` leave to it (tags beside words, removed unbalanced brackets, some
-categories enabled). They give the same result where they apply; tests hold them to it."""
+`civittui.prompts.filters` leave to it (a listed tag beside other words, a bracket moving onto
+or after a tag beside words, ideographic commas, some categories enabled). They give the same
+result where they apply; tests hold them to it (`tests/test_filters_fastpath.py`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from civittui.prompts.syntax import (
     unmatched_brackets,
 )
 
-__all__ = ["BRACKET_CHARS", "filter_general"]
+__all__ = ["BRACKET_CHARS", "filter_general", "follow_kept", "open_waiting"]
 
 BRACKET_CHARS = frozenset("()[]{}")
 
@@ -57,11 +58,11 @@ def filter_general(
             continue
         category = classify(text)
         if category is None or category not in enabled:
-            prefix = _open_waiting(groups, is_tag) if groups else ""
+            prefix = open_waiting(groups, is_tag) if groups else ""
             kept.append([join_separator(flags) if kept else "", prefix + text, is_tag])
             flags = SPACE if is_tag else 0
             if not BRACKET_CHARS.isdisjoint(text):
-                _follow_kept(text, groups)
+                follow_kept(text, groups)
             continue
         if category in removed:
             removed[category].append(text)
@@ -74,7 +75,7 @@ def filter_general(
     return "".join([k[0] + k[1] for k in kept]), removed
 
 
-def _open_waiting(groups: list[list[Any]], is_tag: bool) -> str:
+def open_waiting(groups: list[list[Any]], is_tag: bool) -> str:
     """The brackets of removed tokens waiting for a kept token, to open before it."""
     if groups[-1][1]:
         return ""
@@ -86,7 +87,7 @@ def _open_waiting(groups: list[list[Any]], is_tag: bool) -> str:
     return prefix
 
 
-def _follow_kept(text: str, groups: list[list[Any]]) -> None:
+def follow_kept(text: str, groups: list[list[Any]]) -> None:
     """Open and close the groups a kept token's unmatched brackets open and close."""
     for char, _ in unmatched_brackets(text):
         if char in OPENERS:

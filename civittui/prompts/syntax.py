@@ -65,7 +65,9 @@ OPENERS = "([{"
 CLOSERS = ")]}"
 
 # One capture group, so `re.split` returns token, separator-or-tag, token, … (odd = captured).
-_SPLIT = re.compile(r"(,|，|、|\r\n|\r|\n|\bBREAK\b|<[^<>,，、\r\n]+>)")
+# ``B(?<!\wB)REAK\b`` is ``\bBREAK\b`` spelled to start with a literal, which lets the regex
+# engine skip ahead to candidate characters: several times faster on long prompts.
+_SPLIT = re.compile(r"(,|，|、|\r\n|\r|\n|B(?<!\wB)REAK\b|<[^<>,，、\r\n]+>)")
 SEPARATOR_KINDS = {
     ",": COMMA,
     "，": COMMA,
