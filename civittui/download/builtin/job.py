@@ -24,6 +24,7 @@ from civittui.download.builtin.failures import (
 from civittui.download.builtin.finish import verify_and_rename
 from civittui.download.builtin.link import Link
 from civittui.download.builtin.policy import Mode
+from civittui.download.builtin.pump import Meter
 from civittui.download.builtin.transfer import Transfer
 from civittui.download.partfile import (
     ControlData,
@@ -74,7 +75,7 @@ class Job:
         """The object's size once a response (or the control file) told it."""
         self.done = 0
         """Bytes on disk."""
-        self.arrived = 0
+        self.meter = Meter()
         """Bytes received on every connection (throughput probes read it)."""
 
     # -- top level ------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class Job:
 
     async def _attempt(self) -> DownloadResult:
         self.hasher = PrefixHasher()
-        self.arrived = 0
+        self.meter = Meter()
         control, part_size = await anyio.to_thread.run_sync(self._load)
         if control is not None:
             self.mode = Mode.RANGES
