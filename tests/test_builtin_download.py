@@ -464,6 +464,32 @@ async def test_cancelled_download_leaves_a_resumable_part(
     assert refetched == size - done
 
 
+async def test_cancelling_interrupts_a_read_the_server_keeps_waiting(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    # The body is read in a worker thread: a cancellation must wake a read blocked on a
+    # server that sends nothing for a minute, not wait for it, and keep what was written.
+    size = 8 * MiB
+    sha = fake_civitai.files.put_generated("hang.bin", size, seed=31)
+    fake_civitai.files.faults.slow_body("hang.bin", 60.0)
+    request = DownloadRequest(
+        "file:h",
+        fake_civitai.files.presign("hang.bin", "h.bin"),
+        tmp_path / "h.bin",
+        "file",
+        expected_size=size,
+        sha256=sha,
+    )
+    progress = Recorder()
+    started = time.monotonic()
+    async with BuiltinDownloader(SEGMENTED) as downloader:
+        with anyio.move_on_after(1.0):
+            await downloader.download(request, progress)
+    assert time.monotonic() - started < 10, "the cancellation waited for the server"
+    assert progress.calls and progress.calls[-1][0] > 0  # the first chunk was written
+    assert part_path(tmp_path / "h.bin").exists() and not (tmp_path / "h.bin").exists()
+
+
 # -- kill -9 and resume ---------------------------------------------------------------------
 
 CHILD = """

@@ -212,7 +212,7 @@ class Pump:
                     chunks, gathered = [], 0
                     next_commit = time.monotonic() + policy.COMMIT_INTERVAL
         finally:
-            if chunks and not self.stream.stopped:
+            if chunks:  # even when cancelled: these bytes need not be fetched again
                 self._commit(offset, chunks)
 
     def _commit(self, offset: int, chunks: list[bytes]) -> None:
