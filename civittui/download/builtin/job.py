@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import httpx
 
@@ -21,7 +23,7 @@ from civittui.download.builtin.failures import (
     Unsatisfiable,
     pick,
 )
-from civittui.download.builtin.finish import verify_and_rename
+from civittui.download.builtin.finish import verify_or_remove
 from civittui.download.builtin.link import Link
 from civittui.download.builtin.policy import Mode
 from civittui.download.builtin.pump import Meter
@@ -77,6 +79,8 @@ class Job:
         """Bytes on disk."""
         self.meter = Meter()
         """Bytes received on every connection (throughput probes read it)."""
+        self.result: tuple[Path, str] | None = None
+        """The verified file and its SHA256, once the thread of a single stream renamed it."""
 
     # -- top level ------------------------------------------------------------------------
     async def run(self) -> DownloadResult:
@@ -111,6 +115,7 @@ class Job:
     async def _attempt(self) -> DownloadResult:
         self.hasher = PrefixHasher()
         self.meter = Meter()
+        self.result = None
         control, part_size = await anyio.to_thread.run_sync(self._load)
         if control is not None:
             self.mode = Mode.RANGES
@@ -314,12 +319,10 @@ class Job:
     async def finish(self) -> DownloadResult:
         """Verify and rename; a file that fails verification is deleted."""
         total = self.plan.total
-        try:
-            final, digest = await anyio.to_thread.run_sync(
-                verify_and_rename, self.request, self.hasher, total, self.content_type
+        if self.result is None:
+            self.result = await anyio.to_thread.run_sync(
+                verify_or_remove, self.request, self.hasher, total, self.content_type
             )
-        except DownloadError:
-            await anyio.to_thread.run_sync(remove_quietly, self.part, self.control)
-            raise
+        final, digest = self.result
         self.progress(total, total)
         return DownloadResult(final, total, digest)

@@ -22,6 +22,7 @@ import httpx
 from civittui.download.builtin import policy
 from civittui.download.builtin.connections import Stream, content_length
 from civittui.download.builtin.failures import BadContent, ShortBody, Stalled
+from civittui.download.builtin.finish import verify_or_remove
 from civittui.download.partfile import PartWriter, PrefixHasher
 from civittui.download.segments import Segment
 from civittui.download.sniff import looks_like_error_page
@@ -172,6 +173,20 @@ class Pump:
             raise failure
         if not seg.finished and self._announced is not None and self.received < self._announced:
             raise ShortBody()
+
+    def run_then_finish(self) -> None:
+        """`run`; then, when the body was the whole file (one stream), verify it and give
+        it its name in the same thread (an image pays for one thread hop, not two)."""
+        self.run()
+        job, seg = self.job, self.seg
+        if self.stream.stopped:
+            return
+        if job.known_total is None:  # a body without a length ended cleanly: all of it
+            job.plan.total = seg.end = seg.pos
+            job.known_total = seg.pos
+        if seg.finished and job.plan.complete:
+            self.writer.close()  # before the rename: Windows cannot rename an open file
+            job.result = verify_or_remove(job.request, job.hasher, seg.end, job.content_type)
 
     def _copy(self) -> None:
         job, seg = self.job, self.seg

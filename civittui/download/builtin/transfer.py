@@ -55,6 +55,10 @@ class Transfer:
                 # Resuming one stream: hash what is already on disk first, then stream on.
                 await anyio.to_thread.run_sync(job.hasher.catch_up, job.part, job.done)
             job.report()
+            if not ranges:  # one stream: no task group to pay for (an image is all overhead)
+                owned = None
+                await self._worker(first, stream)
+                return
             async with anyio.create_task_group() as outer:
                 if ranges:
                     outer.start_soon(self._flusher)
@@ -291,7 +295,9 @@ class Transfer:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch, pump)
             try:
-                await anyio.to_thread.run_sync(pump.run, limiter=stream.threads)
+                # One stream fills the whole file: the thread also verifies and renames it.
+                body = pump.run if self.job.mode is Mode.RANGES else pump.run_then_finish
+                await anyio.to_thread.run_sync(body, limiter=stream.threads)
             except Exception as exc:  # raised below, outside the group, as it is
                 error = exc
             finally:
