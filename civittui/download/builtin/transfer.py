@@ -2,10 +2,11 @@
 
 Small files come over one stream. A big file (`Mode.RANGES`) also starts on one connection;
 a probe adds connections, each taking half of the largest remaining range, only while each
-one raised the measured throughput, up to `segments` (a link one stream saturates stays on
-one stream). Bytes are hashed as they are written wherever they extend the hashed prefix; the
-bytes of a later range are read back once the prefix reaches them, only as far as they were
-not hashed in-stream.
+one raised the measured throughput, up to `segments` (a link one stream saturates, or one
+whose stream already brings bytes about as fast as the hash takes them, stays on one
+stream). Each body is copied in a worker thread (`pump`); bytes are hashed as they are
+written wherever they extend the hashed prefix; the bytes of a later range are read back once
+the prefix reaches them, only as far as they were not hashed in-stream.
 """
 
 from __future__ import annotations
