@@ -13,6 +13,7 @@ import contextlib
 import re
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -191,21 +192,32 @@ class Connections:
         return limiter
 
     async def open(
-        self, url: str, headers: dict[str, str], asked: tuple[int, int | None] | None
+        self,
+        url: str,
+        headers: dict[str, str],
+        asked: tuple[int, int | None] | None,
+        prepare: Callable[[], None] | None = None,
     ) -> Stream:
-        """Send a GET and return the streamed response once its headers are in."""
+        """Send a GET and return the streamed response once its headers are in.
+
+        `prepare` runs first, in the same thread (what it raises is raised, nothing sent).
+        """
         target = httpx.URL(url)
         limiter = self._limiter(target)
         token = object()
         await limiter.acquire_on_behalf_of(token)
         sending = _Sending()
-        try:
+
+        def send() -> httpx.Response:
+            if prepare is not None:
+                prepare()
             req = self._client.build_request("GET", target, headers=headers)
+            return sending.deliver(self._client.send(req, stream=True))
+
+        try:
             with anyio.fail_after(policy.OPEN_DEADLINE):
                 response = await anyio.to_thread.run_sync(
-                    lambda: sending.deliver(self._client.send(req, stream=True)),
-                    abandon_on_cancel=True,
-                    limiter=self.threads,
+                    send, abandon_on_cancel=True, limiter=self.threads
                 )
         except BaseException:
             arrived = sending.abandon()

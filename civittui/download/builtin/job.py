@@ -45,6 +45,15 @@ from civittui.errors import DownloadError
 __all__ = ["Job"]
 
 
+class _Leftover(Exception):
+    """What an earlier run left: the attempt resumes from it."""
+
+    def __init__(self, control: ControlData | None, part_size: int) -> None:
+        super().__init__()
+        self.control = control
+        self.part_size = part_size
+
+
 class Job:
     """One download: its link, its plan of ranges, the part file and the running hash."""
 
@@ -116,7 +125,27 @@ class Job:
         self.hasher = PrefixHasher()
         self.meter = Meter()
         self.result = None
-        control, part_size = await anyio.to_thread.run_sync(self._load)
+        self.known_total = None
+        size_hint = self.request.expected_size or 0
+        ranged = self._wants_ranges(size_hint)
+        try:
+            # Most downloads start afresh: what an earlier run left is looked for in the
+            # thread that sends the request (one thread hop, not two); when something is
+            # there, nothing is sent and the attempt resumes from it.
+            stream = await self.link.open(
+                0,
+                self._first_end(ranged, size_hint, [], 0),
+                ranged=self.ranges_ok and ranged,
+                prepare=self._expect_fresh,
+            )
+        except _Leftover as left:
+            return await self._resume(left.control, left.part_size)
+        except Unsatisfiable as exc:
+            return await self._after_416(exc.total, 0, None)
+        return await self._transfer(stream, 0, [], ranged, part_size=0)
+
+    async def _resume(self, control: ControlData | None, part_size: int) -> DownloadResult:
+        """Go on from what an earlier run left: a control file and/or a `.part`."""
         if control is not None:
             self.mode = Mode.RANGES
             self.content_type = control.content_type
@@ -127,7 +156,6 @@ class Job:
             done: list[tuple[int, int]] = control.done
         else:
             done = [(0, part_size)] if part_size else []
-            self.known_total = None
         start = RangePlan(self.known_total or policy.UNKNOWN_TOTAL, done).first_missing() or 0
         size_hint = self.known_total or self.request.expected_size or 0
         ranged = self._wants_ranges(size_hint)
@@ -138,6 +166,17 @@ class Job:
             )
         except Unsatisfiable as exc:
             return await self._after_416(exc.total, part_size, control)
+        return await self._transfer(stream, start, done, ranged, part_size=part_size)
+
+    async def _transfer(
+        self,
+        stream: Stream,
+        start: int,
+        done: list[tuple[int, int]],
+        ranged: bool,
+        *,
+        part_size: int,
+    ) -> DownloadResult:
         try:
             first = await self._start_plan(stream, start, done, ranged, fresh=not part_size)
         except BaseException:
@@ -145,6 +184,12 @@ class Job:
             raise
         await Transfer(self).run(first, stream)
         return await self.finish()
+
+    def _expect_fresh(self) -> None:
+        """`_load`, raising `_Leftover` when an earlier run left something (thread)."""
+        control, part_size = self._load()
+        if control is not None or part_size:
+            raise _Leftover(control, part_size)
 
     @staticmethod
     def _first_end(
