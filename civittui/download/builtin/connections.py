@@ -104,7 +104,9 @@ class Stream:
             raw = sock.get_extra_info("socket") if sock is not None else None
             if isinstance(raw, socket.socket):
                 with contextlib.suppress(OSError):  # already closed
-                    raw.shutdown(socket.SHUT_RDWR)
+                    # The plain socket's shutdown, even under TLS: `SSLSocket.shutdown` would
+                    # drop the TLS state the reading thread is using.
+                    socket.socket.shutdown(raw, socket.SHUT_RDWR)
 
     def done_reading(self) -> None:
         """Close the response from the reading thread (a body read to its end gives the

@@ -164,6 +164,9 @@ class Pump:
                 self._copy()
             except (httpx.TransportError, ShortBody, Stalled) as exc:
                 failure = exc  # what arrived before the failure is written
+            except Exception:
+                if not self.stream.stopped:
+                    raise  # (a read cut by `interrupt` may fail any way it likes)
         finally:
             self._feed.close()
             self.stream.done_reading()
