@@ -193,6 +193,8 @@ class Transfer:
                 trial.cancel()  # it did not help: the range goes back to where it came from
                 return
             rate, active = now, active + 1
+            if self._hash_limits(rate, 0.0):
+                return  # as fast as the hash goes: more would only wait to be read back
             if gain >= policy.PROBE_FULL:
                 for _ in range(self.job.connections - active):
                     workers.start_soon(self._worker, None, None)
