@@ -19,7 +19,7 @@ import pytest
 
 from civittui.config import DownloadSettings
 from civittui.download.base import DownloadRequest
-from civittui.download.builtin import BuiltinDownloader
+from civittui.download.builtin import BuiltinDownloader, policy
 from civittui.download.partfile import control_path, part_path
 from civittui.download.segments import merge_intervals
 from civittui.errors import DownloadError
@@ -488,6 +488,29 @@ async def test_cancelling_interrupts_a_read_the_server_keeps_waiting(
     assert time.monotonic() - started < 10, "the cancellation waited for the server"
     assert progress.calls and progress.calls[-1][0] > 0  # the first chunk was written
     assert part_path(tmp_path / "h.bin").exists() and not (tmp_path / "h.bin").exists()
+
+
+@pytest.mark.parametrize("settings", [ONE_STREAM, SEGMENTED], ids=["one stream", "ranges"])
+async def test_long_bodies_read_from_the_socket_survive_cuts(
+    fake_civitai: FakeCivitai,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: DownloadSettings,
+) -> None:
+    # Bodies this long are read past the HTTP parser, straight from the socket: a body cut
+    # short is resumed from the last byte written, and the file is byte-exact.
+    monkeypatch.setattr(policy, "DIRECT_MIN", 64 * KiB)
+    size = 6 * MiB + 321
+    sha = fake_civitai.files.put_generated("long.bin", size, seed=33)
+    fake_civitai.files.faults.throttle_per_connection(8 * MiB)
+    fake_civitai.files.faults.truncate("long.bin", after_bytes=MiB + 7, times=1)
+    _, digest = await fetch(
+        fake_civitai, tmp_path, "long.bin", settings=settings, sha256=sha, expected_size=size
+    )
+    assert digest == sha
+    recorded = file_requests(fake_civitai, "long.bin")
+    assert len(recorded) >= 2  # the cut one, and the one that took over from where it ended
+    assert leftovers(tmp_path) == ["model.safetensors"]
 
 
 # -- kill -9 and resume ---------------------------------------------------------------------

@@ -38,6 +38,9 @@ OPEN_DEADLINE = 90.0
 """Seconds to connect and receive a response's headers, however slowly they trickle."""
 SAFETENSORS_PARSE_LIMIT = 16 << 20
 READ_SIZE = 256 * 1024
+DIRECT_MIN = 16 << 20
+"""A body at least this long is read from the socket directly (`rawbody`); its connection is
+then closed, not reused, which costs nothing next to the body."""
 THREADS = 64
 """Worker threads of one downloader: each open connection's body is copied in one."""
 HASH_BESIDE = 4 << 20

@@ -23,6 +23,7 @@ from civittui.download.builtin import policy
 from civittui.download.builtin.connections import Stream, content_length
 from civittui.download.builtin.failures import BadContent, ShortBody, Stalled
 from civittui.download.builtin.finish import verify_or_remove
+from civittui.download.builtin.rawbody import direct_body
 from civittui.download.partfile import PartWriter, PrefixHasher
 from civittui.download.segments import Segment
 from civittui.download.sniff import looks_like_error_page
@@ -200,7 +201,10 @@ class Pump:
         offset = seg.fetched = seg.pos
         next_commit = time.monotonic() + policy.COMMIT_INTERVAL
         try:
-            for chunk in self.stream.response.iter_raw():
+            response = self.stream.response
+            read_timeout = response.request.extensions.get("timeout", {}).get("read")
+            body = direct_body(response, read_timeout) or response.iter_raw()
+            for chunk in body:
                 if self.stream.stopped:
                     return
                 self.received += len(chunk)
