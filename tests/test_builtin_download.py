@@ -19,7 +19,7 @@ import pytest
 
 from civittui.config import DownloadSettings
 from civittui.download.base import DownloadRequest
-from civittui.download.builtin import BuiltinDownloader
+from civittui.download.builtin import BuiltinDownloader, policy
 from civittui.download.partfile import control_path, part_path
 from civittui.download.segments import merge_intervals
 from civittui.errors import DownloadError
@@ -462,6 +462,55 @@ async def test_cancelled_download_leaves_a_resumable_part(
         for a, b in saved["done"]:
             assert end <= a or start >= b, "a finished range was fetched again"
     assert refetched == size - done
+
+
+async def test_cancelling_interrupts_a_read_the_server_keeps_waiting(
+    fake_civitai: FakeCivitai, tmp_path: Path
+) -> None:
+    # The body is read in a worker thread: a cancellation must wake a read blocked on a
+    # server that sends nothing for a minute, not wait for it, and keep what was written.
+    size = 8 * MiB
+    sha = fake_civitai.files.put_generated("hang.bin", size, seed=31)
+    fake_civitai.files.faults.slow_body("hang.bin", 60.0)
+    request = DownloadRequest(
+        "file:h",
+        fake_civitai.files.presign("hang.bin", "h.bin"),
+        tmp_path / "h.bin",
+        "file",
+        expected_size=size,
+        sha256=sha,
+    )
+    progress = Recorder()
+    started = time.monotonic()
+    async with BuiltinDownloader(SEGMENTED) as downloader:
+        with anyio.move_on_after(1.0):
+            await downloader.download(request, progress)
+    assert time.monotonic() - started < 10, "the cancellation waited for the server"
+    assert progress.calls and progress.calls[-1][0] > 0  # the first chunk was written
+    assert part_path(tmp_path / "h.bin").exists() and not (tmp_path / "h.bin").exists()
+
+
+@pytest.mark.parametrize("settings", [ONE_STREAM, SEGMENTED], ids=["one stream", "ranges"])
+async def test_long_bodies_read_from_the_socket_survive_cuts(
+    fake_civitai: FakeCivitai,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: DownloadSettings,
+) -> None:
+    # Bodies this long are read past the HTTP parser, straight from the socket: a body cut
+    # short is resumed from the last byte written, and the file is byte-exact.
+    monkeypatch.setattr(policy, "DIRECT_MIN", 64 * KiB)
+    size = 6 * MiB + 321
+    sha = fake_civitai.files.put_generated("long.bin", size, seed=33)
+    fake_civitai.files.faults.throttle_per_connection(8 * MiB)
+    fake_civitai.files.faults.truncate("long.bin", after_bytes=MiB + 7, times=1)
+    _, digest = await fetch(
+        fake_civitai, tmp_path, "long.bin", settings=settings, sha256=sha, expected_size=size
+    )
+    assert digest == sha
+    recorded = file_requests(fake_civitai, "long.bin")
+    assert len(recorded) >= 2  # the cut one, and the one that took over from where it ended
+    assert leftovers(tmp_path) == ["model.safetensors"]
 
 
 # -- kill -9 and resume ---------------------------------------------------------------------

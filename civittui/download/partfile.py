@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ __all__ = [
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _READ_BLOCK = 1 << 20
+_MAX_IOV = 512
+"""Buffers per `pwritev` (the system's limit is 1024 or more)."""
 CONTROL_VERSION = 1
 
 
@@ -164,6 +167,22 @@ class PartWriter:
             view = view[written:]
             offset += written
 
+    def write_chunks_at(self, offset: int, chunks: list[bytes]) -> None:
+        """Write `chunks` one after another from `offset` (one `pwritev` where it exists)."""
+        if len(chunks) > _MAX_IOV:  # many tiny reads (a slow server): one buffer
+            chunks = [b"".join(chunks)]
+        if len(chunks) == 1 or not hasattr(os, "pwritev"):
+            for chunk in chunks:
+                self.write_at(offset, chunk)
+                offset += len(chunk)
+            return
+        written = os.pwritev(self._handle(), chunks, offset)
+        for chunk in chunks:  # a short write (rare on a file): the rest one chunk at a time
+            if written < len(chunk):
+                self.write_at(offset + written, memoryview(chunk)[written:])
+            written = max(written - len(chunk), 0)
+            offset += len(chunk)
+
     def truncate(self, size: int) -> None:
         """Set the file's size (a sparse preallocation when growing)."""
         os.ftruncate(self._handle(), size)
@@ -187,14 +206,15 @@ class PrefixHasher:
     """SHA256 of a file that is assembled out of order, advanced over its contiguous prefix.
 
     Bytes at `offset` can be fed from memory as they are written (`update`), or read back from
-    the file (`catch_up`). `busy` marks that a thread is using the hasher; only the event loop
-    sets and clears it.
+    the file (`catch_up`). `busy` marks that a thread is using the hasher: whoever `claim`ed
+    it (from any thread) clears it.
     """
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self.offset = 0
         self.busy = False
+        self._lock = threading.Lock()
 
     def reset(self) -> None:
         """Start over at offset 0."""
@@ -203,10 +223,11 @@ class PrefixHasher:
 
     def claim(self, offset: int) -> bool:
         """Reserve the hasher for bytes starting at `offset`; False if not next or busy."""
-        if self.busy or offset != self.offset:
-            return False
-        self.busy = True
-        return True
+        with self._lock:
+            if self.busy or offset != self.offset:
+                return False
+            self.busy = True
+            return True
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Hash bytes that sit at `offset` (from a thread that claimed the hasher)."""

@@ -8,8 +8,9 @@ fetches only what is missing. The SHA256 is computed as bytes are written wherev
 the contiguous front of the file, and only a verified file gets its final name.
 
 Modules: `policy` (tunables, `Mode`), `connections` (client, per-host cap), `link` (requests,
-retries, fresh URLs), `job` (resume state, first response), `transfer` (connections, ranges,
-writes, hashing), `finish` (verification and rename), `failures` (why an attempt stopped).
+retries, fresh URLs), `job` (resume state, first response), `transfer` (connections, ranges),
+`pump` (one body into the part, written and hashed, in a worker thread), `finish`
+(verification and rename), `failures` (why an attempt stopped).
 """
 
 from __future__ import annotations

@@ -18,7 +18,18 @@ from civittui.download.sniff import extension_for, extension_from_magic, safeten
 from civittui.download.verify import size_difference, size_matches
 from civittui.errors import DownloadError
 
-__all__ = ["verify_and_rename"]
+__all__ = ["verify_and_rename", "verify_or_remove"]
+
+
+def verify_or_remove(
+    request: DownloadRequest, hasher: PrefixHasher, total: int, content_type: str | None
+) -> tuple[Path, str]:
+    """`verify_and_rename`; a file that fails verification is deleted (thread)."""
+    try:
+        return verify_and_rename(request, hasher, total, content_type)
+    except DownloadError:
+        remove_quietly(part_path(request.dest), control_path(request.dest))
+        raise
 
 
 def verify_and_rename(

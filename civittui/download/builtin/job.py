@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import httpx
 
@@ -21,9 +23,10 @@ from civittui.download.builtin.failures import (
     Unsatisfiable,
     pick,
 )
-from civittui.download.builtin.finish import verify_and_rename
+from civittui.download.builtin.finish import verify_or_remove
 from civittui.download.builtin.link import Link
 from civittui.download.builtin.policy import Mode
+from civittui.download.builtin.pump import Meter
 from civittui.download.builtin.transfer import Transfer
 from civittui.download.partfile import (
     ControlData,
@@ -40,6 +43,15 @@ from civittui.download.verify import SIZE_TOLERANCE, size_matches
 from civittui.errors import DownloadError
 
 __all__ = ["Job"]
+
+
+class _Leftover(Exception):
+    """What an earlier run left: the attempt resumes from it."""
+
+    def __init__(self, control: ControlData | None, part_size: int) -> None:
+        super().__init__()
+        self.control = control
+        self.part_size = part_size
 
 
 class Job:
@@ -74,8 +86,10 @@ class Job:
         """The object's size once a response (or the control file) told it."""
         self.done = 0
         """Bytes on disk."""
-        self.arrived = 0
+        self.meter = Meter()
         """Bytes received on every connection (throughput probes read it)."""
+        self.result: tuple[Path, str] | None = None
+        """The verified file and its SHA256, once the thread of a single stream renamed it."""
 
     # -- top level ------------------------------------------------------------------------
     async def run(self) -> DownloadResult:
@@ -109,8 +123,29 @@ class Job:
 
     async def _attempt(self) -> DownloadResult:
         self.hasher = PrefixHasher()
-        self.arrived = 0
-        control, part_size = await anyio.to_thread.run_sync(self._load)
+        self.meter = Meter()
+        self.result = None
+        self.known_total = None
+        size_hint = self.request.expected_size or 0
+        ranged = self._wants_ranges(size_hint)
+        try:
+            # Most downloads start afresh: what an earlier run left is looked for in the
+            # thread that sends the request (one thread hop, not two); when something is
+            # there, nothing is sent and the attempt resumes from it.
+            stream = await self.link.open(
+                0,
+                self._first_end(ranged, size_hint, [], 0),
+                ranged=self.ranges_ok and ranged,
+                prepare=self._expect_fresh,
+            )
+        except _Leftover as left:
+            return await self._resume(left.control, left.part_size)
+        except Unsatisfiable as exc:
+            return await self._after_416(exc.total, 0, None)
+        return await self._transfer(stream, 0, [], ranged, part_size=0)
+
+    async def _resume(self, control: ControlData | None, part_size: int) -> DownloadResult:
+        """Go on from what an earlier run left: a control file and/or a `.part`."""
         if control is not None:
             self.mode = Mode.RANGES
             self.content_type = control.content_type
@@ -121,7 +156,6 @@ class Job:
             done: list[tuple[int, int]] = control.done
         else:
             done = [(0, part_size)] if part_size else []
-            self.known_total = None
         start = RangePlan(self.known_total or policy.UNKNOWN_TOTAL, done).first_missing() or 0
         size_hint = self.known_total or self.request.expected_size or 0
         ranged = self._wants_ranges(size_hint)
@@ -132,6 +166,17 @@ class Job:
             )
         except Unsatisfiable as exc:
             return await self._after_416(exc.total, part_size, control)
+        return await self._transfer(stream, start, done, ranged, part_size=part_size)
+
+    async def _transfer(
+        self,
+        stream: Stream,
+        start: int,
+        done: list[tuple[int, int]],
+        ranged: bool,
+        *,
+        part_size: int,
+    ) -> DownloadResult:
         try:
             first = await self._start_plan(stream, start, done, ranged, fresh=not part_size)
         except BaseException:
@@ -139,6 +184,12 @@ class Job:
             raise
         await Transfer(self).run(first, stream)
         return await self.finish()
+
+    def _expect_fresh(self) -> None:
+        """`_load`, raising `_Leftover` when an earlier run left something (thread)."""
+        control, part_size = self._load()
+        if control is not None or part_size:
+            raise _Leftover(control, part_size)
 
     @staticmethod
     def _first_end(
@@ -313,12 +364,10 @@ class Job:
     async def finish(self) -> DownloadResult:
         """Verify and rename; a file that fails verification is deleted."""
         total = self.plan.total
-        try:
-            final, digest = await anyio.to_thread.run_sync(
-                verify_and_rename, self.request, self.hasher, total, self.content_type
+        if self.result is None:
+            self.result = await anyio.to_thread.run_sync(
+                verify_or_remove, self.request, self.hasher, total, self.content_type
             )
-        except DownloadError:
-            await anyio.to_thread.run_sync(remove_quietly, self.part, self.control)
-            raise
+        final, digest = self.result
         self.progress(total, total)
         return DownloadResult(final, total, digest)

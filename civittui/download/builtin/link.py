@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from collections.abc import Callable
 
 import anyio
 import httpx
@@ -35,13 +36,21 @@ class Link:
         self.failures = 0
         self._refresh_lock = anyio.Lock()
 
-    async def open(self, start: int, end: int | None, *, ranged: bool) -> Stream:
+    async def open(
+        self,
+        start: int,
+        end: int | None,
+        *,
+        ranged: bool,
+        prepare: Callable[[], None] | None = None,
+    ) -> Stream:
         """Open a GET for bytes `[start, end)` (end None: to the end), retrying what helps.
 
         Args:
             start: first byte wanted.
             end: end of the range (exclusive), or None for "to the end of the file".
             ranged: send a Range header.
+            prepare: run once, in the thread that sends the first request, before it.
 
         Raises:
             Unsatisfiable: 416.
@@ -55,9 +64,11 @@ class Link:
             generation = self.generation
             try:
                 stream = await self._connections.open(
-                    self.url, headers, (start, end) if ranged else None
+                    self.url, headers, (start, end) if ranged else None, prepare
                 )
+                prepare = None
             except (httpx.TransportError, TimeoutError) as exc:
+                prepare = None
                 attempts += 1
                 await self.count_failure(attempts, describe(exc))
                 continue

@@ -38,6 +38,16 @@ OPEN_DEADLINE = 90.0
 """Seconds to connect and receive a response's headers, however slowly they trickle."""
 SAFETENSORS_PARSE_LIMIT = 16 << 20
 READ_SIZE = 256 * 1024
+DIRECT_MIN = 16 << 20
+"""A body at least this long is read from the socket directly (`rawbody`); its connection is
+then closed, not reused, which costs nothing next to the body."""
+THREADS = 64
+"""Worker threads of one downloader: each open connection's body is copied in one."""
+HASH_BESIDE = 4 << 20
+"""A body at least this long (or of unknown length) is hashed in a thread of its own beside
+the one that reads and writes it; a shorter one is hashed where it is written."""
+TICK = 0.1
+"""Seconds between progress reports while a body is copied in a thread."""
 UNKNOWN_TOTAL = 1 << 62
 """The plan's size while the server has not told it (a body without a length)."""
 
@@ -46,15 +56,30 @@ UNKNOWN_TOTAL = 1 << 62
 # lowest-speed heuristics do). A link one stream saturates (a LAN, loopback, a fast line, or
 # a loaded CPU) stays on one stream and is hashed as it arrives; a CDN that caps each
 # connection gets every connection it allows.
-PROBE_WARMUP = 0.1
+PROBE_WARMUP = 0.05
 """Seconds the first connection runs before its throughput is measured."""
-PROBE_WINDOW = 0.25
-"""Seconds over which throughput is measured, before and after adding a connection."""
-PROBE_RAMP = 0.03
-"""Seconds a new connection gets to open before the window after it starts."""
+PROBE_WINDOW = 0.2
+"""Seconds over which one stream's throughput is measured."""
+PROBE_TRIAL_WINDOW = 0.1
+"""Seconds after a new connection's first bytes (counted in) before it may show that the
+link caps each connection; it is judged anyway after `PROBE_TRIAL_MAX`."""
+PROBE_TRIAL_MAX = 0.3
+PROBE_STEP = 0.05
+PROBE_OPEN_MAX = 1.0
+"""Seconds a new connection gets to bring its first bytes before it is judged anyway."""
+PROBE_POLL = 0.01
 PROBE_GAIN = 0.5
 """With n connections, one more is kept if throughput rose by at least this share of 1/n
 (half of what a per-connection cap would give: +50 % for the 2nd, +25 % for the 3rd, ...)."""
+PROBE_HASH_BOUND = 0.05
+"""One stream whose reader waits for the hash this share of the probe or more is limited by
+the hash, not the link: no connection is added (a link that caps each connection, or a
+slow line, never fills the hash's queue)."""
+PROBE_NEAR_HASH = 0.3
+"""One stream bringing at least this share of what the hash takes (measured as it runs)
+stays alone: a second one saves little, and its bytes are hashed later, read back."""
+HASH_RATE_SAMPLE = 4 << 20
+"""Bytes hashed before the hash's own rate is trusted."""
 PROBE_FULL = 0.8
 """A connection that added at least this share of 1/n shows a per-connection cap: the rest
 of the `segments` connections are added at once."""

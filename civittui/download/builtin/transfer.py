@@ -2,10 +2,11 @@
 
 Small files come over one stream. A big file (`Mode.RANGES`) also starts on one connection;
 a probe adds connections, each taking half of the largest remaining range, only while each
-one raised the measured throughput, up to `segments` (a link one stream saturates stays on
-one stream). Bytes are hashed as they are written wherever they extend the hashed prefix; the
-bytes of a later range are read back once the prefix reaches them, only as far as they were
-not hashed in-stream.
+one raised the measured throughput, up to `segments` (a link one stream saturates, or one
+whose stream already brings bytes about as fast as the hash takes them, stays on one
+stream). Each body is copied in a worker thread (`pump`); bytes are hashed as they are
+written wherever they extend the hashed prefix; the bytes of a later range are read back once
+the prefix reaches them, only as far as they were not hashed in-stream.
 """
 
 from __future__ import annotations
@@ -14,24 +15,20 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import httpx
 
 from civittui.download.builtin import policy
 from civittui.download.builtin.connections import Stream, content_length, parse_content_range
-from civittui.download.builtin.failures import BadContent, Restart, ShortBody, Stalled, describe
+from civittui.download.builtin.failures import Restart, ShortBody, Stalled, describe
 from civittui.download.builtin.policy import Mode
+from civittui.download.builtin.pump import Pump
 from civittui.download.partfile import ControlData, PartWriter, write_control
 from civittui.download.segments import RangePlan, Segment
-from civittui.download.sniff import looks_like_error_page
 
 if TYPE_CHECKING:
     from civittui.download.builtin.job import Job
 
 __all__ = ["Transfer"]
-
-_SIDE_BY_SIDE = 512 * 1024
-"""Buffers at least this big are written and hashed in two threads at once."""
 
 
 class Transfer:
@@ -59,6 +56,10 @@ class Transfer:
                 # Resuming one stream: hash what is already on disk first, then stream on.
                 await anyio.to_thread.run_sync(job.hasher.catch_up, job.part, job.done)
             job.report()
+            if not ranges:  # one stream: no task group to pay for (an image is all overhead)
+                owned = None
+                await self._worker(first, stream)
+                return
             async with anyio.create_task_group() as outer:
                 if ranges:
                     outer.start_soon(self._flusher)
@@ -67,7 +68,7 @@ class Transfer:
                     workers.start_soon(self._worker, first, owned)
                     owned = None  # the worker owns it now
                     if ranges and job.connections > 1:
-                        outer.start_soon(self._grow, workers)
+                        outer.start_soon(self._grow, workers, first)
                 outer.cancel_scope.cancel()
         finally:
             if owned is not None:
@@ -122,22 +123,64 @@ class Transfer:
                 self._behind.set()  # more may have joined meanwhile
 
     # -- connections ----------------------------------------------------------------------
-    async def _measure(self) -> float:
-        """Bytes per second received on every connection over one probe window."""
-        before, started = self.job.arrived, anyio.current_time()
-        await anyio.sleep(policy.PROBE_WINDOW)
-        return (self.job.arrived - before) / max(anyio.current_time() - started, 1e-6)
+    async def _measure(self, window: float) -> tuple[float, float]:
+        """Bytes per second received on every connection over `window` seconds, and the
+        share of that window a reader spent waiting for the hash."""
+        meter = self.job.meter
+        before, waited, started = meter.total, meter.hash_wait, anyio.current_time()
+        await anyio.sleep(window)
+        elapsed = max(anyio.current_time() - started, 1e-6)
+        return (meter.total - before) / elapsed, (meter.hash_wait - waited) / elapsed
 
-    async def _grow(self, workers: anyio.abc.TaskGroup) -> None:
+    def _hash_limits(self, rate: float, waited: float) -> bool:
+        """Whether the hash, not the link, limits (or soon would limit) one stream: then the
+        bytes another connection brings only wait to be read back and hashed."""
+        hash_rate = self.job.meter.hash_rate
+        return waited >= policy.PROBE_HASH_BOUND or (
+            hash_rate is not None and rate >= hash_rate * policy.PROBE_NEAR_HASH
+        )
+
+    @staticmethod
+    async def _first_bytes(seg: Segment) -> None:
+        """Wait until a connection's range receives its first bytes (or a while)."""
+        deadline = anyio.current_time() + policy.PROBE_OPEN_MAX
+        while seg.fetched <= seg.pos and anyio.current_time() < deadline:
+            await anyio.sleep(policy.PROBE_POLL)
+
+    async def _judge(self, seg: Segment, rate: float, active: int) -> tuple[float, float]:
+        """Measure the throughput once the new connection (on `seg`) brings bytes, until it
+        shows a per-connection cap (`PROBE_FULL`) or `PROBE_TRIAL_MAX` has passed.
+
+        Returns:
+            The throughput, and the gain: how much the new connection added, in shares of
+            what each of the `active` ones brought (1.0: as much as each).
+        """
+        await self._first_bytes(seg)
+        meter = self.job.meter
+        before, started = meter.total - (seg.fetched - seg.start), anyio.current_time()
+        while True:
+            await anyio.sleep(policy.PROBE_STEP)
+            elapsed = max(anyio.current_time() - started, 1e-6)
+            now = (meter.total - before) / elapsed
+            gain = (now / max(rate, 1.0) - 1) * active
+            if elapsed >= policy.PROBE_TRIAL_MAX or (
+                elapsed >= policy.PROBE_TRIAL_WINDOW and gain >= policy.PROBE_FULL
+            ):
+                return now, gain
+
+    async def _grow(self, workers: anyio.abc.TaskGroup, first: Segment) -> None:
         """Add connections while each one raises the throughput.
 
-        One is added at a time; when one raised the throughput almost as much as a link that
-        caps each connection would (`PROBE_FULL`), the rest are added at once.
+        One is added at a time, and judged from its first bytes on; when one raised the
+        throughput almost as much as a link that caps each connection would (`PROBE_FULL`),
+        the rest are added at once. The first one is measured once its bytes flow (a busy
+        CPU may take a while to start its thread: a stream not yet started is not slow).
         """
+        await self._first_bytes(first)
         await anyio.sleep(policy.PROBE_WARMUP)
-        # The best of two windows: one stream starved for a moment (a loaded CPU) must not
-        # look slow, or any second connection would seem to help.
-        rate = max(await self._measure(), await self._measure())
+        rate, waited = await self._measure(policy.PROBE_WINDOW)
+        if self._hash_limits(rate, waited):
+            return
         active = 1
         while active < self.job.connections:
             seg = self.plan.take()
@@ -145,13 +188,13 @@ class Transfer:
                 return  # nothing left worth splitting
             trial = anyio.CancelScope()
             workers.start_soon(self._trial, seg, trial)
-            await anyio.sleep(policy.PROBE_RAMP)
-            now = await self._measure()
-            gain = (now / max(rate, 1.0) - 1) * active  # 1.0: as much as each one before
+            now, gain = await self._judge(seg, rate, active)
             if gain < policy.PROBE_GAIN:
                 trial.cancel()  # it did not help: the range goes back to where it came from
                 return
             rate, active = now, active + 1
+            if self._hash_limits(rate, 0.0):
+                return  # as fast as the hash goes: more would only wait to be read back
             if gain >= policy.PROBE_FULL:
                 for _ in range(self.job.connections - active):
                     workers.start_soon(self._worker, None, None)
@@ -247,148 +290,40 @@ class Transfer:
 
     # -- bytes ----------------------------------------------------------------------------
     async def _pump(self, stream: Stream, seg: Segment, writer: PartWriter) -> None:
-        """Copy a response body to the part at `seg.pos` until `seg.end` or the body ends.
+        """Copy a response body to the part at `seg.pos` until `seg.end` or the body ends,
+        in a worker thread (`Pump`); the loop meanwhile reports progress, and a cancellation
+        interrupts the thread's read and waits for it (nothing writes after it returns)."""
+        pump = Pump(self.job, seg, writer, stream)
+        error: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch, pump)
+            try:
+                # One stream fills the whole file: the thread also verifies and renames it.
+                body = pump.run if self.job.mode is Mode.RANGES else pump.run_then_finish
+                await anyio.to_thread.run_sync(body, limiter=stream.threads)
+            except Exception as exc:  # raised below, outside the group, as it is
+                error = exc
+            finally:
+                tg.cancel_scope.cancel()
+        self._progressed(pump)
+        if error is not None:
+            raise error
 
-        Bytes are gathered into `chunk_size` buffers; a second task writes (and hashes) one
-        buffer in a thread while the next one arrives.
-        """
-        response = stream.response
-        announced = content_length(response)
-        send, receive = anyio.create_memory_object_stream[tuple[int, bytearray]](1)
-        async with receive, anyio.create_task_group() as tg:  # closed even if never drained
-            tg.start_soon(self._drain, receive, seg, writer)
-            async with send:
-                received, failure = await self._gather(response, seg, send)
-        if failure is not None:
-            raise failure
-        if not seg.finished and announced is not None and received < announced:
-            raise ShortBody()
-
-    async def _gather(
-        self,
-        response: httpx.Response,
-        seg: Segment,
-        send: anyio.abc.ObjectSendStream[tuple[int, bytearray]],
-    ) -> tuple[int, BaseException | None]:
-        """Collect chunks into buffers and hand them to the writer (see `_pump`).
-
-        Returns:
-            Bytes received, and the transport failure that ended the body early (if any).
-        """
-        job = self.job
-        cap = job.byte_cap()
-        window = _StallWindow()
-        buffer = bytearray()
-        received = 0
-        failure: BaseException | None = None
-        offset = seg.fetched = seg.pos
-        next_commit = anyio.current_time() + policy.COMMIT_INTERVAL
+    async def _watch(self, pump: Pump) -> None:
         try:
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                job.arrived += len(chunk)
-                # A known total was checked against the cap; only an open end can run on.
-                if job.known_total is None and seg.fetched + len(chunk) > cap:
-                    raise BadContent(
-                        f"the server sent more than the {cap} bytes expected of the "
-                        f"{job.noun} (refused)"
-                    )
-                window.add(len(chunk))
-                room = seg.end - (offset + len(buffer))
-                if len(chunk) > room:
-                    # Past the (possibly shrunk) end: keep what belongs here, hang up.
-                    buffer += chunk[: max(room, 0)]
-                    seg.fetched += max(room, 0)
-                    break
-                buffer += chunk
-                seg.fetched += len(chunk)
-                # Full buffer, or a slow connection: hand over what arrived.
-                if len(buffer) >= job.chunk_size or anyio.current_time() >= next_commit:
-                    await send.send((offset, buffer))
-                    offset += len(buffer)
-                    buffer = bytearray()
-                    next_commit = anyio.current_time() + policy.COMMIT_INTERVAL
-        except (httpx.TransportError, ShortBody, Stalled) as exc:
-            failure = exc  # what arrived before the failure is still written
-        except anyio.BrokenResourceError:
-            # The writer task is gone: cancelled (Ctrl+C) or failed. The task group reports
-            # which; this side only has to stop feeding it.
-            await anyio.lowlevel.checkpoint()
-            buffer = bytearray()
-        if buffer:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await send.send((offset, buffer))
-                except anyio.BrokenResourceError:
-                    pass  # same as above: the task group raises the real reason
-        return received, failure
-
-    async def _drain(
-        self,
-        receive: anyio.abc.ObjectReceiveStream[tuple[int, bytearray]],
-        seg: Segment,
-        writer: PartWriter,
-    ) -> None:
-        async with receive:
-            async for offset, data in receive:
-                await self._commit(seg, offset, data, writer)
-
-    async def _commit(self, seg: Segment, offset: int, data: bytearray, writer: PartWriter) -> None:
-        """Write bytes at `offset` (and hash them when they extend the hashed prefix)."""
-        job = self.job
-        end = min(offset + len(data), seg.end)
-        if end <= offset or offset != seg.pos:
-            return
-        view = memoryview(data)[: end - offset]
-        if offset == 0:
-            self._sniff_head(bytes(view[:512]))
-        feed = job.hasher.claim(offset)
-        try:
-            if feed and len(view) >= _SIDE_BY_SIDE:
-                # Write and hash side by side: both release the GIL, and the hash (the slower)
-                # is the only cost left on the critical path.
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(anyio.to_thread.run_sync, job.hasher.update, view)
-                    await anyio.to_thread.run_sync(writer.write_at, offset, view)
-            else:  # one thread hop is cheaper than two for an image's few buffers
-                await anyio.to_thread.run_sync(_write, writer, offset, view, job, feed)
+            while True:
+                await anyio.sleep(policy.TICK)
+                self._progressed(pump)
         finally:
-            if feed:
-                job.hasher.busy = False
-        seg.pos = end
-        job.done += end - offset
-        if not feed and job.mode is Mode.RANGES:
-            self._behind.set()
-        job.report()
+            pump.stream.interrupt()  # a no-op once the body was read
 
-    def _sniff_head(self, head: bytes) -> None:
+    def _progressed(self, pump: Pump) -> None:
+        """Report the bytes on disk; wake the read-back hash when unhashed bytes landed."""
         job = self.job
-        if job.request.kind != "file" and not job.request.check_safetensors:
-            return
-        what = looks_like_error_page(job.content_type, head)
-        if what is None and job.request.check_safetensors and head[:1] in (b"{", b"["):
-            what = "JSON document"
-        if what is not None:
-            raise BadContent(job.error_page_reason(what))
-
-
-def _write(writer: PartWriter, offset: int, view: memoryview, job: Job, feed: bool) -> None:
-    writer.write_at(offset, view)
-    if feed:
-        job.hasher.update(view)
-
-
-class _StallWindow:
-    """Raises `Stalled` when a window of `STALL_WINDOW` seconds brought too few bytes."""
-
-    def __init__(self) -> None:
-        self.end = anyio.current_time() + policy.STALL_WINDOW
-        self.bytes = 0
-
-    def add(self, count: int) -> None:
-        self.bytes += count
-        if anyio.current_time() >= self.end:
-            if self.bytes < policy.STALL_MIN_BYTES:
-                raise Stalled()
-            self.end = anyio.current_time() + policy.STALL_WINDOW
-            self.bytes = 0
+        done = self.plan.done_bytes()
+        if pump.behind and job.mode is Mode.RANGES:
+            pump.behind = False
+            self._behind.set()
+        if done != job.done:
+            job.done = done
+            job.report()
