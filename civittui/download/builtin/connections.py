@@ -3,8 +3,9 @@
 The client is httpx's blocking one, driven from worker threads: a body is then copied,
 written and hashed in its connection's thread (`pump`), where socket reads, writes and the
 hash release the GIL, so one download can use more than the event loop's core, and the loop
-only sees progress. Requests are sent from a thread too, abandoned (and closed when they
-arrive) if the download is cancelled first.
+only sees progress. Requests are sent from a daemon thread (`daemons`), abandoned (and closed
+when they arrive) if the download is cancelled first, so a silent server never holds the
+process open.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpcore
 import httpx
 
 from civittui.download.builtin import policy
+from civittui.download.builtin.daemons import DaemonThreads
 from civittui.download.builtin.failures import CredentialsRefused
 
 __all__ = ["Connections", "Stream", "content_length", "parse_content_range"]
@@ -173,6 +175,7 @@ class Connections:
         )
         self._hosts: dict[str, anyio.CapacityLimiter] = {}
         self._threads: anyio.CapacityLimiter | None = None
+        self._senders = DaemonThreads()
 
     @property
     def threads(self) -> anyio.CapacityLimiter:
@@ -218,9 +221,7 @@ class Connections:
 
         try:
             with anyio.fail_after(policy.OPEN_DEADLINE):
-                response = await anyio.to_thread.run_sync(
-                    send, abandon_on_cancel=True, limiter=self.threads
-                )
+                response = await self._senders.run(send, limiter=self.threads)
         except BaseException:
             arrived = sending.abandon()
             limiter.release_on_behalf_of(token)
