@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
+from types import MappingProxyType
 
 from civittui.errors import FilterListError
 from civittui.prompts.general import BRACKET_CHARS, filter_general
@@ -61,13 +62,15 @@ _PIECE_CACHE_SIZE = 1 << 17
 _PROMPT_CACHE_SIZE = 1 << 15
 # (kept prompt, category -> removed tokens)
 _Result = tuple[str, dict[str, list[str]]]
+_NOTHING_REMOVED: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _LONE_TAG = re.compile(r"<[^<>]+>")
 _LINE_SPLIT = re.compile(r"(\r\n|\r|\n|B(?<!\wB)REAK\b)")  # see syntax._SPLIT
 
 
 @dataclass(frozen=True, slots=True)
 class FilterResult:
-    """A prompt after filtering.
+    """A prompt after filtering. Read-only: `FilterSet.apply` hands out what its prompt cache
+    holds, to every caller that filters the same prompt, without copying it.
 
     Attributes:
         prompt: the kept tokens in their original spelling and weights, joined with ``", "``.
@@ -78,11 +81,11 @@ class FilterResult:
             group's weight) moves onto the neighbouring kept token:
             ``(nude, smile:1.2)`` -> ``(smile:1.2)``. Filtering its own result changes nothing.
         removed: category -> removed tokens as written, in prompt order; only categories that
-            removed something.
+            removed something. A read-only mapping.
     """
 
     prompt: str
-    removed: dict[str, list[str]] = field(default_factory=dict)
+    removed: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NOTHING_REMOVED)
 
 
 # `apply` builds its result without the dataclass __init__, whose frozen-attribute setting
@@ -216,8 +219,9 @@ class FilterSet:
         kept, removed = self._apply_cached(prompt)
         result = _new_result(FilterResult)
         _set_prompt(result, kept)
-        # The cached tuples stay private: the caller gets lists of its own.
-        _set_removed(result, {c: list(t) for c, t in removed.items()} if removed else {})
+        # A read-only view of the cached dict: nothing copied. (Caching the result itself
+        # would leave the garbage collector objects to track; see `_apply_all`.)
+        _set_removed(result, MappingProxyType(removed) if removed else _NOTHING_REMOVED)
         return result
 
     def _apply_all(self, prompt: str) -> tuple[str, dict[str, tuple[str, ...]]]:
@@ -323,7 +327,8 @@ class FilterSet:
     def _apply_general(self, prompt: str, enabled: Collection[str] | None) -> FilterResult:
         """`apply` for every prompt (see `civittui.prompts.general`)."""
         categories = self._terms.keys() if enabled is None else enabled
-        return FilterResult(*filter_general(prompt, self._classify, categories))
+        kept, removed = filter_general(prompt, self._classify, categories)
+        return FilterResult(kept, MappingProxyType({c: tuple(t) for c, t in removed.items()}))
 
     def sidecar_block(self, prompt: str | None, negative_prompt: str | None) -> dict[str, object]:
         """The ``filtered`` value of an image's metadata file (design §5).
@@ -342,9 +347,10 @@ class FilterSet:
         if negative_prompt is not None:
             negative = self.apply(negative_prompt)
             block["negativePrompt"] = negative.prompt
-        block["removed"] = result.removed if result else {}
+        # Lists in a dict of the block's own: the value is JSON, and compared with parsed JSON.
+        block["removed"] = {c: list(t) for c, t in result.removed.items()} if result else {}
         if negative_prompt is not None:
-            block["removedNegative"] = negative.removed
+            block["removedNegative"] = {c: list(t) for c, t in negative.removed.items()}
         block["filters"] = self.digest
         return block
 
