@@ -18,7 +18,7 @@ from civittui.config import Config
 from civittui.download.base import Downloader, DownloadRequest
 from civittui.engine.dedupe import link_twin
 from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
-from civittui.engine.plan import Done, check_done
+from civittui.engine.plan import Done, FolderNames, check_done
 from civittui.errors import DownloadError, ItemError
 from civittui.events import Event, ItemProgress, ItemStarted
 from civittui.layout import IMAGE_SUFFIXES, Layout
@@ -96,6 +96,11 @@ class ItemProcessor:
         self._images = images
         self._files = files
         self._redact = redact
+        self._names = FolderNames()
+
+    def new_crawl(self) -> None:
+        """Forget the folder listings `check` took: a new crawl looks at the disk again."""
+        self._names.forget()
 
     def use_filters(self, filters: FilterSet) -> None:
         """Write the sidecars of the next images with these lists."""
@@ -105,7 +110,7 @@ class ItemProcessor:
 
     async def check(self, item: Item) -> Done | None:
         """The item's verified file when it needs no download (writes nothing: see `finish`)."""
-        return await check_done(item, self._store, self._layout)
+        return await check_done(item, self._store, self._layout, self._names)
 
     async def finish(self, item: Item, done: Done) -> None:
         """Complete an item `check` found done: LoRA placement and card, a missing sidecar, and

@@ -86,6 +86,7 @@ class ItemFlow(EngineCore):
     ) -> None:
         state.status = TargetStatus.CRAWLING
         await self._emit(state.event())
+        processor.new_crawl()
         stats = CrawlStats()
         try:
             # (an item source without choices keeps its two-argument form)
