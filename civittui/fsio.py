@@ -3,17 +3,21 @@
 Temp file in the destination's folder (same filesystem, so the rename is atomic), optionally
 fsync, `os.replace`, then fsync of the folder on POSIX so the rename itself survives a power cut.
 Every writer of state, config, sidecars, meta files, lists and control files goes through here.
+A writer of many small files skips the per-file fsync and has `sync_files` make a batch durable.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import re
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ __all__ = [
     "fsync_dir",
     "replace_file",
     "sweep_stale_temps",
+    "sync_files",
     "temp_beside",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -175,3 +180,61 @@ def write_json_atomic(path: Path, data: Any, *, fsync: bool = True) -> None:
     """
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     write_text_atomic(path, text, fsync=fsync)
+
+
+def sync_files(paths: Collection[Path]) -> None:
+    """Make files written with `fsync=False`, and the renames that named them, durable.
+
+    Each fsync commits the file system's journal (~4 ms on ext4, whatever the file's size), so
+    a thousand small files a second cannot each have their own: on Linux one `syncfs` per file
+    system holding them writes them all at once; elsewhere each file and each folder is synced
+    once. A file (or folder) removed since is skipped.
+
+    Raises:
+        OSError: the file system reported a write error.
+    """
+    if not paths:
+        return
+    folders = {path.parent for path in paths}
+    syncfs = _syncfs()
+    if syncfs is not None:
+        devices: dict[int, Path] = {}
+        for folder in folders:
+            try:
+                devices.setdefault(os.stat(folder).st_dev, folder)
+            except FileNotFoundError:
+                continue
+        for folder in devices.values():
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if syncfs(fd) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err), str(folder))
+            finally:
+                os.close(fd)
+        return
+    # Windows flushes a file only through a handle open for writing.
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0) if os.name == "nt" else os.O_RDONLY
+    for path in paths:
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for folder in folders:
+        fsync_dir(folder)
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's `syncfs(2)` (Python does not wrap it), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    return call

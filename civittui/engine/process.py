@@ -127,8 +127,9 @@ class ItemProcessor:
         if isinstance(item, FileItem):
             await self._place(item, done.path)
         elif isinstance(item, ImageItem):
-            if not self._layout.sidecar_path(Path(item.folder), int(item.image["id"])).exists():
-                await anyio.to_thread.run_sync(self._write_image_sidecar, item)
+            sidecar = self._layout.sidecar_path(Path(item.folder), int(item.image["id"]))
+            if not _has_content(sidecar):  # (empty: a power cut before its sync, see `_image`)
+                await anyio.to_thread.run_sync(self._write_image_sidecar, item, True)
         if not done.recorded:
             self._record_done(item, done.path, done.size, done.sha256)
 
@@ -182,11 +183,12 @@ class ItemProcessor:
             ),
             progress,
         )
-        # Sidecar writes fsync (~10 ms here): in a thread, or every worker waits on the disk.
-        await anyio.to_thread.run_sync(self._write_image_sidecar, item)
-        return self._record_done(item, result.path, result.size, result.sha256)
+        # In a thread, or the event loop waits on the disk; without its own fsync (~5 ms with
+        # the folder's): the state's next flush syncs it, and the record, first (`Store.flush`).
+        sidecar = await anyio.to_thread.run_sync(self._write_image_sidecar, item, False)
+        return self._record_done(item, result.path, result.size, result.sha256, (sidecar,))
 
-    def _write_image_sidecar(self, item: ImageItem) -> None:
+    def _write_image_sidecar(self, item: ImageItem, fsync: bool) -> Path:
         meta = item.image.get("meta")
         meta = meta if isinstance(meta, dict) else {}
         if isinstance(meta.get("meta"), dict):  # the wrapped {id, meta} shape
@@ -198,8 +200,13 @@ class ItemProcessor:
             negative if isinstance(negative, str) else None,
         )
         path = self._layout.sidecar_path(Path(item.folder), int(item.image["id"]))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, image_sidecar(item.image, filtered=filtered))
+        sidecar = image_sidecar(item.image, filtered=filtered)
+        try:
+            write_json_atomic(path, sidecar, fsync=fsync)
+        except FileNotFoundError:  # the image's folder, removed since its download
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, sidecar, fsync=fsync)
+        return path
 
     async def _file(
         self, item: FileItem, progress: ProgressReporter, emit: Callable[[Event], Awaitable[None]]
@@ -293,8 +300,23 @@ class ItemProcessor:
         write_text_atomic(text_path, version_meta_text(meta, page_url=page))
         return self._record_done(item, json_path, json_path.stat().st_size, None)
 
-    def _record_done(self, item: Item, path: Path, size: int, sha256: str | None) -> Done:
+    def _record_done(
+        self, item: Item, path: Path, size: int, sha256: str | None, written: tuple[Path, ...] = ()
+    ) -> Done:
         self._store.mark_done(
-            item.key, target=item.target, name=path.name, path=str(path), size=size, sha256=sha256
+            item.key,
+            target=item.target,
+            name=path.name,
+            path=str(path),
+            size=size,
+            sha256=sha256,
+            written=written,
         )
         return Done(path, size)
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
