@@ -21,6 +21,8 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 __all__ = [
     "fsync_dir",
     "replace_file",
@@ -178,8 +180,12 @@ def write_json_atomic(path: Path, data: Any, *, fsync: bool = True) -> None:
         TypeError, ValueError: `data` is not JSON-serializable (nothing written).
         OSError: the write failed (no temp file is left behind).
     """
-    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    write_text_atomic(path, text, fsync=fsync)
+    try:
+        # json.dumps encodes in pure Python once it indents (~0.1 ms a sidecar, GIL held).
+        raw = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # what orjson refuses (int keys, huge ints) json.dumps may still write
+        raw = (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    write_bytes_atomic(Path(path), raw, fsync=fsync)
 
 
 def sync_files(paths: Collection[Path]) -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 from rich.cells import cell_len, set_cell_size
 
@@ -98,6 +99,13 @@ class ProgressPrinter:
         async with events:
             async for event in events:
                 self.handle(event)
+                # Then whatever else is waiting, without a loop turn per event.
+                while True:
+                    try:
+                        event = events.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    self.handle(event)
         self._clear()
 
     def _print(self, text: str) -> None:

@@ -102,6 +102,7 @@ class Planner:
         self._config = config
         self._store = store
         self._layout = layout
+        self._model_folders: dict[tuple[str, str], str] = {}
 
     def model_dir_name(self, username: str, model: Json) -> tuple[str, str]:
         """(sanitized user, claimed model folder name): the same in root and in lora_dir."""
@@ -115,7 +116,13 @@ class Planner:
         return user, self._store.claim_dir(f"Users/{user}", owner, wanted)
 
     def model_folder(self, username: str, model: Json) -> str:
-        return str(self._layout.model_dir(*self.model_dir_name(username, model)))
+        # Asked once per image: a model's claim never changes (see `Store.claim_dir`).
+        key = (username, str(model.get("id")))
+        folder = self._model_folders.get(key)
+        if folder is None:
+            folder = str(self._layout.model_dir(*self.model_dir_name(username, model)))
+            self._model_folders[key] = folder
+        return folder
 
     def lora_folder(self, username: str, model: Json) -> str | None:
         if not is_lora_family(model.get("type")) or self._config.lora_link == "off":
