@@ -84,6 +84,16 @@ def mirror(fake: FakeCivitai, url: str, work: Path, min_interval: float, label: 
         f"{files} file requests, peak RSS {rss / MiB:.0f} MiB, state {state / MiB:.1f} MiB, "
         f"CPU {cpu:.1f} s" + (f" ({cpu / images * 1000:.2f} ms an image)" if images else "")
     )
+    api_at = [r.started for r in requests if r.server == "api"]
+    image_at = [r.started for r in requests if r.server == "images"]
+    if api_at and image_at:
+        # The crawl is hidden when images flow from its first pages on and it ends early.
+        t0 = min(api_at)
+        print(
+            f"           first image request {min(image_at) - t0:.1f} s after the first API "
+            f"call, last API call at {max(api_at) - t0:.1f} s, last image at "
+            f"{max(image_at) - t0:.1f} s"
+        )
     return seconds
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "batch_sync_available",
     "fsync_dir",
     "replace_file",
     "sweep_stale_temps",
@@ -232,6 +233,13 @@ def sync_files(paths: Collection[Path]) -> None:
             os.close(fd)
     for folder in folders:
         fsync_dir(folder)
+
+
+def batch_sync_available() -> bool:
+    """Whether `sync_files` syncs a batch at once (Linux). Elsewhere it syncs file by file,
+    through a second open that a reader holding the file may refuse (Windows): a writer of
+    small files does better to fsync each one as it writes it."""
+    return _syncfs() is not None
 
 
 @functools.cache

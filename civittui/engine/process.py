@@ -21,6 +21,7 @@ from civittui.engine.items import FileItem, ImageItem, Item, MetaItem
 from civittui.engine.plan import Done, FolderNames, check_done
 from civittui.errors import DownloadError, ItemError
 from civittui.events import Event, ItemProgress, ItemStarted
+from civittui.fsio import batch_sync_available
 from civittui.layout import IMAGE_SUFFIXES, Layout
 from civittui.prompts.filters import FilterSet
 from civittui.redact import Redactor
@@ -183,10 +184,13 @@ class ItemProcessor:
             ),
             progress,
         )
-        # In a thread, or the event loop waits on the disk; without its own fsync (~5 ms with
-        # the folder's): the state's next flush syncs it, and the record, first (`Store.flush`).
-        sidecar = await anyio.to_thread.run_sync(self._write_image_sidecar, item, False)
-        return self._record_done(item, result.path, result.size, result.sha256, (sidecar,))
+        # In a thread, or the event loop waits on the disk; where the state's flush syncs a
+        # batch at once, without its own fsync (~5 ms with the folder's): that flush syncs it
+        # before it writes the record (`Store.flush`).
+        later = batch_sync_available()
+        sidecar = await anyio.to_thread.run_sync(self._write_image_sidecar, item, not later)
+        written = (sidecar,) if later else ()
+        return self._record_done(item, result.path, result.size, result.sha256, written)
 
     def _write_image_sidecar(self, item: ImageItem, fsync: bool) -> Path:
         meta = item.image.get("meta")
