@@ -43,8 +43,8 @@ def tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_child(argv: list[str]) -> tuple[float, int, int]:
-    """Run a child to its end: (seconds, exit code, peak RSS in bytes)."""
+def run_child(argv: list[str]) -> tuple[float, int, int, float]:
+    """Run a child to its end: (seconds, exit code, peak RSS in bytes, CPU seconds)."""
     started = time.perf_counter()
     child = subprocess.Popen(
         argv,
@@ -57,7 +57,7 @@ def run_child(argv: list[str]) -> tuple[float, int, int]:
     child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     rss = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
-    return seconds, child.returncode, rss
+    return seconds, child.returncode, rss, usage.ru_utime + usage.ru_stime
 
 
 def mirror(fake: FakeCivitai, url: str, work: Path, min_interval: float, label: str) -> float:
@@ -73,7 +73,7 @@ def mirror(fake: FakeCivitai, url: str, work: Path, min_interval: float, label: 
         "--min-interval", str(min_interval),
         "-q",
     ]  # fmt: skip
-    seconds, code, rss = run_child(argv)
+    seconds, code, rss, cpu = run_child(argv)
     requests = fake.requests
     api = sum(1 for r in requests if r.server == "api")
     images = sum(1 for r in requests if r.server == "images")
@@ -81,8 +81,19 @@ def mirror(fake: FakeCivitai, url: str, work: Path, min_interval: float, label: 
     state = tree_size(work / "mirror" / ".civittui")
     print(
         f"  {label:8} exit {code}, {seconds:7.1f} s, {api} API calls, {images} image and "
-        f"{files} file requests, peak RSS {rss / MiB:.0f} MiB, state {state / MiB:.1f} MiB"
+        f"{files} file requests, peak RSS {rss / MiB:.0f} MiB, state {state / MiB:.1f} MiB, "
+        f"CPU {cpu:.1f} s" + (f" ({cpu / images * 1000:.2f} ms an image)" if images else "")
     )
+    api_at = [r.started for r in requests if r.server == "api"]
+    image_at = [r.started for r in requests if r.server == "images"]
+    if api_at and image_at:
+        # The crawl is hidden when images flow from its first pages on and it ends early.
+        t0 = min(api_at)
+        print(
+            f"           first image request {min(image_at) - t0:.1f} s after the first API "
+            f"call, last API call at {max(api_at) - t0:.1f} s, last image at "
+            f"{max(image_at) - t0:.1f} s"
+        )
     return seconds
 
 

@@ -3,24 +3,32 @@
 Temp file in the destination's folder (same filesystem, so the rename is atomic), optionally
 fsync, `os.replace`, then fsync of the folder on POSIX so the rename itself survives a power cut.
 Every writer of state, config, sidecars, meta files, lists and control files goes through here.
+A writer of many small files skips the per-file fsync and has `sync_files` make a batch durable.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import re
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 __all__ = [
+    "batch_sync_available",
     "fsync_dir",
     "replace_file",
     "sweep_stale_temps",
+    "sync_files",
     "temp_beside",
     "write_bytes_atomic",
     "write_json_atomic",
@@ -173,5 +181,74 @@ def write_json_atomic(path: Path, data: Any, *, fsync: bool = True) -> None:
         TypeError, ValueError: `data` is not JSON-serializable (nothing written).
         OSError: the write failed (no temp file is left behind).
     """
-    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    write_text_atomic(path, text, fsync=fsync)
+    try:
+        # json.dumps encodes in pure Python once it indents (~0.1 ms a sidecar, GIL held).
+        raw = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # what orjson refuses (int keys, huge ints) json.dumps may still write
+        raw = (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    write_bytes_atomic(Path(path), raw, fsync=fsync)
+
+
+def sync_files(paths: Collection[Path]) -> None:
+    """Make files written with `fsync=False`, and the renames that named them, durable.
+
+    Each fsync commits the file system's journal (~4 ms on ext4, whatever the file's size), so
+    a thousand small files a second cannot each have their own: on Linux one `syncfs` per file
+    system holding them writes them all at once; elsewhere each file and each folder is synced
+    once. A file (or folder) removed since is skipped.
+
+    Raises:
+        OSError: the file system reported a write error.
+    """
+    if not paths:
+        return
+    folders = {path.parent for path in paths}
+    syncfs = _syncfs()
+    if syncfs is not None:
+        devices: dict[int, Path] = {}
+        for folder in folders:
+            try:
+                devices.setdefault(os.stat(folder).st_dev, folder)
+            except FileNotFoundError:
+                continue
+        for folder in devices.values():
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if syncfs(fd) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, os.strerror(err), str(folder))
+            finally:
+                os.close(fd)
+        return
+    # Windows flushes a file only through a handle open for writing.
+    flags = os.O_RDWR | getattr(os, "O_BINARY", 0) if os.name == "nt" else os.O_RDONLY
+    for path in paths:
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for folder in folders:
+        fsync_dir(folder)
+
+
+def batch_sync_available() -> bool:
+    """Whether `sync_files` syncs a batch at once (Linux). Elsewhere it syncs file by file,
+    through a second open that a reader holding the file may refuse (Windows): a writer of
+    small files does better to fsync each one as it writes it."""
+    return _syncfs() is not None
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's `syncfs(2)` (Python does not wrap it), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    return call

@@ -169,7 +169,9 @@ async def test_ctrl_q_in_the_app_keeps_the_download_pending_and_the_next_start_r
 def test_a_target_stopped_mid_crawl_is_a_gap_offline(mirror: Mirror) -> None:
     """Offline status cannot know the items a stopped crawl never listed: the target is a gap."""
     fake = mirror.fake
-    fake.images.faults.slow_body(None, 0.05)
+    # The fake's images are ~100 bytes, one chunk each: a shared line of 200 B/s, not a delay
+    # between chunks, keeps the run going past the first state write (~1 s in).
+    fake.images.faults.throttle_shared(200)
     proc = mirror.spawn("get", mirror.url("/user/alice"))
     state = mirror.root / ".civittui" / "state.json"
     try:

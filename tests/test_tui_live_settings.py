@@ -34,7 +34,9 @@ async def test_an_api_key_and_concurrency_saved_in_settings_apply_to_the_next_re
         await pilot.press("ctrl+s")
         assert not isinstance(app.screen, SettingsScreen)
         fake_civitai.clear_requests()
-        fake_civitai.images.faults.throttle_per_connection(64 * 1024)  # downloads overlap
+        # ~0.2 s an image (they are ~100 bytes): each one stays in flight long enough to be
+        # seen, and with more than one allowed they would overlap.
+        fake_civitai.images.faults.throttle_shared(500)
         key = f"post:{post.id}"
         app.add_urls([f"{fake_civitai.api_base}/posts/{post.id}"])
         most = 0

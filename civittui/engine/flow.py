@@ -110,7 +110,12 @@ class EngineCore:
         if self._send is None:
             return
         try:
-            await self._send.send(event)
+            # Waits only when the buffer is full: `send` alone costs a loop turn per event,
+            # and thousands of images finish a second.
+            try:
+                self._send.send_nowait(event)
+            except anyio.WouldBlock:
+                await self._send.send(event)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._send.close()  # the consumer left: stop talking, but close what we opened
             self._send = None

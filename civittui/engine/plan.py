@@ -17,7 +17,9 @@ state read-only, so the same planning leaves nothing behind.
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,7 @@ from civittui.state import ItemStatus, Store
 
 __all__ = [
     "Done",
+    "FolderNames",
     "Planner",
     "check_done",
     "is_own_name",
@@ -99,6 +102,7 @@ class Planner:
         self._config = config
         self._store = store
         self._layout = layout
+        self._model_folders: dict[tuple[str, str], str] = {}
 
     def model_dir_name(self, username: str, model: Json) -> tuple[str, str]:
         """(sanitized user, claimed model folder name): the same in root and in lora_dir."""
@@ -112,7 +116,13 @@ class Planner:
         return user, self._store.claim_dir(f"Users/{user}", owner, wanted)
 
     def model_folder(self, username: str, model: Json) -> str:
-        return str(self._layout.model_dir(*self.model_dir_name(username, model)))
+        # Asked once per image: a model's claim never changes (see `Store.claim_dir`).
+        key = (username, str(model.get("id")))
+        folder = self._model_folders.get(key)
+        if folder is None:
+            folder = str(self._layout.model_dir(*self.model_dir_name(username, model)))
+            self._model_folders[key] = folder
+        return folder
 
     def lora_folder(self, username: str, model: Json) -> str | None:
         if not is_lora_family(model.get("type")) or self._config.lora_link == "off":
@@ -198,8 +208,38 @@ def own_path(item: Item, layout: Layout, fetched: Path) -> Path | None:
     return None
 
 
-async def check_done(item: Item, store: Store, layout: Layout) -> Done | None:
-    """The item's verified file when it needs no download; writes nothing.
+class FolderNames:
+    """The names in each folder, listed once and kept until `forget` (a new crawl).
+
+    A first run checks every image it is given against the disk: a set lookup per image
+    instead of a stat per possible suffix. A name missing from a listing that appears later
+    in the same crawl is one this run wrote, for an item it already routed (each key once per
+    run), so it is never asked about.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[Path, frozenset[str]] = {}
+
+    def forget(self) -> None:
+        self._names.clear()
+
+    def __call__(self, folder: Path) -> frozenset[str]:
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                with os.scandir(folder) as entries:
+                    names = frozenset(entry.name for entry in entries)
+            except OSError:
+                names = frozenset()  # not made yet: nothing in it is done
+            self._names[folder] = names
+        return names
+
+
+async def check_done(
+    item: Item, store: Store, layout: Layout, names: FolderNames | None = None
+) -> Done | None:
+    """The item's verified file when it needs no download; writes nothing (`names`: listings
+    to reuse, see `FolderNames`).
 
     An item another target recorded (a post's image, then its model) is done at this target's
     own path, linked from the other one by `ItemProcessor.finish`: each target has its layout.
@@ -226,7 +266,7 @@ async def check_done(item: Item, store: Store, layout: Layout) -> Done | None:
     # Not recorded (state lost or older than the files): trust only what verifies on disk.
     if isinstance(item, FileItem):
         return await _file_on_disk(item, layout)
-    return _image_on_disk(item, layout)
+    return _image_on_disk(item, layout, names or FolderNames())
 
 
 def _has_size(path: Path, size: int) -> bool:
@@ -250,14 +290,21 @@ async def _file_on_disk(item: FileItem, layout: Layout) -> Done | None:
     return Done(path, size, recorded=False, sha256=digest)
 
 
-def _image_on_disk(item: ImageItem, layout: Layout) -> Done | None:
+def _image_on_disk(item: ImageItem, layout: Layout, names: FolderNames) -> Done | None:
     stem = layout.image_stem(Path(item.folder), int(item.image["id"]))
+    present = names(stem.parent)
     for suffix in IMAGE_SUFFIXES:
-        path = stem.with_suffix(suffix)
+        if stem.name + suffix not in present:
+            continue
         # Only a verified, complete image ever gets its final name (atomic rename), so one
         # that exists is done.
-        if path.is_file() and path.stat().st_size > 0:
-            return Done(path, path.stat().st_size, recorded=False)
+        path = stem.with_suffix(suffix)
+        try:
+            found = path.stat()
+        except OSError:
+            continue  # removed since the listing
+        if stat.S_ISREG(found.st_mode) and found.st_size > 0:
+            return Done(path, found.st_size, recorded=False)
     return None
 
 

@@ -86,6 +86,7 @@ class ItemFlow(EngineCore):
     ) -> None:
         state.status = TargetStatus.CRAWLING
         await self._emit(state.event())
+        processor.new_crawl()
         stats = CrawlStats()
         try:
             # (an item source without choices keeps its two-argument form)
@@ -254,7 +255,8 @@ class ItemFlow(EngineCore):
         while True:
             # The limiter lets `concurrency` of the kind's workers run (changeable live).
             async with self._limits[isinstance(item, FileItem)]:
-                await self._resumed.wait()
+                if not self._resumed.is_set():  # (a set Event's wait still costs a loop turn)
+                    await self._resumed.wait()
                 with anyio.CancelScope() as scope:
                     self._running[item.key] = scope
                     try:

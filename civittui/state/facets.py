@@ -1,6 +1,6 @@
-"""The store's smaller tables: which targets list an item, cached file hashes, settings, the API
-cool-down across restarts, and folder-name claims. `Store` inherits these; the state they touch
-is its own."""
+"""The store's smaller tables: the queue's order, which targets list an item, cached file
+hashes, settings, the API cool-down across restarts, and folder-name claims. `Store` inherits
+these; the state they touch is its own."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import orjson
 from civittui.state.claims import DirClaims
 from civittui.state.hashes import HashCache
 from civittui.state.members import Members
+from civittui.state.queue import TargetQueue
 from civittui.state.records import check_no_secrets, parse_key
 from civittui.state.tables import Writes
 
@@ -29,6 +30,18 @@ class SmallTables:
     _claims: DirClaims
     _members: Members
     _hash_cache: HashCache
+    _queue: TargetQueue
+
+    def remove_target(self, key: str) -> None:
+        """Take a target out of the queue (its items stay); no-op if unknown."""
+        with self._lock:
+            self._queue.remove(key)
+            self._members.drop(key)
+
+    def move_target(self, key: str, delta: int) -> None:
+        """Move a target `delta` places (negative: to the front), clamped; no-op if unknown."""
+        with self._lock:
+            self._queue.move(key, delta)
 
     def note_member(self, target: str, key: str) -> None:
         """Remember that item `key` belongs to `target` too, unless `target` recorded it."""

@@ -6,7 +6,8 @@ microseconds. So items live in one table per kind under their CivitAI id as `doc
 replaces one document in place (O(1), `StateTable.put`), indexes kept in memory answer the
 queries, and the disk sees the state only on `flush` (about once a second, and on close), through
 `AtomicJSONStorage`: a journal of the changed documents, or a new snapshot replaced atomically.
-Item documents are held as their compact JSON bytes and decoded when read.
+Item documents are held as their compact JSON bytes and decoded when read. Files a record names
+that were written without fsync (`mark_done(written=...)`) are synced by the flush before it.
 
 Thread safety: every method takes one lock, so the engine may mutate from the event loop while
 `flush` runs in a worker thread; `flush` holds the lock only to take the changes (and, when a
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,6 +26,7 @@ from typing import Any, Self
 import orjson
 
 from civittui.errors import StateError
+from civittui.fsio import sync_files
 from civittui.redact import Redactor
 from civittui.state.claims import DirClaims
 from civittui.state.facets import META_DOC, SmallTables
@@ -52,6 +54,13 @@ from civittui.state.tables import StateDB, Writes
 __all__ = ["Store"]
 
 _redact = Redactor(())  # static patterns only: `?token=...` and friends in error text
+
+
+def _sync(paths: list[Path]) -> None:
+    try:
+        sync_files(paths)
+    except OSError as err:
+        raise StateError(f"cannot make recorded files durable ({err.strerror or err})") from None
 
 
 def _own_spec(spec: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
@@ -169,7 +178,7 @@ class Store(SmallTables):
                 gen = self._writes.gen
                 if gen == self._saved_gen:
                     return False
-                batch = self._writes.take()
+                batch, unsynced = self._writes.take()
                 whole = storage.wants_snapshot()
                 tables: Live | None = None
                 if whole:
@@ -178,6 +187,7 @@ class Store(SmallTables):
                     # Item tables are compacted from the snapshot on disk and the journal.
                     tables = storage.copy(items=False)
             try:
+                _sync(unsynced)  # first: a record never names bytes that are not durable
                 if whole:
                     assert tables is not None
                     storage.write_snapshot(tables)
@@ -185,7 +195,7 @@ class Store(SmallTables):
                     storage.append(batch, tables)
             except BaseException:
                 with self._lock:
-                    self._writes.give_back(batch)
+                    self._writes.give_back(batch, unsynced)
                 raise
             self._saved_gen = gen
             failed = storage.compaction_error()
@@ -239,8 +249,10 @@ class Store(SmallTables):
         path: str,
         size: int,
         sha256: str | None,
+        written: Sequence[Path] = (),
     ) -> None:
-        """Record an item as on disk and verified; its error and spec are dropped.
+        """Record an item as on disk and verified; its error and spec are dropped. `written`:
+        its files written without fsync (sidecars), synced by the flush that records it.
 
         Raises:
             ValueError: malformed key.
@@ -248,6 +260,7 @@ class Store(SmallTables):
         now = utc_now()
         doc: Doc = {"status": ItemStatus.DONE.value, "target": target, "name": name}
         doc |= {"path": path, "size": size, "sha256": sha256, "first_seen": now, "updated": now}
+        self._writes.unsynced.extend(written)  # before the record: a flush between syncs early
         self._set_item(key, doc)
 
     def mark_failed(
@@ -377,17 +390,6 @@ class Store(SmallTables):
         """Every target, in queue order."""
         with self._lock:
             return self._queue.all()
-
-    def remove_target(self, key: str) -> None:
-        """Take a target out of the queue (its items stay); no-op if unknown."""
-        with self._lock:
-            self._queue.remove(key)
-            self._members.drop(key)
-
-    def move_target(self, key: str, delta: int) -> None:
-        """Move a target `delta` places (negative: to the front), clamped; no-op if unknown."""
-        with self._lock:
-            self._queue.move(key, delta)
 
     # ------------------------------------------------------------------- content (SHA256)
 

@@ -7,6 +7,7 @@ writes the changed documents to the journal (or the whole state to the snapshot)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tinydb import TinyDB
@@ -57,6 +58,8 @@ class Writes:
         """Bumped by every change; a flush compares it with what it last wrote."""
         self.changed: dict[tuple[str, int], Any] = {}
         """(table, doc_id) -> new document (None: dropped) since the last flush took them."""
+        self.unsynced: list[Path] = []
+        """Files written without fsync that a change records: the flush syncs them first."""
         self.closed = False
 
     def table(self, name: str) -> StateTable:
@@ -87,15 +90,18 @@ class Writes:
         self.changed[table, doc_id] = None
         return self.table(table).drop(doc_id)
 
-    def take(self) -> dict[tuple[str, int], Any]:
-        """The changes since the last `take`, forgotten here (a failed flush gives them back)."""
+    def take(self) -> tuple[dict[tuple[str, int], Any], list[Path]]:
+        """The changes since the last `take` and the files they need synced, forgotten here
+        (a failed flush gives them back)."""
         changed, self.changed = self.changed, {}
-        return changed
+        unsynced, self.unsynced = self.unsynced, []
+        return changed, unsynced
 
-    def give_back(self, changed: dict[tuple[str, int], Any]) -> None:
+    def give_back(self, changed: dict[tuple[str, int], Any], unsynced: list[Path]) -> None:
         """Return changes a failed flush took; changes made since stay newer."""
         for key, doc in changed.items():
             self.changed.setdefault(key, doc)
+        self.unsynced[:0] = unsynced
 
     def _check(self) -> None:
         if self.closed:
