@@ -34,6 +34,11 @@ def _assert_clean(app: CivittuiApp) -> str:
     return text
 
 
+def _errors(app: CivittuiApp) -> list[str]:
+    """The error notices of a run (an engine that stopped says why there)."""
+    return [n.message for n in app.run_log.notices if n.severity == "error"]
+
+
 def _settled(app: CivittuiApp, key: str) -> bool:
     target = app.model.targets.get(key)
     return target is not None and target.status in (TargetStatus.DONE, TargetStatus.FAILED)
@@ -69,7 +74,7 @@ async def test_hostile_names_prompts_and_reasons_are_shown_stripped(tmp_path: Pa
             text = _assert_clean(app)
             assert "pwned-title" in text
             await pilot.press("escape", "ctrl+q")
-        assert app.return_code == 0
+        assert app.return_code == 0, _errors(app)
 
 
 async def test_markup_in_the_kept_queue_typed_urls_and_batch_lines_never_crashes(
@@ -82,7 +87,7 @@ async def test_markup_in_the_kept_queue_typed_urls_and_batch_lines_never_crashes
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await _run_hostile(pilot, app)
             await pilot.press("ctrl+q")
-        assert app.return_code == 0
+        assert app.return_code == 0, _errors(app)
 
         # The state holds the target whose model name is markup; the app starts again.
         again = make_app(config, urls=[url])  # re-adding re-crawls: the same toast again
