@@ -21,14 +21,13 @@ import compileall
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.download import run_timed as timed  # noqa: E402
 from tests.fakecivitai import FakeCivitai  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,22 +37,6 @@ DRIVER = Path(__file__).resolve().parent / "download_driver.py"
 def uptime() -> str:
     """The load averages (1, 5, 15 min)."""
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def timed(argv: list[str]) -> tuple[float, str]:
-    """Seconds from spawn to exit, and stdout."""
-    started = time.perf_counter()
-    out = subprocess.run(
-        argv,
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    if out.returncode:
-        raise SystemExit(f"{Path(argv[0]).name} failed:\n{out.stderr[-2000:]}")
-    return time.perf_counter() - started, out.stdout
 
 
 def fresh(folder: Path) -> Path:
