@@ -205,7 +205,7 @@ class Store(SmallTables):
 
     # --------------------------------------------------------------------------------- items
 
-    def _set_item(self, key: str, doc: Doc) -> tuple[str, int, Doc]:
+    def _set_item(self, key: str, doc: Doc, written: Sequence[Path] = ()) -> tuple[str, int, Doc]:
         """Store an item document, carrying over what the new one leaves out.
 
         Returns:
@@ -213,6 +213,7 @@ class Store(SmallTables):
         """
         kind, doc_id = parse_key(key)
         with self._lock:
+            self._writes.unsynced.extend(written)  # a flush takes these and the record, or neither
             raw = self._writes.table(kind).doc(doc_id)
             old = None if raw is None else orjson.loads(raw)
             if old is not None:
@@ -260,8 +261,7 @@ class Store(SmallTables):
         now = utc_now()
         doc: Doc = {"status": ItemStatus.DONE.value, "target": target, "name": name}
         doc |= {"path": path, "size": size, "sha256": sha256, "first_seen": now, "updated": now}
-        self._writes.unsynced.extend(written)  # before the record: a flush between syncs early
-        self._set_item(key, doc)
+        self._set_item(key, doc, written)
 
     def mark_failed(
         self,
