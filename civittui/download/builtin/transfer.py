@@ -61,13 +61,12 @@ class Transfer:
                 await self._worker(first, stream)
                 return
             async with anyio.create_task_group() as outer:
-                if ranges:
-                    outer.start_soon(self._flusher)
-                    outer.start_soon(self._hash_behind)
+                outer.start_soon(self._flusher)
+                outer.start_soon(self._hash_behind)
                 async with anyio.create_task_group() as workers:
                     workers.start_soon(self._worker, first, owned)
                     owned = None  # the worker owns it now
-                    if ranges and job.connections > 1:
+                    if job.connections > 1:
                         outer.start_soon(self._grow, workers, first)
                 outer.cancel_scope.cancel()
         finally:
