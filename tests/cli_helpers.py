@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -93,3 +94,17 @@ def make_mirror(fake: FakeCivitai, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for name in ("CIVITAI_API_KEY", "CIVITTUI_CONFIG", "CIVITTUI_ROOT", "CIVITTUI_API_BASE"):
         monkeypatch.delenv(name, raising=False)
     return Mirror(fake, tmp_path)
+
+
+def kept_bytes(root: Path, name: str) -> int:
+    """Bytes the `.part` of `name` holds: its `.ranges` when segmented, else its size."""
+    for part in root.rglob(f"{name}.part"):
+        ranges = part.with_name(part.name + ".ranges")
+        if ranges.exists():
+            try:
+                done = json.loads(ranges.read_text("utf-8")).get("done") or []
+            except ValueError:
+                return 0  # caught mid-replace
+            return sum(end - start for start, end in done)
+        return part.stat().st_size
+    return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from civittui.state import ItemStatus, Store
-from tests.cli_helpers import Mirror, make_mirror, sha256_file
+from tests.cli_helpers import Mirror, kept_bytes, make_mirror, sha256_file
 from tests.fakecivitai import FakeCivitai
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child is a POSIX signal")
@@ -32,26 +31,6 @@ def _wait_for(what: Callable[[], bool], seconds: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def _served_bytes(mirror: Mirror, name: str) -> bool:
-    return _part_has_bytes(mirror.root, name)
-
-
-def _part_has_bytes(root: Path, name: str) -> bool:
-    """True once the `.part` of `name` holds bytes the CDN sent."""
-    for part in root.rglob(f"{name}.part"):
-        ranges = part.with_name(part.name + ".ranges")
-        if ranges.exists():
-            try:
-                done = json.loads(ranges.read_text("utf-8")).get("done") or []
-            except ValueError:
-                continue  # caught mid-replace
-            if sum(end - start for start, end in done) > 0:
-                return True
-        elif part.stat().st_size > 0:
-            return True
-    return False
-
-
 def test_ctrl_c_during_a_model_download_keeps_it_pending_and_resumable(mirror: Mirror) -> None:
     fake = mirror.fake
     creator = fake.world.add_creator("ivan")
@@ -61,7 +40,7 @@ def test_ctrl_c_during_a_model_download_keeps_it_pending_and_resumable(mirror: M
     url = mirror.url(f"/models/{model.id}")
     proc = mirror.spawn("get", url)
     try:
-        _wait_for(lambda: _served_bytes(mirror, entry.name) or proc.poll() is not None)
+        _wait_for(lambda: kept_bytes(mirror.root, entry.name) > 0 or proc.poll() is not None)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -109,7 +88,7 @@ def test_an_interrupted_target_is_resumed_by_the_next_queue_start(mirror: Mirror
     fake.files.faults.throttle_per_connection(256 * 1024)
     proc = mirror.spawn("get", mirror.url(f"/models/{model.id}"))
     try:
-        _wait_for(lambda: _served_bytes(mirror, entry.name) or proc.poll() is not None)
+        _wait_for(lambda: kept_bytes(mirror.root, entry.name) > 0 or proc.poll() is not None)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     finally:
@@ -151,7 +130,7 @@ async def test_ctrl_q_in_the_app_keeps_the_download_pending_and_the_next_start_r
     app = make_app(config)
     async with app.run_test(size=(120, 40)) as pilot:
         app.add_urls([f"{fake.api_base}/models/{model.id}"])
-        await wait_until(pilot, lambda: _part_has_bytes(config.root, entry.name))
+        await wait_until(pilot, lambda: kept_bytes(config.root, entry.name) > 0)
         await pilot.press("ctrl+q")
     with Store.open(config.state_path, read_only=True) as store:
         assert [t.status for t in store.targets()] == ["queued"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from civittui.config import load_config
 from civittui.engine.runner import Engine
 from civittui.state import ItemStatus, Store
-from tests.cli_helpers import Mirror, make_mirror, sha256_file
+from tests.cli_helpers import Mirror, kept_bytes, make_mirror, sha256_file
 from tests.fakecivitai import FakeCivitai
 
 _SIZE = 3 * 1024 * 1024
@@ -29,20 +28,6 @@ async def _until(what: Callable[[], bool], seconds: float = 30.0) -> None:
     while not what():
         assert time.monotonic() < deadline, "timed out"
         await anyio.sleep(0.02)
-
-
-def _kept_bytes(root: Path, name: str) -> int:
-    """Bytes the `.part` of `name` holds: its `.ranges` when segmented, else its size."""
-    for part in root.rglob(f"{name}.part"):
-        ranges = part.with_name(part.name + ".ranges")
-        if ranges.exists():
-            try:
-                done = json.loads(ranges.read_text("utf-8")).get("done") or []
-            except ValueError:
-                return 0  # caught mid-replace
-            return sum(end - start for start, end in done)
-        return part.stat().st_size
-    return 0
 
 
 async def test_pause_stops_the_transfer_and_resume_continues_from_its_ranges(
@@ -66,10 +51,10 @@ async def test_pause_stops_the_transfer_and_resume_continues_from_its_ranges(
         engine.add_urls([mirror.url(f"/models/{model.id}")])
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: engine.serve(until_idle=True))
-            await _until(lambda: _kept_bytes(mirror.root, entry.name) > 0)
+            await _until(lambda: kept_bytes(mirror.root, entry.name) > 0)
             engine.pause()
             await _until(lambda: engine.transferring == 0)  # stopped, not finishing
-            kept = _kept_bytes(mirror.root, entry.name)
+            kept = kept_bytes(mirror.root, entry.name)
             assert 0 < kept < _SIZE
             record = store.item(f"file:{entry.id}")
             assert record is None or record.status is ItemStatus.PENDING
